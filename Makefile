@@ -1,0 +1,39 @@
+# README's two commands: `make run` and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+HOST ?= 127.0.0.1:8000
+DEMO_MEMBERS ?= 200
+
+.PHONY: run setup test lint bench clean
+
+run: setup  ## set everything up and serve the admin at http://$(HOST)/admin/
+	@echo "Admin: http://$(HOST)/admin/"
+	$(PY) manage.py runserver $(HOST)
+
+setup: $(STAMP) .env
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py setup_schedule
+	$(PY) manage.py seed_demo --print-logins
+
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet ".[dev]"
+	rm -rf build *.egg-info $(VENV)/.installed-*
+	touch $@
+
+# Local development settings; real environment variables always win over this file.
+.env:
+	printf 'DEBUG=true\n' > .env
+
+test: $(STAMP) .env  ## the whole suite (PYTEST_ARGS to narrow it)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) manage.py makemigrations --check --dry-run
+
+clean:
+	rm -rf $(VENV) db.sqlite3 media .pytest_cache

@@ -1,0 +1,65 @@
+"""Demo data for ``manage.py seed_demo``: the staff users, one per role.
+
+Each app may provide a ``demo.py`` with ``register(steps)``; the command runs the steps in
+``INSTALLED_APPS`` order, so accounts (members) come before consents and requests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.contrib.auth.models import Group
+from django.db import transaction
+
+from accounts import roles
+from accounts.models import StaffUser
+
+# Printed by `make run`; refused when DEMO_DATA_ALLOWED is off (production).
+DEMO_PASSWORD = "privacy-demo-2026!"  # noqa: S105 - public demo credential, dev only
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    email: str
+    full_name: str
+    role: str | None
+    superuser: bool = False
+
+
+DEMO_LOGINS = (
+    DemoLogin("compliance@demo.example", "Demo Compliance Officer", roles.COMPLIANCE_OFFICER),
+    DemoLogin("agent@demo.example", "Demo Service Agent", roles.CUSTOMER_SERVICE_AGENT),
+    DemoLogin("agent2@demo.example", "Second Demo Agent", roles.CUSTOMER_SERVICE_AGENT),
+    DemoLogin("supervisor@demo.example", "Demo Supervisor", roles.SUPERVISOR),
+    DemoLogin("auditor@demo.example", "Demo Auditor", roles.AUDITOR),
+    DemoLogin("admin@demo.example", "Demo Administrator", None, superuser=True),
+)
+
+
+@transaction.atomic
+def seed_staff(*, bar=None) -> dict[str, int]:
+    """Create or refresh the demo logins; idempotent (matched by e-mail)."""
+    groups = {g.name: g for g in Group.objects.filter(name__in=roles.ALL_ROLES)}
+    missing = set(roles.ALL_ROLES) - set(groups)
+    if missing:
+        raise RuntimeError(f"Role groups missing ({', '.join(sorted(missing))}); run migrate first.")
+    created = 0
+    for login in DEMO_LOGINS:
+        user = StaffUser.objects.filter(email=login.email).first()
+        if user is None:
+            user = StaffUser(email=login.email)
+            created += 1
+        user.full_name = login.full_name
+        user.is_staff = True
+        user.is_superuser = login.superuser
+        user.is_active = True
+        user.set_password(DEMO_PASSWORD)
+        user.save()
+        user.groups.set([groups[login.role]] if login.role else [])
+        if bar is not None:
+            bar.update(1)
+    return {"staff users created": created, "staff users": len(DEMO_LOGINS)}
+
+
+def register(steps) -> None:
+    steps.append(("staff users", len(DEMO_LOGINS), seed_staff))

@@ -1,0 +1,242 @@
+"""The one settings module. Everything that differs between machines comes from the environment.
+
+Embedded default (no variables set, ``DEBUG=true`` in ``.env``): SQLite, Celery tasks run inline,
+e-mail to the console. Production: ``DATABASE_URL``, ``REDIS_URL``, ``EMAIL_URL`` and the secrets.
+With ``DEBUG`` off a missing or weak secret stops start-up with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+# Local overrides (written by `make run` on first use); real environment variables win.
+if (BASE_DIR / ".env").is_file():
+    env.read_env(BASE_DIR / ".env", overwrite=False)
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    try:
+        return env.bool(name, default=default)
+    except (ValueError, TypeError) as exc:  # pragma: no cover - exercised through subprocess tests
+        raise ImproperlyConfigured(f"{name} must be a boolean (true/false), got {env.str(name)!r}") from exc
+
+
+DEBUG = _env_bool("DEBUG", False)
+
+# --- Secrets ------------------------------------------------------------------------------------
+# Development defaults exist only while DEBUG is on; they are public and therefore worthless.
+_DEV_SECRET_KEY = "dev-only-insecure-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"  # noqa: S105
+_DEV_FIELD_KEYS = ["ZGV2LW9ubHktZmllbGQta2V5LTAwMDAwMDAwMDAwMDA="]  # base64 of 32 bytes, dev only
+_DEV_BLIND_INDEX_KEY = "dev-only-blind-index-key-0123456789abcdef"
+
+
+def _required_secret(name: str, dev_default, *, validate) -> object:
+    value = env.list(name, default=[]) if isinstance(dev_default, list) else env.str(name, default="")
+    if not value:
+        if DEBUG:
+            return dev_default
+        raise ImproperlyConfigured(f"{name} is not set; it is required when DEBUG is off.")
+    problem = validate(value)
+    if problem:
+        raise ImproperlyConfigured(f"{name} is too weak or malformed: {problem}")
+    if not DEBUG and value == dev_default:
+        raise ImproperlyConfigured(f"{name} is the public development default; set a real secret.")
+    return value
+
+
+def _check_secret_key(value: str) -> str | None:
+    if len(value) < 50 or len(set(value)) < 5:
+        return "use at least 50 characters with at least 5 distinct ones"
+    if value.startswith("django-insecure-"):
+        return "a 'django-insecure-' key is for development only"
+    return None
+
+
+def _check_fernet_keys(values: list[str]) -> str | None:
+    for position, key in enumerate(values, start=1):
+        try:
+            raw = base64.urlsafe_b64decode(key.encode())
+        except (binascii.Error, ValueError):
+            return f"key {position} is not url-safe base64"
+        if len(raw) != 32:
+            return f"key {position} must decode to 32 bytes (generate with Fernet.generate_key())"
+    return None
+
+
+def _check_hmac_key(value: str) -> str | None:
+    if len(value) < 32:
+        return "use at least 32 characters"
+    return None
+
+
+SECRET_KEY = _required_secret("SECRET_KEY", _DEV_SECRET_KEY, validate=_check_secret_key)
+# PP-26: field encryption. A list; the first key encrypts, all keys decrypt (rotation without downtime).
+FIELD_ENCRYPTION_KEYS = _required_secret(
+    "FIELD_ENCRYPTION_KEYS", _DEV_FIELD_KEYS, validate=_check_fernet_keys
+)
+# Keyed hash for exact-value lookups of encrypted fields (blind index); its own key, never rotated
+# casually because every index value depends on it.
+BLIND_INDEX_KEY = _required_secret("BLIND_INDEX_KEY", _DEV_BLIND_INDEX_KEY, validate=_check_hmac_key)
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"] if DEBUG else [])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# --- Applications -------------------------------------------------------------------------------
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "simple_history",
+    "import_export",
+    "django_celery_beat",
+    "accounts",
+    "consents",
+    "requests_desk",
+    "retention",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Records the acting staff user on every history row (design decision 7).
+    "simple_history.middleware.HistoryRequestMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+AUTH_USER_MODEL = "accounts.StaffUser"
+LOGIN_URL = "admin:login"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Data ---------------------------------------------------------------------------------------
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+DATABASES["default"]["ATOMIC_REQUESTS"] = False
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "pbo",
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / "media")))
+MEDIA_URL = "/media-not-served/"  # uploaded files are only served through permission-checked views
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
+
+# --- E-mail -------------------------------------------------------------------------------------
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="privacy@exchange.example")
+
+# --- Passwords and sessions ---------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=60 * 60 * 8)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = True
+
+# --- Transport security (PP-26: encryption in transit) ------------------------------------------
+SECURE_SSL_REDIRECT = _env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = _env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 60 * 60 * 24 * 365)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
+SECURE_HSTS_PRELOAD = not DEBUG
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+if env.bool("USE_X_FORWARDED_PROTO", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# /health/ is called by the load balancer over plain HTTP inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^health/$"]
+
+# --- Internationalisation -----------------------------------------------------------------------
+LANGUAGE_CODE = "en"
+TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+USE_I18N = True
+USE_TZ = True
+
+# --- Celery (config/celery.py reads the CELERY_ namespace) --------------------------------------
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_RESULT_BACKEND = REDIS_URL or "cache+memory://"
+# Without a broker every task runs inline, in the caller's process (the embedded default).
+CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=50 * 60)
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=60 * 60)
+# A task is acknowledged after it ran, and re-queued when its worker dies mid-way: jobs are
+# idempotent, so running one twice is safe while losing one is not.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Redis re-delivers an unacknowledged task after the visibility timeout; it must outlast the
+# longest job (the hard time limit) or a long erasure would run twice at the same time.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT * 2}
+CELERY_RESULT_EXPIRES = 60 * 60 * 24
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- Logging ------------------------------------------------------------------------------------
+# No personal data is ever passed to a logger (style rule 6); SQL is never logged with parameters.
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "INFO", "handlers": ["console"], "propagate": False},
+    },
+}
+
+# --- Product settings ---------------------------------------------------------------------------
+DEMO_DATA_ALLOWED = _env_bool("DEMO_DATA_ALLOWED", DEBUG)
+SESSION_CLEANUP_HOUR = env.int("SESSION_CLEANUP_HOUR", default=3)

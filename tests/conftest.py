@@ -1,0 +1,69 @@
+"""Shared fixtures: one staff user per role, fast password hashing, a private media root."""
+
+from __future__ import annotations
+
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import Group
+
+from accounts import roles
+from tests.factories import StaffUserFactory
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests that need a real Celery worker run only where a Redis broker is configured.
+
+    CI's second run (PostgreSQL + Redis) runs them; the SQLite run deselects them and says so.
+    """
+    if settings.REDIS_URL:
+        return
+    kept, dropped = [], []
+    for item in items:
+        (dropped if item.get_closest_marker("celery_worker") else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if reporter:
+            reporter.write_line(
+                f"{len(dropped)} test(s) need a Celery worker on Redis: set REDIS_URL to run them "
+                "(CI's PostgreSQL + Redis run does)."
+            )
+
+
+@pytest.fixture(autouse=True)
+def _fast_and_isolated(settings, tmp_path):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+def _user_with_role(role: str | None, **kwargs):
+    user = StaffUserFactory(**kwargs)
+    if role:
+        user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+@pytest.fixture
+def compliance_officer(db):
+    return _user_with_role(roles.COMPLIANCE_OFFICER, email="officer@test.example")
+
+
+@pytest.fixture
+def agent(db):
+    return _user_with_role(roles.CUSTOMER_SERVICE_AGENT, email="agent@test.example")
+
+
+@pytest.fixture
+def supervisor(db):
+    return _user_with_role(roles.SUPERVISOR, email="supervisor@test.example")
+
+
+@pytest.fixture
+def auditor(db):
+    return _user_with_role(roles.AUDITOR, email="auditor@test.example")
+
+
+@pytest.fixture
+def superuser(db):
+    return _user_with_role(None, email="root@test.example", is_superuser=True)
