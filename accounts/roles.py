@@ -57,15 +57,33 @@ _EDIT_SCHEDULE = (
     Grant("django_celery_beat", "intervalschedule", ("view", "add", "change")),
 )
 
+# Members and their records: compliance keeps them; nobody deletes them by hand (erasure does).
+_MEMBER_RECORDS = ("member", "institutionprofile", "relatedperson", "identitydocument", "verification",
+                   "paymentinstrument")
+_EDIT_MEMBERS = tuple(Grant("accounts", model, ("view", "add", "change")) for model in _MEMBER_RECORDS)
+# Agents read members masked (the request desk, issue 6, grants them their queue).
+_AGENT_READS = tuple(
+    Grant("accounts", model, ("view",))
+    for model in ("member", "institutionprofile", "relatedperson", "identitydocument", "verification",
+                  "transactionrecord", "productline")
+)
+
 ROLES: dict[str, Role] = {
     AUDITOR: Role(AUDITOR, grants=(*_READ_PROJECT, *_READ_AUDIT)),
-    # Agents start with nothing: the request desk (issue 6) grants them their queue, and
-    # accounts (issue 3) the masked member views they need.
-    CUSTOMER_SERVICE_AGENT: Role(CUSTOMER_SERVICE_AGENT),
-    COMPLIANCE_OFFICER: Role(COMPLIANCE_OFFICER, grants=(*_READ_PROJECT, *_EDIT_SCHEDULE)),
+    CUSTOMER_SERVICE_AGENT: Role(CUSTOMER_SERVICE_AGENT, grants=_AGENT_READS),
+    COMPLIANCE_OFFICER: Role(
+        COMPLIANCE_OFFICER,
+        grants=(*_READ_PROJECT, *_EDIT_SCHEDULE, *_EDIT_MEMBERS),
+        # PP-25: unmasking, document download and imports are compliance work, each logged.
+        extra=("accounts.reveal_sensitive", "accounts.download_document", "accounts.import_members"),
+    ),
     SUPERVISOR: Role(
         SUPERVISOR,
-        grants=(Grant("admin", "logentry", ("view",)), Grant("django_celery_beat", "*", ("view",))),
+        grants=(
+            Grant("admin", "logentry", ("view",)),
+            Grant("django_celery_beat", "*", ("view",)),
+            Grant("accounts", "productline", ("view", "add", "change")),
+        ),
         inherits=(COMPLIANCE_OFFICER,),
     ),
 }

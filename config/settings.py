@@ -240,3 +240,10 @@ LOGGING = {
 # --- Product settings ---------------------------------------------------------------------------
 DEMO_DATA_ALLOWED = _env_bool("DEMO_DATA_ALLOWED", DEBUG)
 SESSION_CLEANUP_HOUR = env.int("SESSION_CLEANUP_HOUR", default=3)
+
+# PP-10: advanced (face) verification is required once a member's trading volume in the window
+# exceeds the amount (USD equivalent).
+ADVANCED_VERIFICATION_THRESHOLD = {
+    "amount": env.str("ADVANCED_VERIFICATION_AMOUNT", default="50000"),
+    "window_days": env.int("ADVANCED_VERIFICATION_WINDOW_DAYS", default=30),
+}

@@ -22,3 +22,136 @@ class StaffUserFactory(factory.django.DjangoModelFactory):
     def _save_password(obj, create, extracted, **kwargs):
         if create:
             obj.save(update_fields=["password"])
+
+
+# --- Members -----------------------------------------------------------------------------------
+import datetime  # noqa: E402
+from decimal import Decimal  # noqa: E402
+
+from django.utils import timezone  # noqa: E402
+from stdnum.cn import ric  # noqa: E402
+
+from accounts import models as m  # noqa: E402
+from accounts.choices import (  # noqa: E402
+    AssetType,
+    DocumentKind,
+    InstrumentKind,
+    MemberKind,
+    RelatedPersonRole,
+    VerificationLevel,
+    VerificationMethod,
+    VerificationOutcome,
+)
+
+
+def valid_cn_id(seq: int, born: datetime.date = datetime.date(1990, 5, 17)) -> str:
+    """A checksum-valid PRC resident ID number (region 110101, Beijing Dongcheng)."""
+    body = f"110101{born:%Y%m%d}{seq % 1000:03d}"
+    return body + ric.calc_check_digit(body)
+
+
+class MemberFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = m.Member
+        skip_postgeneration_save = True
+
+    member_number = factory.Sequence(lambda n: f"M{n + 100000000:09d}")
+    kind = MemberKind.INDIVIDUAL
+    nationality = "CN"
+    legal_name = factory.Faker("name")
+    local_name = factory.Faker("name", locale="zh_CN")
+    date_of_birth = datetime.date(1990, 5, 17)
+    email = factory.Sequence(lambda n: f"member{n}@mail.example")
+    phone = factory.Sequence(lambda n: f"+86 138 {n:04d} {n % 10000:04d}")
+    registered_at = factory.LazyFunction(timezone.now)
+
+
+class InstitutionFactory(MemberFactory):
+    kind = MemberKind.INSTITUTION
+    nationality = ""
+    legal_name = ""
+    local_name = ""
+    date_of_birth = None
+    profile = factory.RelatedFactory(
+        "tests.factories.InstitutionProfileFactory", factory_related_name="member"
+    )
+
+
+class InstitutionProfileFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = m.InstitutionProfile
+
+    member = factory.SubFactory(MemberFactory, kind=MemberKind.INSTITUTION)
+    legal_name = factory.Faker("company")
+    registration_number = factory.Sequence(lambda n: f"REG{n:08d}")
+    business_phone = "+852 2100 0000"
+    main_place_of_business = "1 Harbour Road, Hong Kong"
+
+
+class RelatedPersonFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = m.RelatedPerson
+
+    member = factory.SubFactory(InstitutionFactory)
+    role = RelatedPersonRole.BENEFICIAL_OWNER
+    ownership_share = Decimal("25.00")
+    legal_name = factory.Faker("name")
+    nationality = "SG"
+    date_of_birth = datetime.date(1975, 1, 2)
+    email = factory.Sequence(lambda n: f"owner{n}@corp.example")
+
+
+class IdentityDocumentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = m.IdentityDocument
+
+    member = factory.SubFactory(MemberFactory)
+    kind = DocumentKind.NATIONAL_ID
+    issuing_country = "CN"
+    number = factory.Sequence(valid_cn_id)
+    expires_on = datetime.date(2030, 1, 1)
+
+
+class VerificationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = m.Verification
+
+    member = factory.SubFactory(MemberFactory)
+    level = VerificationLevel.REAL_NAME
+    method = VerificationMethod.ID_NUMBER_CHECK
+    outcome = VerificationOutcome.PASSED
+
+
+class PaymentInstrumentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = m.PaymentInstrument
+
+    member = factory.SubFactory(MemberFactory)
+    kind = InstrumentKind.BANK_CARD
+    bank_name = "Demo Bank"
+    number = factory.Sequence(lambda n: f"6222 0200 {n:04d} {n % 10000:04d}")
+
+
+class DeviceRecordFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = m.DeviceRecord
+
+    member = factory.SubFactory(MemberFactory)
+    ip_address = "203.0.113.7"
+    device_id = factory.Sequence(lambda n: f"dev-{n:06d}")
+    browser = "Firefox 140"
+    region = "Shanghai"
+    location = "31.2304,121.4737"
+
+
+class TransactionRecordFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = m.TransactionRecord
+
+    member = factory.SubFactory(MemberFactory)
+    order_number = factory.Sequence(lambda n: f"ORD{n:012d}")
+    order_time = factory.LazyFunction(timezone.now)
+    counterparty_nickname = factory.Sequence(lambda n: f"trader{n}")
+    asset_type = AssetType.BTC
+    quantity = Decimal("0.5")
+    amount = Decimal("1000.00")

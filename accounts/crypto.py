@@ -1,0 +1,96 @@
+"""Field encryption and blind indexes (PP-26, design decision 2).
+
+- Values are encrypted with ``cryptography``'s MultiFernet: the first key of
+  ``FIELD_ENCRYPTION_KEYS`` encrypts, every key decrypts, so keys rotate without downtime.
+- Exact-value lookups use a blind index: HMAC-SHA256 under ``BLIND_INDEX_KEY`` of the normalised
+  value, prefixed with a *kind* so that the same value hashes alike wherever it is stored under
+  that kind (an ID number on a document and on a related person) and differently otherwise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from functools import lru_cache
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from django.conf import settings
+
+
+class DecryptionError(Exception):
+    """A stored value could not be decrypted with any configured key (no value in the message)."""
+
+
+@lru_cache(maxsize=8)
+def _multifernet(keys: tuple[str, ...]) -> MultiFernet:
+    return MultiFernet([Fernet(key.encode()) for key in keys])
+
+
+@lru_cache(maxsize=8)
+def _primary(key: str) -> Fernet:
+    return Fernet(key.encode())
+
+
+def keys() -> tuple[str, ...]:
+    return tuple(settings.FIELD_ENCRYPTION_KEYS)
+
+
+def encrypt_bytes(data: bytes) -> bytes:
+    return _multifernet(keys()).encrypt(data)
+
+
+def decrypt_bytes(token: bytes) -> bytes:
+    try:
+        return _multifernet(keys()).decrypt(token)
+    except InvalidToken as exc:
+        raise DecryptionError("stored value does not decrypt with any configured key") from exc
+
+
+def encrypt_str(value: str) -> str:
+    return encrypt_bytes(value.encode()).decode("ascii")
+
+
+def decrypt_str(token: str) -> str:
+    return decrypt_bytes(token.encode("ascii")).decode()
+
+
+def is_current(token: str | bytes) -> bool:
+    """True when ``token`` is already encrypted under the primary key (rotation can skip it)."""
+    raw = token.encode("ascii") if isinstance(token, str) else token
+    try:
+        _primary(keys()[0]).decrypt(raw)
+    except InvalidToken:
+        return False
+    return True
+
+
+def rotate_token(token: str) -> str:
+    """Re-encrypt under the primary key; the plaintext never leaves this function."""
+    try:
+        return _multifernet(keys()).rotate(token.encode("ascii")).decode("ascii")
+    except InvalidToken as exc:
+        raise DecryptionError("stored value does not decrypt with any configured key") from exc
+
+
+# --- Blind index --------------------------------------------------------------------------------
+_NOT_ALNUM = re.compile(r"[^0-9A-Za-z]")
+_NOT_DIGIT = re.compile(r"[^0-9]")
+
+
+def normalise(kind: str, value: str) -> str:
+    """The form in which a value is hashed: what a person may type differently is folded."""
+    value = value.strip()
+    if kind == "email":
+        return value.lower()
+    if kind in ("phone", "card"):
+        return _NOT_DIGIT.sub("", value)
+    # document and registration numbers: case, spaces and separators do not matter
+    return _NOT_ALNUM.sub("", value).upper()
+
+
+def blind_index(kind: str, value: str | None) -> str | None:
+    if value is None or value == "":
+        return None
+    message = f"{kind}:{normalise(kind, value)}".encode()
+    return hmac.new(settings.BLIND_INDEX_KEY.encode(), message, hashlib.sha256).hexdigest()

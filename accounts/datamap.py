@@ -1,0 +1,267 @@
+"""The data map: the one declaration of every personal-data field (PP-01, PP-42, decision 1).
+
+Each model that holds personal data declares, right below its fields::
+
+    data_map = DataMap(
+        subject="member",  # path from this model to its Member; "self" for Member, "" if about no member
+        personal={"email": Personal(Category.CONTACT, sensitive=True, label="E-mail",
+                                    erasure=Erasure.TOKEN, mask=Mask.EMAIL)},
+        not_personal=("id", "status", ...),
+    )
+
+Models of Django and of libraries are declared in ``THIRD_PARTY`` below. ``registry()`` reads every
+declaration at runtime; export (requests_desk), erasure (retention), masking (the admin) and the
+"Data map" admin page all read it. ``undeclared_fields()`` is what the completeness test asserts
+is empty: a new field without a declaration fails the suite.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+
+from django.apps import apps
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Category(models.TextChoices):
+    IDENTITY = "identity", _("Identity")
+    CONTACT = "contact", _("Contact")
+    BIOMETRIC = "biometric", _("Biometric")
+    FINANCIAL = "financial", _("Financial")
+    TRANSACTION = "transaction", _("Transaction")
+    DEVICE = "device", _("Device and security")
+    LOCATION = "location", _("Location")
+    COMMUNICATION = "communication", _("Communication")
+    CONSENT = "consent", _("Consent")
+    VERIFICATION = "verification", _("Verification")
+    ACCOUNT = "account", _("Account")
+    STAFF = "staff", _("Staff (back-office users)")
+
+
+class Erasure(models.TextChoices):
+    """How erasure treats a field (PP-42: deletion may be anonymisation)."""
+
+    DELETE_ROW = "delete_row", _("Delete the row")
+    SET_NULL = "set_null", _("Set to empty")
+    TOKEN = "token", _("Replace with an irreversible random token")
+    GENERALISE_YEAR = "generalise_year", _("Generalise the date to its year")
+    RETAIN_THEN_PSEUDONYMISE = "retain", _("Keep for legal retention, then pseudonymise")
+    DELETE_FILE = "delete_file", _("Delete the file")
+
+
+class Mask(models.TextChoices):
+    """How a sensitive value is shown by default (PP-25)."""
+
+    NONE = "none", _("Shown as stored")
+    ID_NUMBER = "id_number", _("First 3 and last 4 characters")
+    CARD = "card", _("Last four digits")
+    EMAIL = "email", _("First letter and domain")
+    PHONE = "phone", _("Last four digits")
+    DATE = "date", _("Hidden date")
+    LOCATION = "location", _("Hidden")
+    FILE = "file", _("File, downloaded through a logged view")
+    HIDDEN = "hidden", _("Hidden")
+
+
+@dataclass(frozen=True)
+class Personal:
+    category: Category
+    sensitive: bool
+    label: str
+    erasure: Erasure
+    mask: Mask = Mask.NONE
+    #: Exported in an access package (PP-29). Secrets such as blind indexes are not.
+    exported: bool = True
+
+    def __post_init__(self) -> None:
+        if self.sensitive and self.mask == Mask.NONE:
+            raise ValueError(f"Sensitive field {self.label!r} needs a mask (PP-01, PP-25).")
+
+
+@dataclass(frozen=True)
+class DataMap:
+    subject: str
+    personal: dict[str, Personal] = field(default_factory=dict)
+    not_personal: tuple[str, ...] = ()
+    #: Why the model is declared: shown on the data-map page.
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        both = set(self.personal) & set(self.not_personal)
+        if both:
+            raise ValueError(f"Fields declared both personal and not personal: {sorted(both)}")
+
+
+@dataclass(frozen=True)
+class FieldEntry:
+    model: type[models.Model]
+    field_name: str
+    personal: Personal | None
+
+    @property
+    def model_label(self) -> str:
+        return self.model._meta.label
+
+    @property
+    def model_verbose_name(self) -> str:
+        return str(self.model._meta.verbose_name)
+
+
+def _historical_base(model) -> type[models.Model] | None:
+    return getattr(model, "instance_type", None) if model.__name__.startswith("Historical") else None
+
+
+# History bookkeeping columns of simple-history; the change reason is free text typed by staff,
+# so it is treated as communication that erasure empties.
+HISTORY_NOT_PERSONAL = ("history_id", "history_date", "history_type", "history_user")
+HISTORY_PERSONAL = {
+    "history_change_reason": Personal(
+        Category.COMMUNICATION, sensitive=False, label="History change reason", erasure=Erasure.SET_NULL,
+        exported=False,
+    ),
+}
+
+_STAFF = Personal(Category.STAFF, sensitive=False, label="Staff user", erasure=Erasure.SET_NULL, exported=False)
+
+# Declarations for models we do not define (Django, libraries). Keyed by model label.
+THIRD_PARTY: dict[str, DataMap] = {
+    "auth.Permission": DataMap(subject="", not_personal=("id", "name", "content_type", "codename")),
+    "auth.Group": DataMap(subject="", not_personal=("id", "name", "permissions")),
+    "contenttypes.ContentType": DataMap(subject="", not_personal=("id", "app_label", "model")),
+    "sessions.Session": DataMap(
+        subject="",
+        personal={"session_data": _STAFF},
+        not_personal=("session_key", "expire_date"),
+        note="Staff login sessions; expired ones are cleared nightly.",
+    ),
+    "admin.LogEntry": DataMap(
+        subject="",
+        personal={
+            "user": _STAFF,
+            "object_repr": Personal(
+                Category.ACCOUNT, sensitive=False, label="Object label (number only)", erasure=Erasure.SET_NULL,
+                exported=False,
+            ),
+            "change_message": Personal(
+                Category.ACCOUNT, sensitive=False, label="Changed field names", erasure=Erasure.SET_NULL,
+                exported=False,
+            ),
+        },
+        not_personal=("id", "action_time", "content_type", "object_id", "action_flag"),
+        note="Admin log entries: objects are labelled by number only; values never appear.",
+    ),
+    **{
+        f"django_celery_beat.{name}": DataMap(subject="", note="Beat schedule configuration.")
+        for name in (
+            "SolarSchedule", "IntervalSchedule", "ClockedSchedule", "CrontabSchedule",
+            "PeriodicTasks", "PeriodicTask",
+        )
+    },
+}
+# Beat's models hold no personal data at all: every field is declared not personal.
+_ALL_FIELDS = "__all__"
+for _label in [k for k in THIRD_PARTY if k.startswith("django_celery_beat.")]:
+    THIRD_PARTY[_label] = DataMap(subject="", not_personal=(_ALL_FIELDS,), note=THIRD_PARTY[_label].note)
+
+
+def _m2m_history_declaration(model) -> DataMap:
+    """simple-history's table of a many-to-many's past values: links, erased with the history row."""
+    bookkeeping = ("id", "m2m_history_id", "history")
+    links = {
+        f.name: Personal(Category.ACCOUNT, sensitive=False, label=f"History of {f.name}",
+                         erasure=Erasure.DELETE_ROW, exported=False)
+        for f in model._meta.concrete_fields
+        if f.name not in bookkeeping
+    }
+    return DataMap(subject="history", personal=links, not_personal=bookkeeping,
+                   note="Audit history of a many-to-many field.")
+
+
+def declaration(model) -> DataMap | None:
+    """The declaration for ``model``; historical models inherit their base model's."""
+    if any(f.name == "m2m_history_id" for f in model._meta.concrete_fields):
+        return _m2m_history_declaration(model)
+    base = _historical_base(model)
+    if base is not None:
+        inner = declaration(base)
+        if inner is None:
+            return None
+        present = {f.name for f in model._meta.concrete_fields}
+        return DataMap(
+            subject=inner.subject,
+            personal={k: v for k, v in {**inner.personal, **HISTORY_PERSONAL}.items() if k in present},
+            not_personal=tuple(n for n in (*inner.not_personal, *HISTORY_NOT_PERSONAL) if n in present),
+            note=f"Audit history of {base._meta.verbose_name}; erasure scrubs it with the live rows.",
+        )
+    own = model.__dict__.get("data_map")
+    if own is not None:
+        return own
+    return THIRD_PARTY.get(model._meta.label)
+
+
+def _concrete_field_names(model) -> list[str]:
+    return [f.name for f in model._meta.get_fields() if f.concrete or (f.many_to_many and not f.auto_created)]
+
+
+def undeclared_fields() -> list[str]:
+    """Every concrete field of every installed model that is not declared either way."""
+    missing: list[str] = []
+    for model in apps.get_models():
+        dm = declaration(model)
+        names = _concrete_field_names(model)
+        if dm is None:
+            missing.extend(f"{model._meta.label}.{name}" for name in names)
+            continue
+        if _ALL_FIELDS in dm.not_personal:
+            continue
+        declared = set(dm.personal) | set(dm.not_personal)
+        missing.extend(f"{model._meta.label}.{name}" for name in names if name not in declared)
+    return missing
+
+
+def unknown_declarations() -> list[str]:
+    """Declared names that are not fields (typos would otherwise hide a gap)."""
+    wrong: list[str] = []
+    for model in apps.get_models():
+        dm = declaration(model)
+        if dm is None:
+            continue
+        names = set(_concrete_field_names(model))
+        for name in [*dm.personal, *dm.not_personal]:
+            if name != _ALL_FIELDS and name not in names:
+                wrong.append(f"{model._meta.label}.{name}")
+    return wrong
+
+
+@cache
+def registry() -> tuple[FieldEntry, ...]:
+    """Every field of every model with its declaration, history models included."""
+    entries: list[FieldEntry] = []
+    for model in apps.get_models():
+        dm = declaration(model)
+        if dm is None:
+            continue
+        for name in _concrete_field_names(model):
+            entries.append(FieldEntry(model=model, field_name=name, personal=dm.personal.get(name)))
+    return tuple(entries)
+
+
+def personal_fields(model) -> dict[str, Personal]:
+    dm = declaration(model)
+    return dict(dm.personal) if dm else {}
+
+
+def sensitive_fields(model) -> dict[str, Personal]:
+    return {name: p for name, p in personal_fields(model).items() if p.sensitive}
+
+
+def models_about_members() -> list[type[models.Model]]:
+    """Live (non-historical) models that hold personal data about members, in registry order."""
+    found = []
+    for model in apps.get_models():
+        dm = declaration(model)
+        if dm and dm.subject and dm.personal and _historical_base(model) is None:
+            found.append(model)
+    return found

@@ -1,0 +1,11 @@
+"""Re-sync roles now that members and their records exist (accounts.roles)."""
+
+from django.db import migrations
+
+from accounts.roles import sync_roles_migration
+
+
+class Migration(migrations.Migration):
+    dependencies = [("accounts", "0003_member_productline_historicalmember_and_more")]
+
+    operations = [migrations.RunPython(sync_roles_migration, migrations.RunPython.noop)]

@@ -1,0 +1,59 @@
+"""Reads of the accounts app."""
+
+from __future__ import annotations
+
+import datetime
+from decimal import Decimal
+
+from django.conf import settings
+from django.db.models import QuerySet, Sum
+from django.utils import timezone
+
+from accounts import crypto
+from accounts.choices import VerificationLevel
+from accounts.models import IdentityDocument, Member, PaymentInstrument, RelatedPerson, TransactionRecord
+
+
+def advanced_verification_threshold() -> tuple[Decimal, int]:
+    conf = settings.ADVANCED_VERIFICATION_THRESHOLD
+    return Decimal(str(conf["amount"])), int(conf["window_days"])
+
+
+def members_needing_advanced_verification(*, now: datetime.datetime | None = None) -> QuerySet[Member]:
+    """Members whose volume in the window exceeds the threshold without advanced verification (PP-10).
+
+    One aggregate query: the per-member sums are a subquery of the member query
+    (served by the ``accounts_txn_time_member`` index).
+    """
+    amount, window_days = advanced_verification_threshold()
+    since = (now or timezone.now()) - datetime.timedelta(days=window_days)
+    over = (
+        TransactionRecord.objects.filter(order_time__gte=since)
+        .order_by()
+        .values("member_id")
+        .annotate(volume=Sum("amount"))
+        .filter(volume__gt=amount)
+        .values("member_id")
+    )
+    return Member.objects.filter(pk__in=over).exclude(verification_level=VerificationLevel.ADVANCED)
+
+
+def members_by_exact_value(value: str) -> QuerySet[Member]:
+    """Members matching ``value`` exactly as an e-mail, phone, document or card number.
+
+    Blind-index lookups only: nothing is decrypted, every branch is an indexed equality.
+    """
+    value = (value or "").strip()
+    if not value:
+        return Member.objects.none()
+    email = crypto.blind_index("email", value)
+    phone = crypto.blind_index("phone", value)
+    document = crypto.blind_index("document", value)
+    card = crypto.blind_index("card", value)
+    from django.db.models import Q
+
+    match = Q(email_bidx=email) | Q(phone_bidx=phone)
+    match |= Q(pk__in=IdentityDocument.objects.filter(number_bidx=document).values("member_id"))
+    match |= Q(pk__in=PaymentInstrument.objects.filter(number_bidx=card).values("member_id"))
+    match |= Q(pk__in=RelatedPerson.objects.filter(Q(email_bidx=email) | Q(phone_bidx=phone)).values("member_id"))
+    return Member.objects.filter(match)
