@@ -34,6 +34,16 @@ MATRIX = [
     ("django_celery_beat.delete_periodictask", False, False, False, False),
     ("django_celery_beat.add_crontabschedule", True, False, True, False),
     ("sessions.view_session", False, False, False, False),
+    ("accounts.view_member", True, True, True, True),
+    ("accounts.change_member", True, False, True, False),
+    ("accounts.delete_member", False, False, False, False),
+    ("accounts.reveal_sensitive", True, False, True, False),
+    ("accounts.download_document", True, False, True, False),
+    ("accounts.import_members", True, False, True, False),
+    ("accounts.view_sensitiveaccesslog", True, False, True, True),
+    ("accounts.change_sensitiveaccesslog", False, False, False, False),
+    ("accounts.change_transactionrecord", False, False, False, False),
+    ("accounts.add_productline", False, False, True, False),
 ]
 ROLE_ORDER = (roles.COMPLIANCE_OFFICER, roles.CUSTOMER_SERVICE_AGENT, roles.SUPERVISOR, roles.AUDITOR)
 
@@ -51,8 +61,13 @@ def test_pp25_auditor_changes_nothing_anywhere():
     assert all(p.split(".", 1)[1].startswith("view_") for p in granted), sorted(granted)
 
 
-def test_pp25_agent_has_no_permission_until_the_desk_grants_one():
-    assert perms_of(roles.CUSTOMER_SERVICE_AGENT) == set()
+def test_pp25_agent_reads_members_masked_and_changes_nothing():
+    granted = perms_of(roles.CUSTOMER_SERVICE_AGENT)
+    assert "accounts.view_member" in granted
+    assert all(".view_" in p for p in granted), sorted(granted)
+    for forbidden in ("accounts.reveal_sensitive", "accounts.download_document", "accounts.import_members",
+                      "accounts.view_paymentinstrument", "accounts.view_devicerecord"):
+        assert forbidden not in granted
 
 
 def test_pp25_no_role_may_delete_anything():
