@@ -68,14 +68,31 @@ _AGENT_READS = tuple(
                   "transactionrecord", "productline")
 )
 
+# Consents (issue 4): compliance keeps purposes, versions, guardians, recipients and the register;
+# the ledger is append-only, so nobody gets change/delete on events (entries go through services).
+_EDIT_CONSENTS = (
+    Grant("consents", "purpose", ("view", "add", "change")),
+    Grant("consents", "policyversion", ("view", "add", "change")),
+    Grant("consents", "guardian", ("view", "add", "change")),
+    Grant("consents", "consentevent", ("view", "add")),
+    Grant("consents", "recipient", ("view", "add", "change")),
+    Grant("consents", "disclosure", ("view", "add", "change")),
+)
+_AGENT_CONSENT_READS = tuple(
+    Grant("consents", model, ("view",)) for model in ("purpose", "consentstate", "consentevent", "guardian")
+)
+
 ROLES: dict[str, Role] = {
     AUDITOR: Role(AUDITOR, grants=(*_READ_PROJECT, *_READ_AUDIT)),
-    CUSTOMER_SERVICE_AGENT: Role(CUSTOMER_SERVICE_AGENT, grants=_AGENT_READS),
+    CUSTOMER_SERVICE_AGENT: Role(CUSTOMER_SERVICE_AGENT, grants=(*_AGENT_READS, *_AGENT_CONSENT_READS)),
     COMPLIANCE_OFFICER: Role(
         COMPLIANCE_OFFICER,
-        grants=(*_READ_PROJECT, *_EDIT_SCHEDULE, *_EDIT_MEMBERS),
+        grants=(*_READ_PROJECT, *_EDIT_SCHEDULE, *_EDIT_MEMBERS, *_EDIT_CONSENTS),
         # PP-25: unmasking, document download and imports are compliance work, each logged.
-        extra=("accounts.reveal_sensitive", "accounts.download_document", "accounts.import_members"),
+        extra=(
+            "accounts.reveal_sensitive", "accounts.download_document", "accounts.import_members",
+            "consents.publish_policyversion", "consents.approve_disclosure",
+        ),
     ),
     SUPERVISOR: Role(
         SUPERVISOR,
@@ -84,6 +101,8 @@ ROLES: dict[str, Role] = {
             Grant("django_celery_beat", "*", ("view",)),
             Grant("accounts", "productline", ("view", "add", "change")),
         ),
+        # Four eyes on transfers and public disclosures (PP-22, PP-23).
+        extra=("consents.approve_transfer_disclosure",),
         inherits=(COMPLIANCE_OFFICER,),
     ),
 }

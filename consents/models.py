@@ -1,1 +1,513 @@
-"""Models of this app arrive with its issue."""
+"""Purposes, policy versions, the consent ledger, guardians and the disclosure register.
+
+The ledger (``ConsentEvent``) is append-only (design decision 3): the ORM refuses updates and
+deletes, and on PostgreSQL a trigger refuses them too, except inside the erasure engine, which
+sets ``privacy.erasure = 'on'`` for its transaction (PP-02 outranks the ledger's permanence).
+``ConsentState`` is derived from the events in the same transaction and never edited by hand.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
+
+from accounts.datamap import Category, DataMap, Erasure, Mask, Personal
+from accounts.fields import BlindIndexField, EncryptedTextField
+from accounts.models import Member
+from consents.choices import (
+    MAJOR_CHANGE_KINDS,
+    ActorKind,
+    ChangeKind,
+    Channel,
+    ConsentAction,
+    DisclosureBasis,
+    DisclosureKind,
+    DisclosureStatus,
+    GroundUse,
+    PurposeKind,
+    RecipientKind,
+    SmsOutcome,
+)
+
+
+def _p(category, label, erasure, *, sensitive=False, mask=Mask.NONE, exported=True) -> Personal:
+    return Personal(category, sensitive=sensitive, label=label, erasure=erasure, mask=mask, exported=exported)
+
+
+class LegalGround(models.Model):
+    """One fixed ground for acting without consent or refusing a request (PP-17, PP-24, PP-35, PP-36).
+
+    The catalogue is written by a data migration from ``consents.legal_grounds``; nobody edits it.
+    """
+
+    code = models.SlugField(_("code"), max_length=60, unique=True)
+    use = models.CharField(_("used for"), max_length=40, choices=GroundUse.choices)
+    section = models.CharField(_("policy section"), max_length=40)
+    wording = models.TextField(_("policy wording"))
+    position = models.PositiveSmallIntegerField(_("position"))
+
+    data_map = DataMap(subject="", not_personal=("id", "code", "use", "section", "wording", "position"))
+
+    class Meta:
+        verbose_name = _("legal ground")
+        verbose_name_plural = _("legal grounds")
+        ordering = ["use", "position"]
+
+    def __str__(self) -> str:
+        return f"{self.section} ({self.position}) {self.wording[:60]}"
+
+
+class PolicyVersion(models.Model):
+    """A version of the privacy policy (PP-39, PP-40). Published versions are never edited."""
+
+    version = models.CharField(_("version"), max_length=20, unique=True)
+    text = models.TextField(_("text"))
+    summary = models.TextField(_("summary of changes"), blank=True)
+    change_kinds = models.JSONField(_("change kinds"), default=list, blank=True)
+    published_at = models.DateTimeField(_("published at"), null=True, blank=True)
+    effective_at = models.DateTimeField(_("effective at"), null=True, blank=True)
+    published_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    history = HistoricalRecords()
+
+    data_map = DataMap(
+        subject="",
+        not_personal=("id", "version", "text", "summary", "change_kinds", "published_at", "effective_at",
+                      "published_by"),
+    )
+
+    class Meta:
+        verbose_name = _("policy version")
+        verbose_name_plural = _("policy versions")
+        ordering = ["-published_at", "-pk"]
+        permissions = [("publish_policyversion", "Can publish a policy version (starts re-consent campaigns)")]
+
+    def __str__(self) -> str:
+        return f"Policy {self.version}"
+
+    @property
+    def is_major(self) -> bool:
+        """Major when any of section VII's six kinds applies, or it narrows a right (PP-40)."""
+        return bool(set(self.change_kinds) & MAJOR_CHANGE_KINDS)
+
+    @property
+    def is_published(self) -> bool:
+        return self.published_at is not None
+
+    def clean(self) -> None:
+        unknown = set(self.change_kinds) - set(ChangeKind.values)
+        if unknown:
+            raise ValidationError({"change_kinds": f"Unknown change kinds: {', '.join(sorted(unknown))}."})
+        if ChangeKind.MINOR in self.change_kinds and self.is_major:
+            raise ValidationError({"change_kinds": "A version cannot be both minor and major."})
+        if not self.change_kinds:
+            raise ValidationError({"change_kinds": "Say what kind of change this version makes."})
+
+
+class Purpose(models.Model):
+    """A reason to process data (PP-04, PP-12, PP-20): basic (required) or additional (optional)."""
+
+    code = models.SlugField(_("code"), max_length=60, unique=True)
+    name = models.CharField(_("name"), max_length=200)
+    description = models.TextField(_("description"), blank=True)
+    kind = models.CharField(_("kind"), max_length=20, choices=PurposeKind.choices)
+    data_categories = models.JSONField(_("data categories"), default=list, blank=True)
+    is_biometric = models.BooleanField(_("biometric"), default=False)
+    introduced_in = models.ForeignKey(
+        PolicyVersion, on_delete=models.PROTECT, related_name="introduced_purposes", null=True, blank=True
+    )
+
+    history = HistoricalRecords()
+
+    data_map = DataMap(
+        subject="",
+        not_personal=("id", "code", "name", "description", "kind", "data_categories", "is_biometric",
+                      "introduced_in"),
+    )
+
+    class Meta:
+        verbose_name = _("purpose")
+        verbose_name_plural = _("purposes")
+        ordering = ["kind", "code"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_basic(self) -> bool:
+        return self.kind == PurposeKind.BASIC
+
+    def clean(self) -> None:
+        unknown = set(self.data_categories) - set(Category.values)
+        if unknown:
+            raise ValidationError({"data_categories": f"Not data-map categories: {', '.join(sorted(unknown))}."})
+        if self.is_biometric and self.is_basic:
+            raise ValidationError({"is_biometric": "Biometric processing is always optional (PP-10)."})
+
+
+class Guardian(models.Model):
+    """A minor member's parent or guardian (PP-38, PP-15)."""
+
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="guardians")
+    name = models.CharField(_("name"), max_length=200)
+    relation = models.CharField(_("relation"), max_length=60)
+    contact = EncryptedTextField(_("contact (e-mail or phone)"))
+    contact_bidx = BlindIndexField(source="contact", kind="email")
+    verification_evidence = models.TextField(_("verification evidence"), blank=True)
+    verified_at = models.DateTimeField(_("verified at"), null=True, blank=True)
+    verified_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    history = HistoricalRecords()
+
+    data_map = DataMap(
+        subject="member",
+        personal={
+            "member": _p(Category.ACCOUNT, "Member", Erasure.DELETE_ROW, exported=False),
+            "name": _p(Category.IDENTITY, "Guardian's name", Erasure.DELETE_ROW),
+            "relation": _p(Category.IDENTITY, "Guardian's relation", Erasure.DELETE_ROW),
+            "contact": _p(Category.CONTACT, "Guardian's contact", Erasure.DELETE_ROW, sensitive=True,
+                          mask=Mask.EMAIL),
+            "contact_bidx": _p(Category.CONTACT, "Guardian's contact (blind index)", Erasure.DELETE_ROW,
+                               exported=False),
+            "verification_evidence": _p(Category.CONSENT, "Guardian verification evidence", Erasure.DELETE_ROW),
+            "verified_at": _p(Category.CONSENT, "Guardian verified at", Erasure.DELETE_ROW),
+        },
+        not_personal=("id", "verified_by"),
+    )
+
+    class Meta:
+        verbose_name = _("guardian")
+        verbose_name_plural = _("guardians")
+        ordering = ["member", "pk"]
+
+    def __str__(self) -> str:
+        return f"Guardian #{self.pk}"
+
+
+class AppendOnlyQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise ValidationError("Consent events are append-only: record a new event instead.")
+
+    def delete(self):
+        raise ValidationError("Consent events are append-only: they are never deleted.")
+
+
+class ConsentEvent(models.Model):
+    """One grant or withdrawal of one purpose (PP-05, PP-32). Never edited or deleted."""
+
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="consent_events")
+    purpose = models.ForeignKey(Purpose, on_delete=models.PROTECT, related_name="events")
+    action = models.CharField(_("action"), max_length=10, choices=ConsentAction.choices)
+    policy_version = models.ForeignKey(PolicyVersion, on_delete=models.PROTECT, related_name="consent_events")
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
+    evidence = models.TextField(_("evidence"), blank=True)
+    actor_kind = models.CharField(_("actor"), max_length=10, choices=ActorKind.choices)
+    guardian = models.ForeignKey(Guardian, on_delete=models.PROTECT, null=True, blank=True, related_name="events")
+    staff_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    # PP-16: data received from a third party records its source and the consent it rests on.
+    source = models.CharField(_("third-party source"), max_length=200, blank=True)
+    occurred_at = models.DateTimeField(_("occurred at"), default=timezone.now)
+    recorded_at = models.DateTimeField(_("recorded at"), default=timezone.now)
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    data_map = DataMap(
+        subject="member",
+        personal={
+            "member": _p(Category.CONSENT, "Member", Erasure.DELETE_ROW, exported=False),
+            "purpose": _p(Category.CONSENT, "Purpose", Erasure.DELETE_ROW),
+            "action": _p(Category.CONSENT, "Action", Erasure.DELETE_ROW),
+            "policy_version": _p(Category.CONSENT, "Policy version", Erasure.DELETE_ROW),
+            "channel": _p(Category.CONSENT, "Channel", Erasure.DELETE_ROW),
+            "evidence": _p(Category.CONSENT, "Evidence", Erasure.DELETE_ROW),
+            "actor_kind": _p(Category.CONSENT, "Given by", Erasure.DELETE_ROW),
+            "guardian": _p(Category.CONSENT, "Guardian", Erasure.DELETE_ROW, exported=False),
+            "source": _p(Category.CONSENT, "Third-party source", Erasure.DELETE_ROW),
+            "occurred_at": _p(Category.CONSENT, "Time", Erasure.DELETE_ROW),
+            "recorded_at": _p(Category.CONSENT, "Recorded at", Erasure.DELETE_ROW),
+        },
+        not_personal=("id", "staff_user"),
+        note="Append-only ledger; only the erasure engine may remove a member's events.",
+    )
+
+    class Meta:
+        verbose_name = _("consent event")
+        verbose_name_plural = _("consent events")
+        ordering = ["-occurred_at", "-pk"]
+        indexes = [
+            # "May we process?" and the state rebuild read a member's events per purpose by time.
+            models.Index(fields=["member", "purpose", "occurred_at"], name="consents_event_member_purpose"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(actor_kind=ActorKind.GUARDIAN) | models.Q(guardian__isnull=False),
+                name="%(app_label)s_%(class)s_guardian_actor_names_guardian",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(actor_kind=ActorKind.STAFF) | models.Q(staff_user__isnull=False),
+                name="%(app_label)s_%(class)s_staff_actor_names_staff_user",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Consent event #{self.pk}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None and not kwargs.get("force_insert"):
+            raise ValidationError("Consent events are append-only: record a new event instead.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValidationError("Consent events are append-only: they are never deleted.")
+
+
+class ConsentState(models.Model):
+    """Current state per member and purpose, derived from the ledger in the same transaction.
+
+    Rebuilt and compared by ``manage.py verify_consents``. Never edited by hand.
+    """
+
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="consent_states")
+    purpose = models.ForeignKey(Purpose, on_delete=models.CASCADE, related_name="states")
+    granted = models.BooleanField(_("granted"))
+    by_guardian = models.BooleanField(_("granted by a guardian"), default=False)
+    policy_version = models.ForeignKey(PolicyVersion, on_delete=models.PROTECT, related_name="+")
+    last_event = models.ForeignKey(ConsentEvent, on_delete=models.PROTECT, related_name="+")
+    changed_at = models.DateTimeField(_("changed at"))
+
+    data_map = DataMap(
+        subject="member",
+        personal={
+            "member": _p(Category.CONSENT, "Member", Erasure.DELETE_ROW, exported=False),
+            "purpose": _p(Category.CONSENT, "Purpose", Erasure.DELETE_ROW),
+            "granted": _p(Category.CONSENT, "Granted", Erasure.DELETE_ROW),
+            "by_guardian": _p(Category.CONSENT, "Granted by a guardian", Erasure.DELETE_ROW),
+            "policy_version": _p(Category.CONSENT, "Under policy version", Erasure.DELETE_ROW),
+            "last_event": _p(Category.CONSENT, "Last event", Erasure.DELETE_ROW, exported=False),
+            "changed_at": _p(Category.CONSENT, "Changed at", Erasure.DELETE_ROW),
+        },
+        not_personal=("id",),
+    )
+
+    class Meta:
+        verbose_name = _("consent state")
+        verbose_name_plural = _("consent states")
+        ordering = ["member", "purpose"]
+        constraints = [
+            models.UniqueConstraint(fields=["member", "purpose"], name="%(app_label)s_%(class)s_unique_member_purpose"),
+        ]
+        indexes = [
+            # Audience selectors: everyone granted one purpose.
+            models.Index(fields=["purpose", "granted", "member"], name="consents_state_audience"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Consent state #{self.pk}"
+
+
+class ReconsentNotice(models.Model):
+    """One member's notice of a major policy version (PP-39): notified, seen, accepted."""
+
+    policy_version = models.ForeignKey(PolicyVersion, on_delete=models.CASCADE, related_name="notices")
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="reconsent_notices")
+    queued_at = models.DateTimeField(_("queued at"), default=timezone.now)
+    notified_at = models.DateTimeField(_("notified at"), null=True, blank=True)
+    seen_at = models.DateTimeField(_("seen at"), null=True, blank=True)
+    accepted_at = models.DateTimeField(_("accepted at"), null=True, blank=True)
+
+    data_map = DataMap(
+        subject="member",
+        personal={
+            "member": _p(Category.CONSENT, "Member", Erasure.DELETE_ROW, exported=False),
+            "policy_version": _p(Category.CONSENT, "Policy version notified", Erasure.DELETE_ROW),
+            "queued_at": _p(Category.CONSENT, "Notice queued at", Erasure.DELETE_ROW),
+            "notified_at": _p(Category.CONSENT, "Notified at", Erasure.DELETE_ROW),
+            "seen_at": _p(Category.CONSENT, "Seen at", Erasure.DELETE_ROW),
+            "accepted_at": _p(Category.CONSENT, "Accepted at", Erasure.DELETE_ROW),
+        },
+        not_personal=("id",),
+    )
+
+    class Meta:
+        verbose_name = _("re-consent notice")
+        verbose_name_plural = _("re-consent notices")
+        ordering = ["policy_version", "member"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["policy_version", "member"], name="%(app_label)s_%(class)s_unique_version_member"
+            ),
+        ]
+        indexes = [
+            # The sender picks the next chunk of unsent notices of one version.
+            models.Index(
+                fields=["policy_version", "id"],
+                condition=models.Q(notified_at__isnull=True),
+                name="consents_notice_unsent",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Notice #{self.pk}"
+
+
+class Recipient(models.Model):
+    """Someone members' data may be disclosed to (PP-21, PP-22, PP-23)."""
+
+    name = models.CharField(_("name"), max_length=200)
+    kind = models.CharField(_("kind"), max_length=20, choices=RecipientKind.choices)
+    country = models.CharField(_("country"), max_length=2, blank=True)
+    agreement_signed_on = models.DateField(_("confidentiality agreement signed on"), null=True, blank=True)
+    agreement_expires_on = models.DateField(_("confidentiality agreement expires on"), null=True, blank=True)
+    notes = models.TextField(_("notes"), blank=True)
+
+    history = HistoricalRecords()
+
+    data_map = DataMap(
+        subject="",
+        not_personal=("id", "name", "kind", "country", "agreement_signed_on", "agreement_expires_on", "notes"),
+        note="Organisations, not people.",
+    )
+
+    class Meta:
+        verbose_name = _("recipient")
+        verbose_name_plural = _("recipients")
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(agreement_expires_on__isnull=True)
+                | models.Q(agreement_signed_on__isnull=False, agreement_expires_on__gt=models.F("agreement_signed_on")),
+                name="%(app_label)s_%(class)s_agreement_expires_after_signing",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def has_valid_agreement_on(self, day) -> bool:
+        return (
+            self.agreement_signed_on is not None
+            and self.agreement_signed_on <= day
+            and (self.agreement_expires_on is None or day < self.agreement_expires_on)
+        )
+
+
+class Disclosure(models.Model):
+    """One sharing, transfer or public disclosure of members' data (PP-21 … PP-24).
+
+    Four eyes: whoever prepared it can never approve it; transfers and public disclosures need a
+    supervisor; a partner without a valid confidentiality agreement cannot be approved.
+    """
+
+    kind = models.CharField(_("kind"), max_length=20, choices=DisclosureKind.choices)
+    recipient = models.ForeignKey(Recipient, on_delete=models.PROTECT, related_name="disclosures")
+    basis = models.CharField(_("basis"), max_length=30, choices=DisclosureBasis.choices)
+    legal_grounds = models.ManyToManyField(LegalGround, blank=True, related_name="disclosures")
+    data_categories = models.JSONField(_("data categories"), default=list)
+    description = models.TextField(_("description"))
+    disclosed_on = models.DateField(_("disclosed on"), null=True, blank=True)
+    status = models.CharField(
+        _("status"), max_length=20, choices=DisclosureStatus.choices, default=DisclosureStatus.DRAFT
+    )
+    prepared_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    prepared_at = models.DateTimeField(_("prepared at"), default=timezone.now)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    decision_note = models.TextField(_("decision note"), blank=True)
+    member_count = models.PositiveIntegerField(_("members concerned"), default=0, editable=False)
+
+    history = HistoricalRecords()
+
+    data_map = DataMap(
+        subject="",
+        not_personal=("id", "kind", "recipient", "basis", "legal_grounds", "data_categories", "description",
+                      "disclosed_on", "status", "prepared_by", "prepared_at", "approved_by", "decided_at",
+                      "decision_note", "member_count"),
+        note="The register entry; the members concerned are in 'disclosed member' rows.",
+    )
+
+    class Meta:
+        verbose_name = _("disclosure")
+        verbose_name_plural = _("disclosure register")
+        ordering = ["-prepared_at", "-pk"]
+        permissions = [
+            ("approve_disclosure", "Can approve a sharing prepared by someone else"),
+            ("approve_transfer_disclosure", "Can approve transfers and public disclosures (supervisor)"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(approved_by__isnull=True) | ~models.Q(approved_by=models.F("prepared_by")),
+                name="%(app_label)s_%(class)s_four_eyes",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Disclosure #{self.pk}"
+
+
+class DisclosedMember(models.Model):
+    """A member concerned by a disclosure: one narrow row each, inserted in bulk (100k is normal)."""
+
+    disclosure = models.ForeignKey(Disclosure, on_delete=models.CASCADE, related_name="member_links")
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="disclosures")
+
+    data_map = DataMap(
+        subject="member",
+        personal={
+            "member": _p(Category.ACCOUNT, "Member", Erasure.DELETE_ROW, exported=False),
+            "disclosure": _p(Category.ACCOUNT, "Disclosed to", Erasure.RETAIN_THEN_PSEUDONYMISE),
+        },
+        not_personal=("id",),
+    )
+
+    class Meta:
+        verbose_name = _("disclosed member")
+        verbose_name_plural = _("disclosed members")
+        ordering = ["disclosure", "member"]
+        constraints = [
+            models.UniqueConstraint(fields=["disclosure", "member"], name="%(app_label)s_%(class)s_unique_pair"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Disclosed member #{self.pk}"
+
+
+class SmsReply(models.Model):
+    """An inbound SMS reply from the gateway (PP-12), kept once per gateway message id."""
+
+    message_id = models.CharField(_("gateway message id"), max_length=100, unique=True)
+    phone_bidx = models.CharField(_("phone (blind index)"), max_length=64, db_index=True)
+    member = models.ForeignKey(Member, on_delete=models.SET_NULL, null=True, blank=True, related_name="sms_replies")
+    keyword = models.CharField(_("keyword"), max_length=40, blank=True)
+    outcome = models.CharField(_("outcome"), max_length=20, choices=SmsOutcome.choices)
+    received_at = models.DateTimeField(_("received at"), default=timezone.now)
+
+    data_map = DataMap(
+        subject="member",
+        personal={
+            "member": _p(Category.COMMUNICATION, "Member", Erasure.DELETE_ROW, exported=False),
+            "phone_bidx": _p(Category.CONTACT, "Sender (blind index)", Erasure.DELETE_ROW, exported=False),
+            "keyword": _p(Category.COMMUNICATION, "SMS reply", Erasure.DELETE_ROW),
+            "received_at": _p(Category.COMMUNICATION, "Received at", Erasure.DELETE_ROW),
+        },
+        not_personal=("id", "message_id", "outcome"),
+    )
+
+    class Meta:
+        verbose_name = _("SMS reply")
+        verbose_name_plural = _("SMS replies")
+        ordering = ["-received_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"SMS reply #{self.pk}"
