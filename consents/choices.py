@@ -57,7 +57,7 @@ MAJOR_CHANGE_KINDS = frozenset(
 
 class GroundUse(models.TextChoices):
     CONSENT_EXCEPTION = "consent_exception", _("Processing without consent (I(V)3)")
-    AUTHORISATION_EXCEPTION = "authorisation_exception", _("Sharing/transfer/disclosure without authorisation (III(IV))")
+    AUTHORISATION_EXCEPTION = "authorisation_exception", _("Disclosure without authorisation (III(IV))")
     REQUEST_REJECTION = "request_rejection", _("Rejecting a request (V(IV))")
     CANNOT_RESPOND = "cannot_respond", _("Unable to respond to a request (V(IV))")
 

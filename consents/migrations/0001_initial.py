@@ -23,7 +23,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('code', models.SlugField(max_length=60, unique=True, verbose_name='code')),
-                ('use', models.CharField(choices=[('consent_exception', 'Processing without consent (I(V)3)'), ('authorisation_exception', 'Sharing/transfer/disclosure without authorisation (III(IV))'), ('request_rejection', 'Rejecting a request (V(IV))'), ('cannot_respond', 'Unable to respond to a request (V(IV))')], max_length=40, verbose_name='used for')),
+                ('use', models.CharField(choices=[('consent_exception', 'Processing without consent (I(V)3)'), ('authorisation_exception', 'Disclosure without authorisation (III(IV))'), ('request_rejection', 'Rejecting a request (V(IV))'), ('cannot_respond', 'Unable to respond to a request (V(IV))')], max_length=40, verbose_name='used for')),
                 ('section', models.CharField(max_length=40, verbose_name='policy section')),
                 ('wording', models.TextField(verbose_name='policy wording')),
                 ('position', models.PositiveSmallIntegerField(verbose_name='position')),
