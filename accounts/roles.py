@@ -82,16 +82,25 @@ _AGENT_CONSENT_READS = tuple(
     Grant("consents", model, ("view",)) for model in ("purpose", "consentstate", "consentevent", "guardian")
 )
 
+# Retention (issue 5): holds, reviews and assessments are compliance work; erasure is prepared by
+# compliance and approved by a supervisor (four eyes). Records and job runs are read-only.
+_EDIT_RETENTION = (
+    Grant("retention", "legalhold", ("view", "add", "change")),
+    Grant("retention", "erasurerun", ("view",)),
+    Grant("retention", "processingreview", ("view", "add", "change")),
+    Grant("retention", "impactassessment", ("view", "add", "change")),
+)
+
 ROLES: dict[str, Role] = {
     AUDITOR: Role(AUDITOR, grants=(*_READ_PROJECT, *_READ_AUDIT)),
     CUSTOMER_SERVICE_AGENT: Role(CUSTOMER_SERVICE_AGENT, grants=(*_AGENT_READS, *_AGENT_CONSENT_READS)),
     COMPLIANCE_OFFICER: Role(
         COMPLIANCE_OFFICER,
-        grants=(*_READ_PROJECT, *_EDIT_SCHEDULE, *_EDIT_MEMBERS, *_EDIT_CONSENTS),
+        grants=(*_READ_PROJECT, *_EDIT_SCHEDULE, *_EDIT_MEMBERS, *_EDIT_CONSENTS, *_EDIT_RETENTION),
         # PP-25: unmasking, document download and imports are compliance work, each logged.
         extra=(
             "accounts.reveal_sensitive", "accounts.download_document", "accounts.import_members",
-            "consents.publish_policyversion", "consents.approve_disclosure",
+            "consents.publish_policyversion", "consents.approve_disclosure", "retention.prepare_erasure",
         ),
     ),
     SUPERVISOR: Role(
@@ -102,7 +111,7 @@ ROLES: dict[str, Role] = {
             Grant("accounts", "productline", ("view", "add", "change")),
         ),
         # Four eyes on transfers and public disclosures (PP-22, PP-23).
-        extra=("consents.approve_transfer_disclosure",),
+        extra=("consents.approve_transfer_disclosure", "retention.approve_erasure"),
         inherits=(COMPLIANCE_OFFICER,),
     ),
 }

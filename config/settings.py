@@ -247,3 +247,19 @@ ADVANCED_VERIFICATION_THRESHOLD = {
     "amount": env.str("ADVANCED_VERIFICATION_AMOUNT", default="50000"),
     "window_days": env.int("ADVANCED_VERIFICATION_WINDOW_DAYS", default=30),
 }
+
+# --- Retention (issue 5) --------------------------------------------------------------------------
+# PP-33: cancelled accounts are anonymised after this many days.
+CANCELLATION_GRACE_DAYS = env.int("CANCELLATION_GRACE_DAYS", default=30)
+# PP-11: device and security records are deleted after this many days.
+SECURITY_DATA_RETENTION_DAYS = env.int("SECURITY_DATA_RETENTION_DAYS", default=180)
+# PP-13/PP-33: legal retention per data-map category, in days after the account closed; data
+# declared "keep for legal retention" is pseudonymised at erasure and kept this long.
+LEGAL_RETENTION_DAYS = {
+    "transaction": env.int("LEGAL_RETENTION_TRANSACTION_DAYS", default=5 * 365),
+    "account": env.int("LEGAL_RETENTION_ACCOUNT_DAYS", default=5 * 365),
+}
+# Members per erasure transaction.
+ERASURE_CHUNK_SIZE = env.int("ERASURE_CHUNK_SIZE", default=200)
+# k-anonymity of the de-identified research export (PP-18).
+DEIDENTIFIED_EXPORT_K = env.int("DEIDENTIFIED_EXPORT_K", default=5)
