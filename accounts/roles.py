@@ -91,16 +91,30 @@ _EDIT_RETENTION = (
     Grant("retention", "impactassessment", ("view", "add", "change")),
 )
 
+# Request desk (issue 6): agents work the queue; compliance decides; supervisors approve deletions.
+_AGENT_DESK = (
+    Grant("requests_desk", "request", ("view", "add", "change")),
+    Grant("requests_desk", "message", ("view", "add")),
+    Grant("requests_desk", "identitycheck", ("view", "add")),
+    Grant("requests_desk", "attachment", ("view", "add")),
+    Grant("requests_desk", "transition", ("view",)),
+)
+
 ROLES: dict[str, Role] = {
     AUDITOR: Role(AUDITOR, grants=(*_READ_PROJECT, *_READ_AUDIT)),
-    CUSTOMER_SERVICE_AGENT: Role(CUSTOMER_SERVICE_AGENT, grants=(*_AGENT_READS, *_AGENT_CONSENT_READS)),
+    CUSTOMER_SERVICE_AGENT: Role(
+        CUSTOMER_SERVICE_AGENT,
+        grants=(*_AGENT_READS, *_AGENT_CONSENT_READS, *_AGENT_DESK),
+        extra=("requests_desk.work_queue",),
+    ),
     COMPLIANCE_OFFICER: Role(
         COMPLIANCE_OFFICER,
-        grants=(*_READ_PROJECT, *_EDIT_SCHEDULE, *_EDIT_MEMBERS, *_EDIT_CONSENTS, *_EDIT_RETENTION),
+        grants=(*_READ_PROJECT, *_EDIT_SCHEDULE, *_EDIT_MEMBERS, *_EDIT_CONSENTS, *_EDIT_RETENTION, *_AGENT_DESK),
         # PP-25: unmasking, document download and imports are compliance work, each logged.
         extra=(
             "accounts.reveal_sensitive", "accounts.download_document", "accounts.import_members",
             "consents.publish_policyversion", "consents.approve_disclosure", "retention.prepare_erasure",
+            "requests_desk.work_queue", "requests_desk.decide_request",
         ),
     ),
     SUPERVISOR: Role(
@@ -111,7 +125,7 @@ ROLES: dict[str, Role] = {
             Grant("accounts", "productline", ("view", "add", "change")),
         ),
         # Four eyes on transfers and public disclosures (PP-22, PP-23).
-        extra=("consents.approve_transfer_disclosure", "retention.approve_erasure"),
+        extra=("consents.approve_transfer_disclosure", "retention.approve_erasure", "requests_desk.approve_deletion"),
         inherits=(COMPLIANCE_OFFICER,),
     ),
 }

@@ -263,3 +263,16 @@ LEGAL_RETENTION_DAYS = {
 ERASURE_CHUNK_SIZE = env.int("ERASURE_CHUNK_SIZE", default=200)
 # k-anonymity of the de-identified research export (PP-18).
 DEIDENTIFIED_EXPORT_K = env.int("DEIDENTIFIED_EXPORT_K", default=5)
+
+# --- Request desk (issue 6) -----------------------------------------------------------------------
+# PP-34: every request is answered within this many days of receipt.
+REQUEST_DUE_DAYS = env.int("REQUEST_DUE_DAYS", default=15)
+# Reminders to the assignee this many days before the due date; overdue requests go to supervisors.
+REQUEST_REMINDER_DAYS = [int(d) for d in env.list("REQUEST_REMINDER_DAYS", default=["5", "2", "0"])]
+# PP-31: a request of the same type by the same member within this window is a repeat.
+REQUEST_REPEAT_WINDOW_DAYS = env.int("REQUEST_REPEAT_WINDOW_DAYS", default=180)
+# PP-41: the official contact addresses, used in every outgoing letter.
+OFFICIAL_REQUESTS_EMAIL = env.str("OFFICIAL_REQUESTS_EMAIL", default="zhangtao@lianjingkeji.com")
+OFFICIAL_COMPLAINTS_EMAIL = env.str("OFFICIAL_COMPLAINTS_EMAIL", default="customer_service@cpay.finance")
+# PP-29: access-package download links expire after this many hours.
+ACCESS_PACKAGE_LINK_HOURS = env.int("ACCESS_PACKAGE_LINK_HOURS", default=72)

@@ -1,1 +1,345 @@
-"""Models of this app arrive with its issue."""
+"""Data-subject requests, their transitions, identity checks, messages, reminders, access packages.
+
+A request's status is changed only by ``requests_desk.workflow`` (design decision 4).
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
+
+from accounts.datamap import Category, DataMap, Erasure, Mask, Personal
+from accounts.fields import BlindIndexField, EncryptedTextField
+from accounts.models import Member
+from accounts.storage import protected_storage
+from consents.models import LegalGround
+from requests_desk.choices import (
+    IntakeChannel,
+    MessageDirection,
+    Priority,
+    ReminderKind,
+    RequesterKind,
+    RequestType,
+    Severity,
+    VerificationMethod,
+)
+from requests_desk.states import Status
+
+
+def _p(category, label, erasure, *, sensitive=False, mask=Mask.NONE, exported=True) -> Personal:
+    return Personal(category, sensitive=sensitive, label=label, erasure=erasure, mask=mask, exported=exported)
+
+
+def new_reference() -> str:
+    """A public reference: unguessable, no personal data, readable on the phone."""
+    alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+    return "DSR-" + "".join(secrets.choice(alphabet) for _ in range(8))
+
+
+def attachment_upload_to(instance, filename: str) -> str:
+    return f"requests/{uuid.uuid4().hex}.bin"
+
+
+class Request(models.Model):
+    """A data-subject request or service ticket (PP-14, PP-28, PP-29, PP-34, PP-41)."""
+
+    reference = models.CharField(_("reference"), max_length=20, unique=True, default=new_reference, editable=False)
+    type = models.CharField(_("type"), max_length=30, choices=RequestType.choices)
+    status = models.CharField(_("status"), max_length=30, choices=Status.choices, default=Status.NEW, editable=False)
+    requester_kind = models.CharField(_("requester"), max_length=20, choices=RequesterKind.choices)
+    requester_name = models.CharField(_("requester's name"), max_length=200, blank=True)
+    requester_email = EncryptedTextField(_("requester's e-mail"), blank=True)
+    requester_email_bidx = BlindIndexField(source="requester_email", kind="email")
+    channel = models.CharField(_("intake channel"), max_length=20, choices=IntakeChannel.choices)
+    received_at = models.DateTimeField(_("received at"), default=timezone.now)
+    due_at = models.DateTimeField(_("due at"))
+    priority = models.PositiveSmallIntegerField(_("priority"), choices=Priority.choices, default=Priority.NORMAL)
+    severity = models.CharField(_("severity"), max_length=10, choices=Severity.choices, blank=True)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="assigned_requests"
+    )
+    member = models.ForeignKey(Member, on_delete=models.SET_NULL, null=True, blank=True, related_name="requests")
+    concerns = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="complaints",
+        help_text=_("For complaints: the request this complaint is about (PP-34)."),
+    )
+    subject = models.CharField(_("subject"), max_length=200, blank=True)
+    description = models.TextField(_("description"), blank=True)
+    details = models.JSONField(_("type-specific details"), default=dict, blank=True)
+    is_repeat = models.BooleanField(_("repeated request"), default=False, editable=False)
+    fee_amount = models.DecimalField(_("fee"), max_digits=10, decimal_places=2, null=True, blank=True)
+    fee_reason = models.TextField(_("fee reason"), blank=True)
+    refusal_grounds = models.ManyToManyField(LegalGround, blank=True, related_name="refused_requests")
+    decision_note = models.TextField(_("decision note"), blank=True)
+    prepared_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+
+    history = HistoricalRecords(excluded_fields=["details"])
+
+    data_map = DataMap(
+        subject="member",
+        personal={
+            "member": _p(Category.COMMUNICATION, "Member", Erasure.SET_NULL, exported=False),
+            "requester_name": _p(Category.COMMUNICATION, "Requester's name", Erasure.TOKEN),
+            "requester_email": _p(Category.CONTACT, "Requester's e-mail", Erasure.SET_NULL, sensitive=True,
+                                  mask=Mask.EMAIL),
+            "requester_email_bidx": _p(Category.CONTACT, "Requester's e-mail (blind index)", Erasure.SET_NULL,
+                                       exported=False),
+            "subject": _p(Category.COMMUNICATION, "Subject", Erasure.TOKEN),
+            "description": _p(Category.COMMUNICATION, "Description", Erasure.SET_NULL),
+            "details": _p(Category.COMMUNICATION, "Details", Erasure.SET_NULL),
+            "received_at": _p(Category.COMMUNICATION, "Received at", Erasure.RETAIN_THEN_PSEUDONYMISE),
+            "type": _p(Category.COMMUNICATION, "Request type", Erasure.RETAIN_THEN_PSEUDONYMISE),
+            "fee_reason": _p(Category.COMMUNICATION, "Fee reason", Erasure.SET_NULL),
+            "decision_note": _p(Category.COMMUNICATION, "Decision note", Erasure.SET_NULL),
+        },
+        not_personal=("id", "reference", "status", "requester_kind", "channel", "due_at", "priority", "severity",
+                      "assignee", "concerns", "is_repeat", "fee_amount", "refusal_grounds", "prepared_by",
+                      "approved_by", "closed_at"),
+        note="The ticket survives erasure as a pseudonymous record of how the request was handled.",
+    )
+
+    class Meta:
+        verbose_name = _("request")
+        verbose_name_plural = _("requests")
+        ordering = ["due_at", "pk"]
+        permissions = [
+            ("work_queue", "Can work the agents' request queue"),
+            ("decide_request", "Can fulfil or refuse requests (compliance)"),
+            ("approve_deletion", "Can approve deletions prepared by someone else (supervisor)"),
+        ]
+        indexes = [
+            # "Take next": the most urgent unassigned open request.
+            models.Index(
+                fields=["-priority", "due_at", "id"],
+                condition=models.Q(assignee__isnull=True, status__in=["new", "awaiting_identity", "in_progress"]),
+                name="desk_request_unassigned_open",
+            ),
+            # Reminders and the agent's own list.
+            models.Index(fields=["assignee", "status", "due_at"], name="desk_request_assignee_due"),
+            # Repeat detection: same member, same type, recent.
+            models.Index(fields=["member", "type", "received_at"], name="desk_request_member_type"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(due_at__gte=models.F("received_at")),
+                                   name="%(app_label)s_%(class)s_due_after_received"),
+            models.CheckConstraint(
+                condition=models.Q(approved_by__isnull=True) | models.Q(prepared_by__isnull=True)
+                | ~models.Q(approved_by=models.F("prepared_by")),
+                name="%(app_label)s_%(class)s_four_eyes",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference
+
+
+class Transition(models.Model):
+    """One state change of a request: who, when, from what to what, and why."""
+
+    request = models.ForeignKey(Request, on_delete=models.CASCADE, related_name="transitions")
+    name = models.CharField(_("transition"), max_length=40)
+    from_status = models.CharField(_("from"), max_length=30, choices=Status.choices)
+    to_status = models.CharField(_("to"), max_length=30, choices=Status.choices)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                              related_name="+")
+    at = models.DateTimeField(_("at"), default=timezone.now)
+    note = models.TextField(_("note"), blank=True)
+
+    data_map = DataMap(
+        subject="request__member",
+        personal={"note": _p(Category.COMMUNICATION, "Transition note", Erasure.SET_NULL)},
+        not_personal=("id", "request", "name", "from_status", "to_status", "actor", "at"),
+    )
+
+    class Meta:
+        verbose_name = _("transition")
+        verbose_name_plural = _("transitions")
+        ordering = ["request", "at", "pk"]
+
+    def __str__(self) -> str:
+        return f"Transition #{self.pk}"
+
+
+class IdentityCheck(models.Model):
+    """The verification gate (PP-30, PP-15): who verified the requester, how and when."""
+
+    request = models.ForeignKey(Request, on_delete=models.CASCADE, related_name="identity_checks")
+    method = models.CharField(_("method"), max_length=30, choices=VerificationMethod.choices)
+    evidence = models.TextField(_("evidence"))
+    authority_evidence = models.TextField(_("authority of guardian or agent"), blank=True)
+    verified_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    verified_at = models.DateTimeField(_("verified at"), default=timezone.now)
+
+    history = HistoricalRecords()
+
+    data_map = DataMap(
+        subject="request__member",
+        personal={
+            "evidence": _p(Category.VERIFICATION, "Verification evidence", Erasure.SET_NULL),
+            "authority_evidence": _p(Category.VERIFICATION, "Authority evidence", Erasure.SET_NULL),
+            "method": _p(Category.VERIFICATION, "Verification method", Erasure.RETAIN_THEN_PSEUDONYMISE),
+            "verified_at": _p(Category.VERIFICATION, "Verified at", Erasure.RETAIN_THEN_PSEUDONYMISE),
+        },
+        not_personal=("id", "request", "verified_by"),
+    )
+
+    class Meta:
+        verbose_name = _("identity check")
+        verbose_name_plural = _("identity checks")
+        ordering = ["request", "verified_at"]
+
+    def __str__(self) -> str:
+        return f"Identity check #{self.pk}"
+
+
+class Message(models.Model):
+    """An inbound or outbound message on a request (PP-14): kept with the request."""
+
+    request = models.ForeignKey(Request, on_delete=models.CASCADE, related_name="messages")
+    direction = models.CharField(_("direction"), max_length=10, choices=MessageDirection.choices)
+    channel = models.CharField(_("channel"), max_length=20, choices=IntakeChannel.choices)
+    template = models.CharField(_("template"), max_length=60, blank=True)
+    subject = models.CharField(_("subject"), max_length=300, blank=True)
+    body = EncryptedTextField(_("body"), blank=True)
+    sender = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                               related_name="+")
+    at = models.DateTimeField(_("at"), default=timezone.now)
+    source_message_id = models.CharField(_("e-mail Message-ID"), max_length=300, blank=True, db_index=True)
+
+    data_map = DataMap(
+        subject="request__member",
+        personal={
+            "subject": _p(Category.COMMUNICATION, "Message subject", Erasure.TOKEN),
+            "body": _p(Category.COMMUNICATION, "Message body", Erasure.SET_NULL, sensitive=True, mask=Mask.HIDDEN),
+            "at": _p(Category.COMMUNICATION, "Message time", Erasure.RETAIN_THEN_PSEUDONYMISE),
+            "source_message_id": _p(Category.COMMUNICATION, "E-mail Message-ID", Erasure.SET_NULL, exported=False),
+        },
+        not_personal=("id", "request", "direction", "channel", "template", "sender"),
+    )
+
+    class Meta:
+        verbose_name = _("message")
+        verbose_name_plural = _("messages")
+        ordering = ["request", "at", "pk"]
+
+    def __str__(self) -> str:
+        return f"Message #{self.pk}"
+
+
+class Attachment(models.Model):
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attachments")
+    file = models.FileField(_("file"), storage=protected_storage, upload_to=attachment_upload_to, max_length=200)
+    content_type = models.CharField(_("content type"), max_length=100, blank=True)
+    size = models.PositiveIntegerField(_("size"), default=0)
+
+    data_map = DataMap(
+        subject="message__request__member",
+        personal={"file": _p(Category.COMMUNICATION, "Attachment", Erasure.DELETE_FILE, sensitive=True,
+                             mask=Mask.FILE)},
+        not_personal=("id", "message", "content_type", "size"),
+    )
+
+    class Meta:
+        verbose_name = _("attachment")
+        verbose_name_plural = _("attachments")
+        ordering = ["message", "pk"]
+
+    def __str__(self) -> str:
+        return f"Attachment #{self.pk}"
+
+
+class ReminderLog(models.Model):
+    """A deadline reminder sent once (PP-34): the unique constraint makes sending exactly-once."""
+
+    request = models.ForeignKey(Request, on_delete=models.CASCADE, related_name="reminders")
+    staff_user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(_("kind"), max_length=20, choices=ReminderKind.choices)
+    days_before = models.SmallIntegerField(_("days before due"))
+    due_at = models.DateTimeField(_("due date reminded of"))
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    data_map = DataMap(subject="", not_personal=("id", "request", "staff_user", "kind", "days_before", "due_at",
+                                                 "sent_at", "created_at"))
+
+    class Meta:
+        verbose_name = _("reminder")
+        verbose_name_plural = _("reminders")
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["request", "staff_user", "kind", "days_before", "due_at"],
+                name="%(app_label)s_%(class)s_unique_reminder",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Reminder #{self.pk}"
+
+
+class AccessPackage(models.Model):
+    """A generated access package (PP-29): encrypted ZIP, expiring link, every download logged."""
+
+    request = models.ForeignKey(Request, on_delete=models.CASCADE, related_name="packages")
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="access_packages")
+    file = models.FileField(_("file"), storage=protected_storage, upload_to=attachment_upload_to, max_length=200)
+    token_hash = models.CharField(_("link token (hash)"), max_length=64, unique=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    expires_at = models.DateTimeField(_("link expires at"))
+    row_counts = models.JSONField(_("rows per data category"), default=dict)
+
+    data_map = DataMap(
+        subject="member",
+        personal={
+            "member": _p(Category.ACCOUNT, "Member", Erasure.DELETE_ROW, exported=False),
+            "file": _p(Category.ACCOUNT, "Access package", Erasure.DELETE_FILE, sensitive=True, mask=Mask.FILE),
+        },
+        not_personal=("id", "request", "token_hash", "created_at", "expires_at", "row_counts"),
+    )
+
+    class Meta:
+        verbose_name = _("access package")
+        verbose_name_plural = _("access packages")
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"Access package #{self.pk}"
+
+
+class PackageDownload(models.Model):
+    package = models.ForeignKey(AccessPackage, on_delete=models.CASCADE, related_name="downloads")
+    at = models.DateTimeField(_("at"), default=timezone.now)
+    ip_address = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    user_agent = models.CharField(_("user agent"), max_length=300, blank=True)
+    staff_user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                   related_name="+")
+
+    data_map = DataMap(
+        subject="package__member",
+        personal={
+            "ip_address": _p(Category.DEVICE, "Download IP address", Erasure.DELETE_ROW),
+            "user_agent": _p(Category.DEVICE, "Download browser", Erasure.DELETE_ROW),
+            "at": _p(Category.DEVICE, "Downloaded at", Erasure.DELETE_ROW),
+        },
+        not_personal=("id", "package", "staff_user"),
+    )
+
+    class Meta:
+        verbose_name = _("package download")
+        verbose_name_plural = _("package downloads")
+        ordering = ["-at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"Download #{self.pk}"
