@@ -73,6 +73,14 @@ def rotate_token(token: str) -> str:
         raise DecryptionError("stored value does not decrypt with any configured key") from exc
 
 
+def rotate_bytes(token: bytes) -> bytes:
+    """``rotate_token`` for file contents (bytes in, bytes out, no text round trip)."""
+    try:
+        return _multifernet(keys()).rotate(token)
+    except InvalidToken as exc:
+        raise DecryptionError("stored value does not decrypt with any configured key") from exc
+
+
 # --- Blind index --------------------------------------------------------------------------------
 _NOT_ALNUM = re.compile(r"[^0-9A-Za-z]")
 _NOT_DIGIT = re.compile(r"[^0-9]")

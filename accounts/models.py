@@ -391,11 +391,13 @@ class IdentityDocument(models.Model):
         return self.kind == DocumentKind.FACE_CAPTURE
 
     def clean(self) -> None:
+        from accounts import hooks
         from accounts.validators import validate_document_number
 
         validate_document_number(kind=self.kind, country=self.issuing_country, number=self.number)
         if self.related_person_id and self.member_id and self.related_person.member_id != self.member_id:
             raise ValidationError({"related_person": _("This person belongs to another member.")})
+        hooks.run_document_store_checks(self)  # e.g. consents: a face capture needs a biometric grant
 
 
 class Verification(models.Model):
@@ -472,7 +474,8 @@ class PaymentInstrument(models.Model):
         ordering = ["member", "-added_at"]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} **** {self.last_four}"
+        # Not even the last four digits: __str__ feeds admin log entries (requirement 11).
+        return f"{self.get_kind_display()} #{self.pk}"
 
     def save(self, *args, **kwargs):
         digits = "".join(ch for ch in str(self.number or "") if ch.isdigit())
@@ -569,7 +572,8 @@ class TransactionRecord(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.order_number
+        # The order number is declared personal (pseudonymised at erasure): not in __str__.
+        return f"Transaction record #{self.pk}"
 
 
 class SensitiveAccessLog(models.Model):

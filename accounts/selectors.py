@@ -57,3 +57,29 @@ def members_by_exact_value(value: str) -> QuerySet[Member]:
     match |= Q(pk__in=PaymentInstrument.objects.filter(number_bidx=card).values("member_id"))
     match |= Q(pk__in=RelatedPerson.objects.filter(Q(email_bidx=email) | Q(phone_bidx=phone)).values("member_id"))
     return Member.objects.filter(match)
+
+
+def members_possibly_under(age: int, *, on: datetime.date) -> QuerySet[Member]:
+    """Members who may be under ``age`` on ``on``, selected in SQL on the plain birth year (PP-03, PP-37).
+
+    Someone born in year ``on.year - age`` is ``age`` or ``age - 1`` on ``on`` depending on the
+    birthday; anyone born later is certainly under ``age``, anyone born earlier certainly is not.
+    So the candidates are ``birth_year >= on.year - age`` (served by ``accounts_member_birth_year``);
+    ``members_under`` decrypts only these for the exact check. Members without a date of birth
+    have no birth year and are not candidates.
+    """
+    return Member.objects.filter(birth_year__gte=on.year - age)
+
+
+def members_under(age: int, *, on: datetime.date) -> list[Member]:
+    """Members exactly under ``age`` on ``on``: one query for the candidates, decrypted one by one.
+
+    Only the candidate rows of ``members_possibly_under`` are read and decrypted, never the table.
+    """
+    from accounts.models import age_on
+
+    return [
+        member
+        for member in members_possibly_under(age, on=on).order_by("pk").iterator(chunk_size=2000)
+        if member.date_of_birth and age_on(member.date_of_birth, on) < age
+    ]
