@@ -15,7 +15,7 @@ run: setup  ## set everything up and serve the admin at http://$(HOST)/admin/
 setup: $(STAMP) .env
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py setup_schedule
-	$(PY) manage.py seed_demo --print-logins
+	$(PY) manage.py seed_demo --print-logins --members $(DEMO_MEMBERS)
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,17 @@ test: $(STAMP) .env  ## the whole suite (PYTEST_ARGS to narrow it)
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) manage.py makemigrations --check --dry-run
+
+# Benchmarks of bench/README.md on PostgreSQL (databases bench and bench_1k, created when missing).
+# Not part of `make test`; 20 to 30 minutes on two cores, most of it seeding 100k and loading 1M members.
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/bench
+BENCH_SMALL_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/bench_1k
+
+bench: $(STAMP)
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/seed_rate.py --members 100000
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/blind_index.py --members 100000
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/blind_index.py --members 1000000
+	$(PY) bench/changelist.py --small $(BENCH_SMALL_DATABASE_URL) --large $(BENCH_DATABASE_URL)
 
 clean:
 	rm -rf $(VENV) db.sqlite3 media .pytest_cache

@@ -1,4 +1,4 @@
-"""Demo data for ``manage.py seed_demo``: the staff users, one per role.
+"""Demo data for ``manage.py seed_demo``: the staff users, one per role, then the demo members.
 
 Each app may provide a ``demo.py`` with ``register(steps)``; the command runs the steps in
 ``INSTALLED_APPS`` order, so accounts (members) come before consents and requests.
@@ -13,6 +13,10 @@ from django.db import transaction
 
 from accounts import roles
 from accounts.models import StaffUser
+from accounts.seeding import DEFAULT_SEED, demo_members_seed
+
+# `make run` seeds this many (Makefile DEMO_MEMBERS); `seed_demo --members N` for more.
+DEFAULT_MEMBERS = 200
 
 # Printed by `make run`; refused when DEMO_DATA_ALLOWED is off (production).
 DEMO_PASSWORD = "privacy-demo-2026!"  # noqa: S105 - public demo credential, dev only
@@ -61,5 +65,12 @@ def seed_staff(*, bar=None) -> dict[str, int]:
     return {"staff users created": created, "staff users": len(DEMO_LOGINS)}
 
 
+def seed_members(*, bar=None, members: int = DEFAULT_MEMBERS, seed: int = DEFAULT_SEED, **options) -> dict[str, int]:
+    """Members with documents, verifications, instruments, devices and transactions (``accounts.seeding``)."""
+    return demo_members_seed(count=members, seed=seed, bar=bar)
+
+
 def register(steps) -> None:
     steps.append(("staff users", len(DEMO_LOGINS), seed_staff))
+    # After the staff users: the demo compliance officer is the reviewer of demo documents.
+    steps.append(("members", None, seed_members))

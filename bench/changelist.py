@@ -1,0 +1,174 @@
+"""Member admin changelist: time and queries at 1k vs 1M members (issue 3, requirement 13).
+
+    .venv/bin/python bench/changelist.py \\
+        --small postgres://postgres@127.0.0.1:5432/bench_1k --large postgres://postgres@127.0.0.1:5432/bench
+
+Targets: the same number of queries at both sizes; time at 1M <= 3x time at 1k.
+
+Each size runs in its own process (``--measure``) against its own database, which is created,
+migrated and filled when needed: the small one with ``--small-members`` full demo members
+(``demo_members_seed``), the large one topped up to ``--large-members`` with the lean loader (the
+1M database of ``blind_index.py`` is reused as it is). The page is rendered with Django's test
+Client logged in as a superuser; each URL is fetched twice to warm up, then ``--runs`` times:
+the median wall time and the queries (``CaptureQueriesContext``) are reported. Works with whatever
+``accounts/admin.py`` registers for ``Member``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULT = "RESULT "
+ADMIN_EMAIL = "bench-admin@bench.example"
+
+
+def _urls(document_number: str) -> list[tuple[str, str]]:
+    return [
+        ("changelist", "/admin/accounts/member/"),
+        ("page 6", "/admin/accounts/member/?p=5"),
+        ("filter kind", "/admin/accounts/member/?kind__exact=institution"),
+        ("search member no.", "/admin/accounts/member/?q=M000000042"),
+        ("search ID number", "/admin/accounts/member/?q=" + document_number.replace(" ", "+")),
+    ]
+
+
+def measure(members: int, runs: int, full: bool, seed: int, timeout_s: int) -> dict:
+    from _common import database_name, lean_fill, median, member_count, setup, vacuum_analyze
+
+    setup()
+    from django.db import OperationalError, connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext, setup_test_environment
+    from django.utils import timezone
+
+    from accounts.models import StaffUser
+    from accounts.seeding import MemberGenerator, demo_members_seed
+
+    count = member_count()
+    if count < members:
+        start = time.perf_counter()
+        if full:
+            demo_members_seed(count=members, seed=seed)
+        else:
+            lean_fill(count=members, seed=seed)
+        vacuum_analyze()
+        print(f"{database_name()}: filled to {members:,} members in {time.perf_counter() - start:.1f} s", flush=True)
+        count = member_count()
+
+    # A page whose query runs away is reported as timed out instead of holding the run (and a
+    # PostgreSQL backend) for hours: every connection of this process gets a statement timeout.
+    connection.close()
+    connection.settings_dict.setdefault("OPTIONS", {})["options"] = f"-c statement_timeout={timeout_s * 1000}"
+    setup_test_environment()  # the test Client's host name and response templates
+    user, _ = StaffUser.objects.get_or_create(email=ADMIN_EMAIL, defaults={"is_superuser": True, "is_staff": True})
+    client = Client()
+    client.force_login(user)
+    number = MemberGenerator(seed=seed, today=timezone.localdate()).plan(1, lean=True).documents[0].number
+    results = {"database": database_name(), "members": count, "urls": {}}
+    for label, url in _urls(number):
+        try:
+            first = client.get(url)
+            if first.status_code == 302 and first["Location"].startswith("/admin/accounts/member/"):
+                # A search by ?q= is swapped for a session token (no ID numbers in URLs): time the
+                # page the officer lands on.
+                url = first["Location"]
+            client.get(url)
+        except OperationalError:
+            results["urls"][label] = {"url": url, "timeout_s": timeout_s}
+            print(f"{label}: a query ran over {timeout_s} s; page not measured", file=sys.stderr, flush=True)
+            continue
+        times, queries, status = [], set(), set()
+        slowest: list = []
+        for _ in range(runs):
+            with CaptureQueriesContext(connection) as captured:
+                start = time.perf_counter()
+                response = client.get(url)
+                times.append(time.perf_counter() - start)
+            queries.add(len(captured.captured_queries))
+            status.add(response.status_code)
+            slowest = sorted(captured.captured_queries, key=lambda q: -float(q["time"]))[:1]
+        results["urls"][label] = {
+            "url": url,
+            "median_s": median(times),
+            "min_s": min(times),
+            "queries": sorted(queries),
+            "status": sorted(status),
+            "slowest_query_s": float(slowest[0]["time"]) if slowest else 0.0,
+            "slowest_sql": slowest[0]["sql"][:300] if slowest else "",
+        }
+    return results
+
+
+def _child(url: str, members: int, runs: int, full: bool, seed: int, timeout_s: int) -> dict:
+    env = dict(os.environ, DATABASE_URL=url)
+    command = [sys.executable, str(Path(__file__).resolve()), "--measure", "--members", str(members),
+               "--runs", str(runs), "--seed", str(seed), "--timeout", str(timeout_s)] + (["--full"] if full else [])
+    output = subprocess.run(command, env=env, check=True, stdout=subprocess.PIPE, text=True).stdout  # noqa: S603
+    for line in output.splitlines():
+        if line.startswith(RESULT):
+            return json.loads(line[len(RESULT):])
+        print(line)
+    raise SystemExit("the measuring process printed no result")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--small", default="postgres://postgres@127.0.0.1:5432/bench_1k")
+    parser.add_argument("--large", default="postgres://postgres@127.0.0.1:5432/bench")
+    parser.add_argument("--small-members", type=int, default=1_000)
+    parser.add_argument("--large-members", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=9)
+    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--timeout", type=int, default=60, help="statement timeout per query, seconds")
+    parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--members", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--full", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.measure:
+        sys.path.insert(0, str(HERE))
+        print(RESULT + json.dumps(measure(args.members, args.runs, args.full, args.seed, args.timeout)), flush=True)
+        return
+
+    small = _child(args.small, args.small_members, args.runs, True, args.seed, args.timeout)
+    large = _child(args.large, args.large_members, args.runs, False, args.seed, args.timeout)
+    print()
+    print(f"changelist: member admin, superuser, median of {args.runs} runs after 2 warm-ups")
+    print(f"  small: {small['database']} with {small['members']:,} members; large: {large['database']} with "
+          f"{large['members']:,} members")
+    print(f"  {'page':<18} {'time small':>11} {'time large':>11} {'ratio':>6} {'queries':>13}  status")
+    ok = True
+    for label, s in small["urls"].items():
+        big = large["urls"][label]
+        if "timeout_s" in s or "timeout_s" in big:
+            ok = ok and label != "changelist"
+            times = [
+                f"> {r['timeout_s']} s" if "timeout_s" in r else f"{r['median_s'] * 1000:.1f} ms" for r in (s, big)
+            ]
+            print(f"  {label:<18} {times[0]:>11} {times[1]:>11}  TIMED OUT (a query ran past the statement timeout)")
+            continue
+        ratio = big["median_s"] / s["median_s"]
+        queries = f"{'/'.join(map(str, s['queries']))} vs {'/'.join(map(str, big['queries']))}"
+        print(f"  {label:<18} {s['median_s'] * 1000:>8.1f} ms {big['median_s'] * 1000:>8.1f} ms {ratio:>5.2f}x "
+              f"{queries:>13}  {s['status']}/{big['status']}")
+        if label == "changelist":
+            ok = s["queries"] == big["queries"] and ratio <= 3
+    print()
+    for label, big in large["urls"].items():
+        if "timeout_s" in big:
+            continue
+        print(f"  slowest query at {large['members']:,}, {label}: {big['slowest_query_s'] * 1000:.1f} ms: "
+              f"{big['slowest_sql'][:160]}")
+    print()
+    print(f"  target (changelist): equal queries and time ratio <= 3x: {'met' if ok else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()
