@@ -34,7 +34,7 @@ DROP FUNCTION IF EXISTS consents_event_append_only();
 def install(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return  # SQLite (the embedded default) relies on the ORM guard alone.
-    schema_editor.execute(FUNCTION)
+    schema_editor.execute(FUNCTION, params=None)  # no client-side %-formatting of the PL/pgSQL body
     schema_editor.execute(TRIGGER)
 
 

@@ -1,0 +1,33 @@
+"""Extension points that other apps register into, so that ``accounts`` never imports them.
+
+Imports run one way (design card): ``consents`` may import ``accounts``, never the reverse. When a
+rule of another app must run inside an ``accounts`` model, that app appends a callable here from its
+``AppConfig.ready()`` and the model calls :func:`run_document_store_checks`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from accounts.models import IdentityDocument
+
+DocumentCheck = Callable[["IdentityDocument"], None]
+
+#: Called by ``IdentityDocument.clean()`` before a document is stored. Each check raises a
+#: field-keyed ``ValidationError`` to refuse it (e.g. consents: a face capture needs a biometric
+#: grant, PP-10). Registered by other apps in their ``ready()``.
+document_store_checks: list[DocumentCheck] = []
+
+
+def register_document_store_check(check: DocumentCheck) -> DocumentCheck:
+    """Add ``check`` once (``ready()`` may run more than once in tests); usable as a decorator."""
+    if check not in document_store_checks:
+        document_store_checks.append(check)
+    return check
+
+
+def run_document_store_checks(document: IdentityDocument) -> None:
+    for check in list(document_store_checks):
+        check(document)

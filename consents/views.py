@@ -1,0 +1,110 @@
+"""HTTP endpoints of the consents app: the SMS gateway's inbound replies (PP-12).
+
+The gateway has no login: each request is authenticated by ``X-Signature``, the hex
+HMAC-SHA256 under ``settings.SMS_GATEWAY_SECRET`` of ``"<X-Timestamp>.<raw body>"``, and the
+timestamp must be within five minutes of our clock (a captured request cannot be replayed later).
+A refused request writes nothing. The view parses and authenticates; ``sms_reply_receive`` acts.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import hmac
+import json
+import logging
+import time
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, JsonResponse
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from consents.services import sms_reply_receive
+
+logger = logging.getLogger(__name__)
+
+#: Signed requests older (or further in the future) than this are refused as replays.
+REPLAY_WINDOW_SECONDS = 5 * 60
+MAX_BODY_BYTES = 16 * 1024
+MAX_MESSAGE_ID_LENGTH = 100
+
+
+def sms_signature(*, secret: str, timestamp: str, body: bytes) -> str:
+    """The signature the gateway sends: hex HMAC-SHA256 of ``"<timestamp>.<raw body>"``."""
+    return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+
+
+def _refuse(status: int, reason: str) -> JsonResponse:
+    # The reason names the rule, never a value from the request (it may hold a phone number).
+    logger.warning("SMS inbound refused (%s): %s", status, reason)
+    return JsonResponse({"error": reason}, status=status)
+
+
+def _authentication_problem(request: HttpRequest) -> str | None:
+    timestamp = request.headers.get("X-Timestamp", "")
+    signature = request.headers.get("X-Signature", "")
+    if not timestamp or not signature:
+        return "missing signature headers"
+    expected = sms_signature(secret=settings.SMS_GATEWAY_SECRET, timestamp=timestamp, body=request.body)
+    # Bytes: compare_digest refuses non-ASCII text, and a header may carry anything.
+    if not hmac.compare_digest(expected.encode(), signature.strip().lower().encode("utf-8", "replace")):
+        return "bad signature"
+    try:
+        signed_at = int(timestamp)
+    except ValueError:
+        return "bad timestamp"
+    if abs(time.time() - signed_at) > REPLAY_WINDOW_SECONDS:
+        return "timestamp outside the replay window"
+    return None
+
+
+def _parse_time(value) -> datetime.datetime | None:
+    """The reply's time: Unix seconds or ISO 8601 (naive means UTC)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return datetime.datetime.fromtimestamp(value, tz=datetime.UTC)
+    if isinstance(value, str) and value.strip():
+        text = value.strip()
+        if text.isdigit():
+            return datetime.datetime.fromtimestamp(int(text), tz=datetime.UTC)
+        parsed = parse_datetime(text)
+        if parsed is not None and timezone.is_naive(parsed):
+            parsed = parsed.replace(tzinfo=datetime.UTC)
+        return parsed
+    return None
+
+
+@csrf_exempt  # a server-to-server call authenticated by its HMAC signature, not by a session
+@require_POST
+def sms_inbound(request: HttpRequest) -> JsonResponse:
+    """Inbound SMS reply: ``{"message_id", "from", "text", "timestamp"}``, signed (see module doc)."""
+    if len(request.body) > MAX_BODY_BYTES:
+        return _refuse(413, "body too large")
+    problem = _authentication_problem(request)
+    if problem:
+        return _refuse(403, problem)
+    try:
+        payload = json.loads(request.body)
+    except (ValueError, UnicodeDecodeError):
+        return _refuse(400, "body is not JSON")
+    if not isinstance(payload, dict):
+        return _refuse(400, "body is not a JSON object")
+    message_id, phone, text = payload.get("message_id"), payload.get("from"), payload.get("text")
+    received_at = _parse_time(payload.get("timestamp"))
+    if not isinstance(message_id, str) or not message_id.strip() or len(message_id) > MAX_MESSAGE_ID_LENGTH:
+        return _refuse(400, "message_id must be a string of 1 to 100 characters")
+    if not isinstance(phone, str) or not isinstance(text, str):
+        return _refuse(400, "from and text must be strings")
+    if received_at is None:
+        return _refuse(400, "timestamp must be Unix seconds or ISO 8601")
+    try:
+        result = sms_reply_receive(message_id=message_id.strip(), phone=phone, text=text, received_at=received_at)
+    except ValidationError:
+        logger.exception("SMS reply could not be recorded")
+        return _refuse(422, "the reply could not be recorded")
+    return JsonResponse({"message_id": result.reply.message_id, "duplicate": not result.created})
