@@ -1,0 +1,205 @@
+"""The disclosure register (PP-21, PP-22, PP-23, PP-24): prepare, approve, reject.
+
+A disclosure is prepared by one staff user and decided by another (four eyes; the database
+refuses ``approved_by = prepared_by`` too). Transfers and public disclosures need a supervisor.
+A partner without a valid confidentiality agreement on the disclosure date is never approved.
+The members concerned are inserted in one ``INSERT … SELECT``: 100k members is a normal size.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from collections.abc import Iterable
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import models, transaction
+from django.utils import timezone
+
+from accounts.datamap import Category
+from accounts.models import Member
+from consents.campaigns import insert_member_rows
+from consents.choices import DisclosureBasis, DisclosureKind, DisclosureStatus, GroundUse, RecipientKind
+from consents.models import DisclosedMember, Disclosure, LegalGround, Recipient
+
+logger = logging.getLogger(__name__)
+
+PREPARE_PERMISSION = "consents.add_disclosure"
+APPROVE_PERMISSION = "consents.approve_disclosure"
+APPROVE_TRANSFER_PERMISSION = "consents.approve_transfer_disclosure"
+
+#: Which bases each kind of disclosure may rest on.
+#: Sharing (III(I)): law, consent, the member's own choice, a partner under agreement.
+#: Transfer (III(II), PP-22): consent, or a merger, acquisition or liquidation.
+#: Public disclosure (III(III), PP-23): express consent, or a serious violation.
+#: The six exceptions of III(IV) (PP-24) apply to all three.
+ALLOWED_BASES: dict[str, frozenset[str]] = {
+    DisclosureKind.SHARE: frozenset(
+        {DisclosureBasis.CONSENT, DisclosureBasis.LAW, DisclosureBasis.MEMBER_CHOICE,
+         DisclosureBasis.PARTNER_AGREEMENT, DisclosureBasis.LEGAL_GROUND}
+    ),
+    DisclosureKind.TRANSFER: frozenset(
+        {DisclosureBasis.CONSENT, DisclosureBasis.MERGER, DisclosureBasis.LEGAL_GROUND}
+    ),
+    DisclosureKind.PUBLIC_DISCLOSURE: frozenset(
+        {DisclosureBasis.CONSENT, DisclosureBasis.SERIOUS_VIOLATION, DisclosureBasis.LEGAL_GROUND}
+    ),
+}
+#: Kinds that need ``approve_transfer_disclosure`` (the supervisor) to approve.
+SUPERVISOR_KINDS = frozenset({DisclosureKind.TRANSFER, DisclosureKind.PUBLIC_DISCLOSURE})
+
+
+def needs_partner_agreement(*, recipient: Recipient, basis: str) -> bool:
+    """PP-21: data goes to a partner only under a confidentiality agreement."""
+    return recipient.kind == RecipientKind.PARTNER or basis == DisclosureBasis.PARTNER_AGREEMENT
+
+
+def _check_terms(*, kind: str, recipient: Recipient, basis: str, grounds: Iterable[LegalGround],
+                 data_categories: list[str]) -> None:
+    """Rules that hold for a disclosure whoever looks at it: field-keyed errors."""
+    errors: dict[str, str] = {}
+    if kind not in DisclosureKind.values:
+        errors["kind"] = f"Unknown kind of disclosure: {kind!r}."
+    elif basis not in ALLOWED_BASES[kind]:
+        allowed = ", ".join(str(DisclosureBasis(b).label) for b in sorted(ALLOWED_BASES[kind]))
+        errors["basis"] = f"A {DisclosureKind(kind).label.lower()} may rest only on: {allowed}."
+    if basis == DisclosureBasis.PARTNER_AGREEMENT and recipient.kind != RecipientKind.PARTNER:
+        errors["recipient"] = "Only an authorised partner can receive data under a partner agreement."
+    if basis == DisclosureBasis.MERGER and recipient.kind != RecipientKind.SUCCESSOR:
+        errors["recipient"] = "A merger, acquisition or liquidation transfers data to the successor only."
+    grounds = list(grounds)
+    wrong = [g for g in grounds if g.use != GroundUse.AUTHORISATION_EXCEPTION]
+    if wrong:
+        errors["legal_grounds"] = "Only the exceptions of section III(IV) apply to a disclosure (PP-24)."
+    elif basis == DisclosureBasis.LEGAL_GROUND and not grounds:
+        errors["legal_grounds"] = "Name at least one ground of section III(IV) for a disclosure on a legal ground."
+    if not data_categories:
+        errors["data_categories"] = "Say which categories of data are disclosed."
+    else:
+        unknown = sorted(set(data_categories) - set(Category.values))
+        if unknown:
+            errors["data_categories"] = f"Not data-map categories: {', '.join(unknown)}."
+    if errors:
+        raise ValidationError(errors)
+
+
+def disclosure_prepare(
+    *,
+    kind: str,
+    recipient: Recipient,
+    basis: str,
+    data_categories: list[str],
+    description: str,
+    members_queryset: models.QuerySet[Member],
+    legal_grounds: Iterable[LegalGround] = (),
+    user,
+    disclosed_on: datetime.date | None = None,
+) -> Disclosure:
+    """Enter a disclosure in the register, awaiting another person's approval.
+
+    ``members_queryset`` may hold 100k members: their links are inserted by the database in one
+    statement, and ``member_count`` records how many there are.
+    """
+    if not user.has_perm(PREPARE_PERMISSION):
+        raise PermissionDenied("Preparing a disclosure needs the permission to add register entries.")
+    if members_queryset.model is not Member:
+        raise TypeError("members_queryset must be a queryset of members.")
+    grounds = list(legal_grounds)
+    data_categories = list(data_categories)
+    _check_terms(kind=kind, recipient=recipient, basis=basis, grounds=grounds, data_categories=data_categories)
+    description = (description or "").strip()
+    if not description:
+        raise ValidationError({"description": "Describe what is disclosed and why."})
+    with transaction.atomic():
+        disclosure = Disclosure(
+            kind=kind,
+            recipient=recipient,
+            basis=basis,
+            data_categories=data_categories,
+            description=description,
+            disclosed_on=disclosed_on,
+            status=DisclosureStatus.AWAITING_APPROVAL,
+            prepared_by=user,
+        )
+        disclosure._history_user = user
+        disclosure.save()
+        if grounds:
+            disclosure.legal_grounds.set(grounds)
+        count = insert_member_rows(
+            model=DisclosedMember,
+            member_ids=members_queryset.values("pk").distinct(),
+            constants={"disclosure": disclosure.pk},
+        )
+        if count < 0:  # a driver that cannot report rowcount
+            count = DisclosedMember.objects.filter(disclosure=disclosure).count()
+        if count == 0:
+            raise ValidationError({"members": "A disclosure concerns at least one member; none were selected."})
+        disclosure.member_count = count
+        disclosure.save(update_fields=["member_count"])
+    logger.info("disclosure %s prepared for %s member(s)", disclosure.pk, count)
+    return disclosure
+
+
+def _lock_awaiting(disclosure: Disclosure, action: str) -> Disclosure:
+    # Two approvers deciding the same entry at once: the second waits on this lock, then reads
+    # the decided status and is refused, so an entry is decided once.
+    locked = Disclosure.objects.select_for_update().get(pk=disclosure.pk)
+    if locked.status != DisclosureStatus.AWAITING_APPROVAL:
+        raise ValidationError(
+            f"{locked} is {locked.get_status_display().lower()}: only a disclosure awaiting approval can be {action}."
+        )
+    return locked
+
+
+def disclosure_approve(
+    *, disclosure: Disclosure, user, note: str = "", today: datetime.date | None = None
+) -> Disclosure:
+    """Approve a disclosure prepared by someone else (PP-21 … PP-24)."""
+    if not user.has_perm(APPROVE_PERMISSION):
+        raise PermissionDenied("Approving disclosures needs the approval permission.")
+    today = today or timezone.localdate()
+    with transaction.atomic():
+        locked = _lock_awaiting(disclosure, "approved")
+        if locked.prepared_by_id == user.pk:
+            raise ValidationError("You prepared this disclosure: someone else must approve it (four eyes).")
+        if locked.kind in SUPERVISOR_KINDS and not user.has_perm(APPROVE_TRANSFER_PERMISSION):
+            raise PermissionDenied("Transfers and public disclosures need a supervisor's approval (PP-22, PP-23).")
+        recipient = locked.recipient
+        grounds = list(locked.legal_grounds.all())
+        _check_terms(kind=locked.kind, recipient=recipient, basis=locked.basis, grounds=grounds,
+                     data_categories=list(locked.data_categories))
+        day = locked.disclosed_on or today
+        if needs_partner_agreement(recipient=recipient, basis=locked.basis) and not recipient.has_valid_agreement_on(
+            day
+        ):
+            raise ValidationError(
+                {"recipient": f"{recipient} has no valid confidentiality agreement on {day:%Y-%m-%d} (PP-21)."}
+            )
+        locked.status = DisclosureStatus.APPROVED
+        locked.approved_by = user
+        locked.decided_at = timezone.now()
+        locked.decision_note = (note or "").strip()
+        locked.disclosed_on = day
+        locked._history_user = user
+        locked.save()
+    logger.info("disclosure %s approved by staff %s", locked.pk, user.pk)
+    return locked
+
+
+def disclosure_reject(*, disclosure: Disclosure, user, note: str) -> Disclosure:
+    """Reject a disclosure with a reason. Its author may withdraw it the same way."""
+    if not (user.has_perm(APPROVE_PERMISSION) or user.pk == disclosure.prepared_by_id):
+        raise PermissionDenied("Rejecting disclosures needs the approval permission.")
+    note = (note or "").strip()
+    if not note:
+        raise ValidationError({"note": "Say why the disclosure is rejected."})
+    with transaction.atomic():
+        locked = _lock_awaiting(disclosure, "rejected")
+        locked.status = DisclosureStatus.REJECTED
+        locked.decided_at = timezone.now()
+        locked.decision_note = note
+        # Who rejected is kept in the history row (approved_by names approvers only).
+        locked._history_user = user
+        locked.save()
+    logger.info("disclosure %s rejected by staff %s", locked.pk, user.pk)
+    return locked

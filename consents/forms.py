@@ -1,0 +1,155 @@
+"""Forms of the consents admin. They parse input; the services in ``campaigns``/``disclosures`` decide."""
+
+from __future__ import annotations
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from accounts.datamap import Category
+from accounts.models import Member
+from consents.choices import ChangeKind, DisclosureBasis, DisclosureKind, GroundUse
+from consents.models import Guardian, LegalGround, PolicyVersion, Purpose, Recipient
+
+#: A pasted list longer than this should be an audience (a purpose) instead.
+MAX_PASTED_MEMBER_NUMBERS = 5000
+
+
+class PolicyVersionForm(forms.ModelForm):
+    """A draft version; its change kinds are ticked, never typed as JSON."""
+
+    change_kinds = forms.MultipleChoiceField(
+        choices=ChangeKind.choices,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Any kind but 'minor' makes the version major: publishing it starts a re-consent campaign "
+        "(PP-39). 'Narrows a right' needs every member's express acceptance (PP-40).",
+    )
+
+    class Meta:
+        model = PolicyVersion
+        fields = ("version", "text", "summary", "change_kinds", "effective_at")
+        help_texts = {"effective_at": "Leave empty to take effect when published."}
+
+
+class PurposeForm(forms.ModelForm):
+    data_categories = forms.MultipleChoiceField(
+        choices=Category.choices, widget=forms.CheckboxSelectMultiple, required=False,
+        help_text="The data-map categories this purpose uses.",
+    )
+
+    class Meta:
+        model = Purpose
+        fields = ("code", "name", "description", "kind", "data_categories", "is_biometric", "introduced_in")
+
+
+class GuardianForm(forms.ModelForm):
+    """A guardian (PP-38). The contact is write-only: the form never shows the stored value.
+
+    Verification is not a field to tick: evidence given here is recorded by ``guardian_verify``
+    with the staff user and the time.
+    """
+
+    new_contact = forms.CharField(
+        label="Contact (e-mail or phone)", required=False, max_length=200,
+        help_text="Shown masked once saved. Leave empty to keep the current contact.",
+    )
+    verify_with_evidence = forms.CharField(
+        label="Verify now: how was the guardian verified?", required=False, widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="E.g. 'birth certificate and parent's ID seen at the branch'. Leave empty to verify later.",
+    )
+
+    class Meta:
+        model = Guardian
+        fields = ("member", "name", "relation")
+
+    def clean(self):
+        cleaned = super().clean()
+        contact = (cleaned.get("new_contact") or "").strip()
+        if not contact and not (self.instance.pk and self.instance.contact):
+            self.add_error("new_contact", "Give the guardian's e-mail or phone.")
+        member = cleaned.get("member")
+        if self.instance.pk is None and member is not None:
+            # The same rule as ``guardian_add`` (which checks it again), shown on the field.
+            age = member.age_on(timezone.localdate())
+            if age is None or age >= 18:
+                self.add_error("member", "Guardians are recorded for individual members under 18 (PP-38).")
+        if cleaned.get("verify_with_evidence") and self.instance.verified_at is not None:
+            self.add_error("verify_with_evidence", "This guardian is already verified.")
+        return cleaned
+
+
+class DisclosurePrepareForm(forms.Form):
+    """Everything ``disclosure_prepare`` needs; the members are a pasted list or an audience."""
+
+    kind = forms.ChoiceField(choices=DisclosureKind.choices)
+    recipient = forms.ModelChoiceField(queryset=Recipient.objects.order_by("name"))
+    basis = forms.ChoiceField(choices=DisclosureBasis.choices)
+    legal_grounds = forms.ModelMultipleChoiceField(
+        queryset=LegalGround.objects.filter(use=GroundUse.AUTHORISATION_EXCEPTION),
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text="Needed when the basis is a legal ground of section III(IV) (PP-24).",
+    )
+    data_categories = forms.MultipleChoiceField(choices=Category.choices, widget=forms.CheckboxSelectMultiple)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}))
+    disclosed_on = forms.DateField(required=False, help_text="Leave empty: the day it is approved.")
+    member_numbers = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 6}),
+        help_text=f"Member numbers, one per line or separated by commas (at most {MAX_PASTED_MEMBER_NUMBERS}).",
+    )
+    audience_purpose = forms.ModelChoiceField(
+        queryset=Purpose.objects.all(),
+        required=False,
+        label="Or: everyone we may process for",
+        help_text="All members the consent ledger allows for this purpose today (e.g. a sharing based on consent).",
+    )
+
+    def clean_member_numbers(self) -> list[str]:
+        raw = self.cleaned_data.get("member_numbers") or ""
+        numbers = sorted({part.strip() for part in raw.replace(",", "\n").splitlines() if part.strip()})
+        if len(numbers) > MAX_PASTED_MEMBER_NUMBERS:
+            raise ValidationError(
+                f"{len(numbers)} member numbers pasted; at most {MAX_PASTED_MEMBER_NUMBERS}. "
+                "Choose an audience instead."
+            )
+        if numbers:
+            found = set(Member.objects.filter(member_number__in=numbers).values_list("member_number", flat=True))
+            unknown = [n for n in numbers if n not in found]
+            if unknown:
+                shown = ", ".join(unknown[:10]) + (" …" if len(unknown) > 10 else "")
+                raise ValidationError(f"{len(unknown)} unknown member number(s): {shown}")
+        return numbers
+
+    def clean(self):
+        cleaned = super().clean()
+        if not self.errors and bool(cleaned.get("member_numbers")) == bool(cleaned.get("audience_purpose")):
+            raise ValidationError("Give either member numbers or an audience, not both and not neither.")
+        return cleaned
+
+    def members_queryset(self) -> QuerySet[Member]:
+        if self.cleaned_data.get("audience_purpose"):
+            from consents.selectors import audience
+
+            return audience(purpose=self.cleaned_data["audience_purpose"])
+        return Member.objects.filter(member_number__in=self.cleaned_data["member_numbers"])
+
+
+class DecisionForm(forms.Form):
+    """Approve or reject a disclosure awaiting approval, with a note."""
+
+    decision = forms.ChoiceField(choices=(("approve", "Approve"), ("reject", "Reject")))
+    note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}),
+                           help_text="Required when rejecting.")
+
+
+class TimelineForm(forms.Form):
+    member = forms.CharField(label="Member number", max_length=20)
+
+    def clean_member(self) -> Member:
+        number = self.cleaned_data["member"].strip()
+        member = Member.objects.filter(member_number=number).first()
+        if member is None:
+            raise ValidationError("No member has this number.")
+        return member
