@@ -28,4 +28,59 @@ SCHEDULE: tuple[ScheduledJob, ...] = (
         minute="15",
         hour="3",
     ),
+    ScheduledJob(
+        name="Resume re-consent campaigns",
+        task="consents.resume_reconsent_campaigns",
+        description="Queues re-consent notices of major policy versions still unsent an hour after publishing "
+        "(PP-39); sending is exactly-once per notice, so overlapping runs are safe.",
+        minute="40",
+        hour="*",
+    ),
+    ScheduledJob(
+        name="Anonymise cancelled accounts",
+        task="retention.anonymise_cancelled",
+        description="Erases members whose cancellation is older than the grace period (PP-33), except members "
+        "under legal hold; data under legal retention is pseudonymised.",
+        minute="0",
+        hour="2",
+    ),
+    ScheduledJob(
+        name="Purge members under 14",
+        task="retention.purge_under_14",
+        description="Closes and fully erases members under 14 by date of birth or a confirmed underage report "
+        "(PP-37); legal holds still apply.",
+        minute="30",
+        hour="2",
+    ),
+    ScheduledJob(
+        name="Expire legal retention",
+        task="retention.expire_legal_retention",
+        description="Anonymises what erased members kept for legal retention (e.g. transaction records five "
+        "years after closure) once the retention period has passed (PP-13).",
+        minute="0",
+        hour="4",
+    ),
+    ScheduledJob(
+        name="Expire security data",
+        task="retention.expire_security_data",
+        description="Deletes device and security records older than their retention period (PP-11).",
+        minute="45",
+        hour="3",
+    ),
+    ScheduledJob(
+        name="Review and assessment reminders",
+        task="retention.send_review_reminders",
+        description="E-mails compliance one digest of processing reviews and impact assessments falling due "
+        "(PP-27).",
+        minute="0",
+        hour="7",
+    ),
+    ScheduledJob(
+        name="Request deadline reminders",
+        task="requests_desk.send_request_reminders",
+        description="E-mails assignees before their requests fall due and escalates overdue requests to "
+        "supervisors (PP-34): one digest per staff user per run, each reminder exactly once.",
+        minute="0",
+        hour="8",
+    ),
 )

@@ -1,10 +1,47 @@
-"""Thin Celery shells around ``retention.jobs`` (style rule 4)."""
+"""Thin Celery shells around ``retention.jobs`` (style rule 4).
+
+Each task calls one job function and returns its counts; the job records its own ``JobRun``.
+``acks_late`` and ``reject_on_worker_lost`` come from the settings: a worker killed mid-way leaves
+the task queued again, and every job is idempotent, so the rerun finishes the work.
+"""
 
 from celery import shared_task
 
 from retention import jobs
+# The engine's chunk task lives beside the engine; importing it here registers it on every worker.
+from retention.engine_tasks import erase_run  # noqa: F401
 
 
 @shared_task(name="retention.clear_expired_sessions")
 def clear_expired_sessions() -> dict:
     return jobs.clear_expired_sessions().as_dict()
+
+
+@shared_task(name="retention.anonymise_cancelled")
+def anonymise_cancelled() -> dict:
+    return jobs.anonymise_cancelled().as_dict()
+
+
+@shared_task(name="retention.purge_under_14")
+def purge_under_14() -> dict:
+    return jobs.purge_under_14().as_dict()
+
+
+@shared_task(name="retention.expire_security_data")
+def expire_security_data() -> dict:
+    return jobs.expire_security_data().as_dict()
+
+
+@shared_task(name="retention.send_review_reminders")
+def send_review_reminders() -> dict:
+    return jobs.send_review_reminders().as_dict()
+
+
+@shared_task(name="retention.export_deidentified")
+def export_deidentified() -> dict:
+    return jobs.export_deidentified().as_dict()
+
+
+@shared_task(name="retention.expire_legal_retention")
+def expire_legal_retention() -> dict:
+    return jobs.expire_legal_retention().as_dict()

@@ -32,6 +32,21 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(autouse=True)
+def _tasks_inline_unless_a_worker_is_wanted(request):
+    """With REDIS_URL set, `.delay()` would queue on Redis where no worker listens. Tests run tasks
+    inline (as the embedded default does) unless they are marked to need the real worker."""
+    from config.celery import app
+
+    if request.node.get_closest_marker("celery_worker"):
+        yield
+        return
+    before = (app.conf.task_always_eager, app.conf.task_eager_propagates)
+    app.conf.task_always_eager, app.conf.task_eager_propagates = True, True
+    yield
+    app.conf.task_always_eager, app.conf.task_eager_propagates = before
+
+
+@pytest.fixture(autouse=True)
 def _fast_and_isolated(settings, tmp_path):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.MEDIA_ROOT = tmp_path / "media"

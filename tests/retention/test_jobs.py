@@ -1,0 +1,329 @@
+"""The scheduled jobs (issue 5, requirement 4): anonymise_cancelled (PP-33), expire_security_data
+(PP-11), shutdown_service (PP-19); their tasks, commands, dry runs and query bounds."""
+
+import datetime
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from accounts.choices import MemberStatus
+from accounts.models import DeviceRecord, Member, ProductLine, TransactionRecord
+from config.schedule import SCHEDULE
+from retention import engine, jobs, services, tasks
+from retention.choices import ErasureTrigger, ItemStatus, RunStatus
+from retention.models import ErasureRecord, ErasureRun, JobRun
+from tests.factories import DeviceRecordFactory, MemberFactory, TransactionRecordFactory
+from tests.retention.snapshots import assert_unchanged, snapshot
+
+pytestmark = pytest.mark.django_db
+
+NOW = timezone.now()
+
+
+def ago(days: int) -> datetime.datetime:
+    return NOW - datetime.timedelta(days=days)
+
+
+def cancelled(days_ago: int, **kwargs) -> Member:
+    member = MemberFactory(status=MemberStatus.CANCELLED, cancelled_at=ago(days_ago), **kwargs)
+    DeviceRecordFactory(member=member)
+    TransactionRecordFactory(member=member)
+    return member
+
+
+def intact(member: Member) -> bool:
+    fresh = Member.objects.get(pk=member.pk)
+    return (fresh.member_number, fresh.legal_name, fresh.email) == (member.member_number, member.legal_name,
+                                                                    member.email)
+
+
+@pytest.fixture
+def grace(settings):
+    settings.CANCELLATION_GRACE_DAYS = 30
+    settings.SECURITY_DATA_RETENTION_DAYS = 180
+
+
+# --- anonymise_cancelled (PP-33) ---------------------------------------------------------------------
+def test_pp33_members_past_the_grace_period_are_erased_and_no_one_else(grace, compliance_officer):
+    due = cancelled(31)
+    recent = cancelled(29)
+    held = cancelled(90)
+    services.legal_hold_place(member=held, reason="Regulator inquiry 2026-17", owner=compliance_officer)
+    active = MemberFactory()
+    requested = MemberFactory(status=MemberStatus.CANCELLATION_REQUESTED, cancelled_at=ago(60))
+
+    result = jobs.anonymise_cancelled()
+
+    assert (result.selected, result.changed) == (2, 1)
+    assert result.details["held"] == 1
+    gone = Member.objects.get(pk=due.pk)
+    assert gone.status == MemberStatus.CLOSED
+    assert gone.member_number != due.member_number and gone.legal_name != due.legal_name and not gone.email
+    assert engine.was_erased(due.member_number)
+    assert not DeviceRecord.objects.filter(member=due).exists()
+    for untouched in (recent, held, active, requested):
+        assert intact(untouched)
+        assert not engine.was_erased(untouched.member_number)
+    record = ErasureRecord.objects.get()
+    assert record.trigger == ErasureTrigger.CANCELLATION
+    run = ErasureRun.objects.get()
+    assert (run.trigger, run.status, run.prepared_by) == (ErasureTrigger.CANCELLATION, RunStatus.FINISHED, None)
+    assert set(run.items.values_list("status", flat=True)) == {ItemStatus.ERASED, ItemStatus.HELD}
+    job = JobRun.objects.get(job="anonymise_cancelled")
+    assert (job.counts["erased"], job.counts["held"], job.counts["selected"]) == (1, 1, 2)
+    assert job.finished_at is not None and job.error == ""
+
+
+def test_pp33_a_rerun_erases_nothing_more_and_a_released_hold_lets_erasure_resume(grace, compliance_officer):
+    held = cancelled(90)
+    hold = services.legal_hold_place(member=held, reason="Regulator inquiry 2026-17", owner=compliance_officer)
+    cancelled(45)
+    assert jobs.anonymise_cancelled().changed == 1
+    again = jobs.anonymise_cancelled()
+    assert (again.selected, again.changed, again.details["held"]) == (1, 0, 1)
+    assert ErasureRecord.objects.count() == 1
+
+    services.legal_hold_release(hold=hold, released_by=compliance_officer, reason="Inquiry closed, no action")
+    resumed = jobs.anonymise_cancelled()
+    assert resumed.changed == 1
+    assert engine.was_erased(held.member_number)
+
+
+def test_pp33_a_member_reinstated_after_selection_is_not_erased(grace, monkeypatch):
+    member = cancelled(40)
+    original = engine.erase_members
+
+    def reinstate_then_erase(**kwargs):
+        # Between the job's selection and the engine's lock, customer service reinstates the account.
+        Member.objects.filter(pk=member.pk).update(status=MemberStatus.ACTIVE, cancelled_at=None)
+        return original(**kwargs)
+
+    monkeypatch.setattr(engine, "erase_members", reinstate_then_erase)
+    result = jobs.anonymise_cancelled()
+    assert (result.selected, result.changed, result.details["skipped"]) == (1, 0, 1)
+    assert intact(member)
+
+
+def test_pp33_dry_run_reports_and_changes_nothing(grace, compliance_officer):
+    cancelled(31)
+    services.legal_hold_place(member=cancelled(60), reason="Regulator inquiry 2026-17", owner=compliance_officer)
+    before = snapshot()
+    out = StringIO()
+    call_command("anonymise_cancelled", "--dry-run", "--no-progress", stdout=out)
+    assert_unchanged(before, snapshot())
+    report = out.getvalue()
+    assert "DRY RUN" in report
+    assert "selected: 2" in report and "erased: 1" in report and "held: 1" in report
+    assert "accounts.DeviceRecord" in report  # rows per model the engine would change
+
+
+def test_pp33_command_erases_and_prints_counts(grace):
+    cancelled(31)
+    out = StringIO()
+    call_command("anonymise_cancelled", "--no-progress", stdout=out)
+    assert "erased: 1" in out.getvalue()
+    assert ErasureRecord.objects.count() == 1
+
+
+@pytest.mark.parametrize("count", [5, 50])
+def test_pp33_job_queries_do_not_grow_with_members(grace, count, django_assert_max_num_queries):
+    for _ in range(count):
+        cancelled(40)
+    # One chunk for both sizes: the engine's own per-chunk bound is asserted by its tests.
+    with django_assert_max_num_queries(70):
+        result = jobs.anonymise_cancelled(chunk_size=100)
+    assert result.changed == count
+
+
+def test_pp33_selection_and_bookkeeping_queries_are_constant(grace, monkeypatch):
+    """Outside the engine the job costs the same few queries for 5 or 50 members."""
+    calls = []
+
+    def fake_engine(**kwargs):
+        calls.append(len(kwargs["member_ids"]))
+        return engine.EngineResult(erased=[], held=[], skipped=[], failed={}, counts={})
+
+    monkeypatch.setattr(engine, "erase_members", fake_engine)
+    for _ in range(5):
+        cancelled(40)
+    with CaptureQueriesContext(connection) as small:
+        jobs.anonymise_cancelled()
+    for _ in range(45):
+        cancelled(40)
+    with CaptureQueriesContext(connection) as large:
+        jobs.anonymise_cancelled()
+    assert calls == [5, 50]
+    assert len(small.captured_queries) == len(large.captured_queries) <= 6
+
+
+# --- expire_security_data (PP-11) --------------------------------------------------------------------
+def test_pp11_old_device_records_are_deleted_in_chunks_except_under_hold(grace, compliance_officer):
+    member, held = MemberFactory(), MemberFactory()
+    old = [DeviceRecordFactory(member=member, seen_at=ago(181 + i)) for i in range(5)]
+    recent = DeviceRecordFactory(member=member, seen_at=ago(179))
+    held_old = DeviceRecordFactory(member=held, seen_at=ago(400))
+    services.legal_hold_place(member=held, reason="Fraud investigation 2026-3", owner=compliance_officer)
+
+    result = jobs.expire_security_data(chunk_size=2)
+
+    assert result.changed == 5
+    remaining = set(DeviceRecord.objects.values_list("pk", flat=True))
+    assert remaining == {recent.pk, held_old.pk}
+    assert not remaining & {d.pk for d in old}
+    assert JobRun.objects.get(job="expire_security_data").counts["changed"] == 5
+    assert jobs.expire_security_data().changed == 0  # idempotent
+    assert intact(member)
+
+
+def test_pp11_dry_run_changes_nothing(grace):
+    DeviceRecordFactory(seen_at=ago(200))
+    before = snapshot()
+    out = StringIO()
+    call_command("expire_security_data", "--dry-run", "--no-progress", stdout=out)
+    assert_unchanged(before, snapshot())
+    assert "selected: 1" in out.getvalue()
+
+
+@pytest.mark.parametrize("count", [5, 50])
+def test_pp11_expiry_queries_do_not_grow_with_rows(grace, count, django_assert_max_num_queries):
+    member = MemberFactory()
+    DeviceRecord.objects.bulk_create(
+        DeviceRecord(member=member, device_id=f"d{i}", seen_at=ago(200)) for i in range(count)
+    )
+    with django_assert_max_num_queries(6):
+        assert jobs.expire_security_data().changed == count
+
+
+# --- shutdown_service (PP-19) ------------------------------------------------------------------------
+@pytest.fixture
+def lines():
+    legacy = ProductLine.objects.create(code="legacy", name="Legacy options")
+    spot = ProductLine.objects.create(code="spot", name="Spot")
+    only = MemberFactory()
+    only.product_lines.set([legacy])
+    TransactionRecordFactory(member=only)
+    both = MemberFactory()
+    both.product_lines.set([legacy, spot])
+    other = MemberFactory()
+    other.product_lines.set([spot])
+    return {"legacy": legacy, "spot": spot, "only": only, "both": both, "other": other}
+
+
+def test_pp19_shutdown_erases_members_of_that_line_only_and_unlinks_the_others(lines):
+    result = jobs.shutdown_service(product_line="legacy")
+
+    assert (result.selected, result.changed, result.details["members_unlinked"]) == (1, 1, 1)
+    assert engine.was_erased(lines["only"].member_number)
+    both = Member.objects.get(pk=lines["both"].pk)
+    assert intact(lines["both"]) and intact(lines["other"])
+    assert list(both.product_lines.values_list("code", flat=True)) == ["spot"]
+    assert ProductLine.objects.get(code="legacy").closed_on == timezone.localdate()
+    record = ErasureRecord.objects.get()
+    assert record.trigger == ErasureTrigger.SERVICE_SHUTDOWN
+    run = ErasureRun.objects.get()
+    assert (run.product_line, run.trigger) == ("legacy", ErasureTrigger.SERVICE_SHUTDOWN)
+    assert JobRun.objects.get(job="shutdown_service").counts["product_line"] == "legacy"
+    # Transaction records kept for legal retention, detached from the person.
+    assert TransactionRecord.objects.filter(member_id=lines["only"].pk).exists()
+
+
+def test_pp19_dry_run_reports_members_and_rows_per_model_and_changes_nothing(lines):
+    before = snapshot()
+    out = StringIO()
+    call_command("shutdown_service", "legacy", "--dry-run", "--no-progress", stdout=out)
+    assert_unchanged(before, snapshot())
+    report = out.getvalue()
+    assert "DRY RUN" in report
+    assert "selected: 1" in report and "members_unlinked: 1" in report and "erased: 1" in report
+    assert "accounts.Member:" in report
+
+
+def test_pp19_the_command_shows_the_dry_run_first_and_needs_confirmation(lines, monkeypatch):
+    monkeypatch.setattr("builtins.input", lambda prompt: "nope")
+    before = snapshot()
+    out = StringIO()
+    with pytest.raises(CommandError, match="Not confirmed"):
+        call_command("shutdown_service", "legacy", "--no-progress", stdout=out)
+    assert "DRY RUN" in out.getvalue()
+    assert_unchanged(before, snapshot())
+
+    monkeypatch.setattr("builtins.input", lambda prompt: "legacy")
+    out = StringIO()
+    call_command("shutdown_service", "legacy", "--no-progress", stdout=out)
+    assert out.getvalue().index("DRY RUN") < out.getvalue().index("erased: 1\n", out.getvalue().index("DRY RUN") + 1)
+    assert engine.was_erased(lines["only"].member_number)
+
+
+def test_pp19_unknown_product_line_is_a_clear_error(db):
+    with pytest.raises(CommandError, match="No product line"):
+        call_command("shutdown_service", "nope", "--no-input")
+
+
+# --- Tasks and schedule ------------------------------------------------------------------------------
+def test_tasks_run_their_job_and_return_its_counts(grace):
+    cancelled(40)
+    DeviceRecordFactory(seen_at=ago(365))
+    assert tasks.anonymise_cancelled.apply().get()["erased"] == 1
+    assert tasks.expire_security_data.apply().get()["changed"] == 1
+    assert tasks.purge_under_14.apply().get()["selected"] == 0
+    assert tasks.send_review_reminders.apply().get()["changed"] == 0
+    assert tasks.export_deidentified.apply().get()["dry_run"] is False
+    assert set(JobRun.objects.values_list("job", flat=True)) == {
+        "anonymise_cancelled", "expire_security_data", "purge_under_14", "send_review_reminders",
+        "export_deidentified"}
+
+
+def test_the_retention_jobs_are_on_the_beat_schedule():
+    scheduled = {job.task for job in SCHEDULE}
+    assert {"retention.anonymise_cancelled", "retention.purge_under_14", "retention.expire_security_data",
+            "retention.send_review_reminders", "retention.expire_legal_retention"} <= scheduled
+
+
+# --- expire_legal_retention (PP-13) ------------------------------------------------------------------
+def test_pp13_retained_transactions_are_anonymised_by_the_job_once_retention_has_passed(grace):
+    member = cancelled(40)
+    jobs.anonymise_cancelled()
+    kept = TransactionRecord.objects.filter(member=member)
+    assert kept.count() == 1  # pseudonymised, kept for the legal retention period
+    order_number = kept.get().order_number
+
+    # Within retention: the job (and its dry run) select nobody; nothing changes.
+    assert jobs.expire_legal_retention().selected == 0
+    later = timezone.now() + datetime.timedelta(days=5 * 365 + 1)
+    dry = jobs.expire_legal_retention(dry_run=True, now=later)
+    assert (dry.selected, dry.changed) == (1, 0)
+    assert TransactionRecord.objects.get(member=member).order_number == order_number
+
+    result = jobs.expire_legal_retention(now=later)
+    assert result.selected == 1 and result.changed >= 1
+    assert result.details["rows"]["accounts.TransactionRecord"] == 1
+    assert not TransactionRecord.objects.filter(member=member, order_number=order_number).exists()
+    # Idempotent: a rerun finds nothing more to do.
+    assert jobs.expire_legal_retention(now=later).selected == 0
+    assert JobRun.objects.filter(job="expire_legal_retention").count() == 3
+
+
+def test_pp13_expire_legal_retention_command_reports_and_its_task_is_registered():
+    out = StringIO()
+    call_command("expire_legal_retention", "--dry-run", "--no-progress", stdout=out)
+    assert "DRY RUN" in out.getvalue() and "selected: 0" in out.getvalue()
+    assert tasks.expire_legal_retention.apply().get()["selected"] == 0
+    from config.celery import app
+
+    assert {"retention.erase_run", "retention.expire_legal_retention"} <= set(app.tasks)
+
+
+def test_a_failing_job_records_its_error(grace, monkeypatch):
+    cancelled(40)
+
+    def broken(**kwargs):
+        raise RuntimeError("engine unavailable")
+
+    monkeypatch.setattr(engine, "erase_members", broken)
+    with pytest.raises(RuntimeError):
+        jobs.anonymise_cancelled()
+    assert JobRun.objects.get().error == "RuntimeError: engine unavailable"
