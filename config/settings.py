@@ -36,6 +36,7 @@ DEBUG = _env_bool("DEBUG", False)
 _DEV_SECRET_KEY = "dev-only-insecure-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"  # noqa: S105
 _DEV_FIELD_KEYS = ["ZGV2LW9ubHktZmllbGQta2V5LTAwMDAwMDAwMDAwMDA="]  # base64 of 32 bytes, dev only
 _DEV_BLIND_INDEX_KEY = "dev-only-blind-index-key-0123456789abcdef"
+_DEV_SMS_GATEWAY_SECRET = "dev-only-sms-gateway-secret-0123456789abcdef"  # noqa: S105
 
 
 def _required_secret(name: str, dev_default, *, validate) -> object:
@@ -85,6 +86,8 @@ FIELD_ENCRYPTION_KEYS = _required_secret(
 # Keyed hash for exact-value lookups of encrypted fields (blind index); its own key, never rotated
 # casually because every index value depends on it.
 BLIND_INDEX_KEY = _required_secret("BLIND_INDEX_KEY", _DEV_BLIND_INDEX_KEY, validate=_check_hmac_key)
+# PP-12: the SMS gateway signs each inbound reply with HMAC-SHA256 under this shared secret.
+SMS_GATEWAY_SECRET = _required_secret("SMS_GATEWAY_SECRET", _DEV_SMS_GATEWAY_SECRET, validate=_check_hmac_key)
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -276,3 +279,9 @@ OFFICIAL_REQUESTS_EMAIL = env.str("OFFICIAL_REQUESTS_EMAIL", default="zhangtao@l
 OFFICIAL_COMPLAINTS_EMAIL = env.str("OFFICIAL_COMPLAINTS_EMAIL", default="customer_service@cpay.finance")
 # PP-29: access-package download links expire after this many hours.
 ACCESS_PACKAGE_LINK_HOURS = env.int("ACCESS_PACKAGE_LINK_HOURS", default=72)
+
+# --- Consents (issue 4) ---------------------------------------------------------------------------
+# PP-39: a major policy version's re-consent notices are sent by Celery tasks of this many each.
+RECONSENT_CHUNK_SIZE = env.int("RECONSENT_CHUNK_SIZE", default=500)
+if RECONSENT_CHUNK_SIZE < 1:
+    raise ImproperlyConfigured("RECONSENT_CHUNK_SIZE must be a positive number of notices per task.")

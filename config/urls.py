@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from config.health import health
 
@@ -9,5 +9,10 @@ admin.site.index_title = "Compliance"
 
 urlpatterns = [
     path("health/", health, name="health"),
+    # Reveal, document download and data-map pages; before the admin so its catch-all never shadows them.
+    path("admin/accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),
+    path("desk/", include("requests_desk.urls")),  # the agents' request queue and dashboard (issue 6)
+    path("consents/", include("consents.urls")),  # PP-12: the SMS gateway's inbound replies
+    path("packages/", include("requests_desk.package_urls")),  # PP-29: access-package download links
 ]

@@ -1,0 +1,131 @@
+"""Outbound replies rendered from templates and kept on the request (PP-14, PP-34, PP-35, PP-36, PP-41).
+
+Each letter is ``templates/requests_desk/letters/<name>.txt`` (and ``<name>.html`` when present, sent
+as the HTML alternative). Every letter names the official contact addresses from the settings
+(PP-41) and the request's public reference in its subject, so the requester's reply threads back
+onto the request when ``ingest_mail`` reads it.
+
+``letter_send`` records the outbound ``Message`` and sends the e-mail in one transaction: if the
+mail server refuses, no message is recorded as sent. A request without an e-mail address (phone or
+letter intake) gets its letter recorded on the letter channel, to be printed and posted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.mail import EmailMultiAlternatives
+from django.core.mail.message import make_msgid
+from django.db import transaction
+from django.template import TemplateDoesNotExist
+from django.template.loader import get_template, render_to_string
+from django.utils import timezone
+
+from requests_desk import services
+from requests_desk.choices import IntakeChannel
+from requests_desk.models import Message, Request
+
+
+@dataclass(frozen=True)
+class Letter:
+    name: str
+    label: str
+    subject: str  # formatted with the request's reference
+
+
+LETTERS: dict[str, Letter] = {
+    letter.name: letter
+    for letter in (
+        Letter("acknowledgement", "Acknowledgement of receipt", "[{reference}] We have received your request"),
+        Letter("verification_request", "Request to verify identity",
+               "[{reference}] Please confirm your identity"),
+        Letter("fulfilment", "Request fulfilled", "[{reference}] Your request has been completed"),
+        Letter("refusal", "Refusal with grounds", "[{reference}] Our decision on your request"),
+        Letter("extension", "Extension of the deadline", "[{reference}] We need more time for your request"),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str | None
+
+
+def letter_context(request: Request, *, note: str = "", extra: dict | None = None) -> dict:
+    grounds = []
+    if request.pk:
+        grounds = [{"wording": g.wording, "section": g.section} for g in request.refusal_grounds.order_by("use",
+                                                                                                         "position")]
+    return {
+        "request": request,
+        "reference": request.reference,
+        "type_label": request.get_type_display(),
+        "requester_name": request.requester_name,
+        "received_on": timezone.localtime(request.received_at).date(),
+        "due_on": timezone.localtime(request.due_at).date(),
+        "note": (note or "").strip(),
+        "grounds": grounds,
+        "requests_email": settings.OFFICIAL_REQUESTS_EMAIL,
+        "complaints_email": settings.OFFICIAL_COMPLAINTS_EMAIL,
+        "due_days": settings.REQUEST_DUE_DAYS,
+        **(extra or {}),
+    }
+
+
+def letter_render(*, request: Request, template: str, note: str = "", extra: dict | None = None) -> Rendered:
+    letter = LETTERS.get(template)
+    if letter is None:
+        raise ValidationError({"template": "Unknown letter template."})
+    if template == "refusal" and not request.refusal_grounds.exists():
+        raise ValidationError({"template": "A refusal letter states the grounds: refuse with grounds first."})
+    context = letter_context(request, note=note, extra=extra)
+    text = render_to_string(f"requests_desk/letters/{template}.txt", context)
+    try:
+        html_template = get_template(f"requests_desk/letters/{template}.html")
+    except TemplateDoesNotExist:
+        html = None
+    else:
+        html = html_template.render(context)
+    return Rendered(subject=letter.subject.format(reference=request.reference), text=text, html=html)
+
+
+def letter_send(
+    *, request: Request, template: str, user, note: str = "", extra: dict | None = None
+) -> Message:
+    """Render letter ``template`` for ``request``, keep it as an outbound message and e-mail it.
+
+    Sent from ``DEFAULT_FROM_EMAIL`` with the official requests address as Reply-To (PP-41). The
+    recipient is the requester's stored address; it is never shown or logged.
+    """
+    if user is not None:
+        services._require(user, services.WORK_QUEUE, "send replies")
+    rendered = letter_render(request=request, template=template, note=note, extra=extra)
+    address = request.requester_email
+    with transaction.atomic():
+        if not address:
+            return services.message_record_outbound(
+                request=request, subject=rendered.subject, body=rendered.text, template=template, user=user,
+                channel=IntakeChannel.LETTER,
+            )
+        message_id = make_msgid(domain="requests.invalid")
+        message = services.message_record_outbound(
+            request=request, subject=rendered.subject, body=rendered.text, template=template, user=user,
+            channel=IntakeChannel.EMAIL, source_message_id=message_id,
+        )
+        mail = EmailMultiAlternatives(
+            subject=rendered.subject, body=rendered.text, from_email=settings.DEFAULT_FROM_EMAIL, to=[address],
+            reply_to=[settings.OFFICIAL_REQUESTS_EMAIL], headers={"Message-ID": message_id},
+        )
+        if rendered.html:
+            mail.attach_alternative(rendered.html, "text/html")
+        # Raises on failure: the transaction rolls the recorded message back.
+        mail.send(fail_silently=False)
+    return message
+
+
+def letter_choices() -> list[tuple[str, str]]:
+    return [(letter.name, letter.label) for letter in LETTERS.values()]

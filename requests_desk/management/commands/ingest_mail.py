@@ -1,0 +1,35 @@
+from pathlib import Path
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from accounts.progress import progress
+from requests_desk import services
+
+
+class Command(BaseCommand):
+    help = ("Read .eml files from DIR: thread each onto its request by the reference in the subject, or open "
+            "a new enquiry; idempotent by Message-ID; unreadable files go to DIR/quarantine/ with a reason.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("directory", type=Path)
+        parser.add_argument("--acknowledge", action="store_true",
+                            help="Send the acknowledgement letter for each new request.")
+        parser.add_argument("--no-progress", action="store_true", help="Do not draw a progress bar.")
+
+    def handle(self, *args, directory: Path, acknowledge: bool = False, no_progress: bool = False, **options):
+        if not directory.is_dir():
+            raise CommandError(f"{directory} is not a directory.")
+        total = sum(1 for p in directory.iterdir() if p.is_file() and p.suffix.lower() == ".eml")
+        with progress(total=total, desc="e-mails", unit="file", enabled=not no_progress,
+                      stream=self.stderr) as bar:
+            try:
+                report = services.mail_directory_ingest(directory, acknowledge=acknowledge,
+                                                        on_file=lambda: bar.update(1))
+            except ValidationError as exc:
+                raise CommandError(" ".join(exc.messages)) from None
+        self.stdout.write(f"Read {report.files} file(s)")
+        for action in ("created", "threaded", "duplicate", "quarantined"):
+            self.stdout.write(f"  {action}: {report.counts.get(action, 0)}")
+        for name, reason in report.quarantined:
+            self.stdout.write(f"  quarantined {name}: {reason}")

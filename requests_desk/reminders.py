@@ -1,0 +1,329 @@
+"""Deadline reminders and escalations (PP-34): one digest e-mail per staff user per run, each reminder once.
+
+``send_request_reminders`` is the plain function; ``requests_desk.tasks`` (beat) and the command
+``send_request_reminders`` (``--dry-run``, progress bar) call it.
+
+Who is told what:
+
+- the assignee of an open request, ``d`` days before its due date for each ``d`` in
+  ``REQUEST_REMINDER_DAYS`` (e.g. 5, 2, 0). Days are counted in local calendar days; a request is in
+  the bucket of the smallest ``d`` that is at least its days left, so a run that was skipped, or a
+  request that arrives with two days left, sends one reminder, not a burst of all the earlier ones;
+- every active supervisor, once per due date, about each overdue open request (escalation).
+
+Exactly once, even when the job runs twice, concurrently, or after a crash:
+
+1. **Claim.** Each reminder is a ``ReminderLog`` row under the unique constraint
+   ``(request, staff_user, kind, days_before, due_at)``. A run inserts the rows it is due with
+   ``INSERT … SELECT … ON CONFLICT DO NOTHING`` — what ``bulk_create(ignore_conflicts=True)`` emits,
+   without carrying the rows through Python: one statement per bucket, whatever the number of
+   requests. A row that exists already (sent by an earlier run, or being inserted by a concurrent
+   one) is not inserted again. An extension moves ``due_at``, so it opens new reminders.
+2. **Send.** In one transaction the run marks every unsent row it can lock with its own
+   ``sent_at`` stamp (``UPDATE … WHERE id IN (SELECT … WHERE sent_at IS NULL FOR UPDATE SKIP
+   LOCKED)``): rows a concurrent run holds are skipped, not waited for, so two runs never send the
+   same row. It reads back the rows with its stamp, sends one digest per staff user, and commits.
+   If the mail server fails, the transaction rolls back and the rows are unsent again; rows claimed
+   by a run that crashed before sending are picked up by the next run.
+
+Queries per run are constant (asserted by the tests and ``bench/reminders.py``).
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import (
+    CharField,
+    Count,
+    DateTimeField,
+    Exists,
+    F,
+    IntegerField,
+    Max,
+    OuterRef,
+    QuerySet,
+    Subquery,
+    Value,
+    Window,
+)
+from django.db.models.constants import OnConflict
+from django.db.models.functions import RowNumber
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts import roles
+from accounts.models import StaffUser
+from requests_desk.choices import ReminderKind, RequestType
+from requests_desk.models import ReminderLog, Request
+from requests_desk.states import OPEN_STATES
+from retention import reminders as digest
+
+logger = logging.getLogger(__name__)
+
+JOB_NAME = "send_request_reminders"
+DIGEST_TEMPLATE = "requests_desk/email/reminder_digest.txt"
+DIGEST_SUBJECT = "Request desk: deadlines needing your attention"
+_PATH_PLACEHOLDER = "DSR-PLACEHOLD"
+#: A digest lists this many requests of each kind at most and counts the rest (the queue lists them all).
+DIGEST_MAX_ITEMS = 200
+
+
+@dataclass(frozen=True)
+class ReminderResult:
+    #: Reminder rows this run claimed (inserted), per kind.
+    claimed: dict[str, int]
+    #: Reminders delivered in this run's digests (including rows left unsent by an earlier run).
+    sent: int
+    #: Digest e-mails sent (one per staff user at most).
+    emails: int
+    dry_run: bool
+    details: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {"claimed": dict(self.claimed), "sent": self.sent, "e-mails": self.emails, "dry_run": self.dry_run,
+                **self.details}
+
+
+def reminder_days() -> list[int]:
+    return sorted({int(d) for d in settings.REQUEST_REMINDER_DAYS if int(d) >= 0})
+
+
+def _start_of_day(day: datetime.date) -> datetime.datetime:
+    return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
+
+
+def reminder_buckets(now: datetime.datetime) -> list[tuple[int, datetime.datetime, datetime.datetime]]:
+    """``(days_before, from, until)``: open requests due in ``[from, until)`` get reminder ``days_before``.
+
+    The first bucket starts at ``now`` (exclusive: what is due by now is overdue), each later one
+    where the previous ends, at local midnights.
+    """
+    today = timezone.localdate(now)
+    buckets = []
+    lower = now
+    for days in reminder_days():
+        upper = _start_of_day(today + datetime.timedelta(days=days + 1))
+        if upper > lower:
+            buckets.append((days, lower, upper))
+        lower = max(lower, upper)
+    return buckets
+
+
+def open_requests() -> QuerySet[Request]:
+    return Request.objects.filter(status__in=list(OPEN_STATES)).order_by()
+
+
+def before_due_candidates(now: datetime.datetime, days: int, lower, upper) -> QuerySet[Request]:
+    """Assigned open requests of one bucket (served by ``desk_request_assignee_due``)."""
+    queryset = open_requests().filter(assignee__isnull=False, assignee__is_active=True, due_at__lt=upper)
+    # The first bucket excludes what is due by now (overdue); later ones start at their midnight.
+    queryset = queryset.filter(due_at__gt=lower) if lower == now else queryset.filter(due_at__gte=lower)
+    return queryset
+
+
+def overdue_requests(now: datetime.datetime) -> QuerySet[Request]:
+    return open_requests().filter(due_at__lte=now)
+
+
+def escalation_recipients() -> list[int]:
+    """Active supervisors with an e-mail address: they are told about every overdue request."""
+    return list(
+        StaffUser.objects.filter(is_active=True, groups__name=roles.SUPERVISOR).exclude(email="")
+        .order_by("pk").values_list("pk", flat=True).distinct()
+    )
+
+
+def _claim_rows(queryset: QuerySet, *, staff_user, kind: str, days: int, now: datetime.datetime) -> QuerySet:
+    """The ``ReminderLog`` columns for each request of ``queryset``, as a SELECT (nothing fetched)."""
+    staff = staff_user if staff_user is not None else "assignee_id"
+    columns = {
+        "_kind": Value(kind, output_field=CharField()),
+        "_days": Value(days, output_field=IntegerField()),
+        "_created": Value(now, output_field=DateTimeField()),
+    }
+    if staff_user is not None:
+        columns["_staff"] = Value(staff_user, output_field=IntegerField())
+        staff = "_staff"
+    return queryset.annotate(**columns).values_list("pk", staff, "_kind", "_days", "due_at", "_created")
+
+
+_CLAIM_COLUMNS = ("request_id", "staff_user_id", "kind", "days_before", "due_at", "created_at")
+
+
+def _insert_claims(select: QuerySet) -> int:
+    """``INSERT … SELECT`` the rows of ``select`` into ``ReminderLog``, skipping existing ones.
+
+    The conflict clause is the one ``bulk_create(ignore_conflicts=True)`` uses on this database
+    (``ON CONFLICT DO NOTHING`` on PostgreSQL, ``INSERT OR IGNORE`` on SQLite), against the
+    ``requests_desk_reminderlog_unique_reminder`` constraint. Returns the rows inserted.
+    """
+    select_sql, params = select.query.sql_with_params()
+    ops = connection.ops
+    fields = [ReminderLog._meta.get_field(name.removesuffix("_id")) for name in _CLAIM_COLUMNS]
+    columns = ", ".join(ops.quote_name(f.column) for f in fields)
+    head = ops.insert_statement(on_conflict=OnConflict.IGNORE)
+    tail = ops.on_conflict_suffix_sql(fields, OnConflict.IGNORE, None, None)
+    sql = f"{head} {ops.quote_name(ReminderLog._meta.db_table)} ({columns}) {select_sql} {tail}"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return max(cursor.rowcount, 0)
+
+
+def _not_yet_claimed(queryset: QuerySet[Request], *, staff, kind: str, days: int) -> QuerySet[Request]:
+    """For dry runs: the requests whose reminder has no row yet."""
+    logged = ReminderLog.objects.filter(request=OuterRef("pk"), staff_user=staff, kind=kind, days_before=days,
+                                        due_at=OuterRef("due_at"))
+    return queryset.exclude(Exists(logged))
+
+
+def _claim(now: datetime.datetime, supervisors: list[int], *, dry_run: bool, step) -> dict[str, int]:
+    claimed = {ReminderKind.BEFORE_DUE.value: 0, ReminderKind.OVERDUE.value: 0}
+    for days, lower, upper in reminder_buckets(now):
+        # NOT EXISTS first: a rerun skips what is claimed already without attempting the insert;
+        # the conflict clause still settles a race with a concurrent run.
+        candidates = _not_yet_claimed(before_due_candidates(now, days, lower, upper), staff=OuterRef("assignee"),
+                                      kind=ReminderKind.BEFORE_DUE, days=days)
+        if dry_run:
+            claimed[ReminderKind.BEFORE_DUE] += candidates.count()
+        else:
+            claimed[ReminderKind.BEFORE_DUE] += _insert_claims(
+                _claim_rows(candidates, staff_user=None, kind=ReminderKind.BEFORE_DUE, days=days, now=now))
+        step(f"{days}-day reminders")
+    if supervisors:
+        pending = {s: _not_yet_claimed(overdue_requests(now), staff=s, kind=ReminderKind.OVERDUE, days=0)
+                   for s in supervisors}
+        if dry_run:
+            claimed[ReminderKind.OVERDUE] += sum(queryset.count() for queryset in pending.values())
+        else:
+            # One statement for all supervisors: the union of one SELECT per supervisor.
+            selects = [_claim_rows(queryset, staff_user=s, kind=ReminderKind.OVERDUE, days=0, now=now)
+                       for s, queryset in pending.items()]
+            union = selects[0].union(*selects[1:], all=True) if len(selects) > 1 else selects[0]
+            claimed[ReminderKind.OVERDUE] += _insert_claims(union)
+    step("escalations")
+    return claimed
+
+
+def _days_label(due: datetime.date, today: datetime.date) -> str:
+    left = (due - today).days
+    if left < 0:
+        return f"{-left} day{'s' if left != -1 else ''} overdue"
+    if left == 0:
+        return "due today"
+    return f"due in {left} day{'s' if left != 1 else ''}"
+
+
+def _overflow_item(kind_overdue: bool, more: int, last_due: datetime.date, queue_path: str) -> digest.DigestItem:
+    what = "overdue requests" if kind_overdue else "requests due soon"
+    query = "?overdue=on" if kind_overdue else "?scope=mine&due_within=" + str(max(reminder_days() or [0]))
+    return digest.DigestItem(label=f"… and {more:,} more {what}: see the queue", due=last_due,
+                             path=queue_path + query, overdue=kind_overdue)
+
+
+def _send(now: datetime.datetime, *, step) -> tuple[int, int]:
+    """Mark, read back and send every unsent reminder this run can lock. Returns (reminders, e-mails).
+
+    A digest lists at most ``DIGEST_MAX_ITEMS`` requests of each kind, most urgent first, and says
+    how many more there are (the queue lists them all); every marked reminder is counted as sent.
+    """
+    today = timezone.localdate(now)
+    type_labels = dict(RequestType.choices)
+    path_template = reverse("requests_desk:request_detail", args=[_PATH_PLACEHOLDER])
+    queue_path = reverse("requests_desk:queue")
+    with transaction.atomic():
+        # This run's stamp: the rows it locked and marked are exactly the rows carrying it.
+        stamp = timezone.now()
+        unsent = (ReminderLog.objects.filter(sent_at__isnull=True).order_by()
+                  .select_for_update(skip_locked=True).values("pk"))
+        marked = ReminderLog.objects.filter(pk__in=Subquery(unsent)).update(sent_at=stamp)
+        if not marked:
+            step("sent")
+            return 0, 0
+        mine = ReminderLog.objects.filter(sent_at=stamp)
+        # How many each staff user has of each kind (and the latest due date), in the database.
+        totals = {
+            (row["staff_user_id"], row["kind"] == ReminderKind.OVERDUE): (row["n"], row["last_due"])
+            for row in mine.order_by().values("staff_user_id", "kind").annotate(n=Count("pk"), last_due=Max("due_at"))
+        }
+        # The digest lines: the most urgent DIGEST_MAX_ITEMS of each kind per staff user, ranked in
+        # the database, so Python handles at most users x 2 x DIGEST_MAX_ITEMS rows at any size.
+        rank = Window(RowNumber(), partition_by=[F("staff_user_id"), F("kind")],
+                      order_by=[F("due_at").asc(), F("request_id").asc()])
+        rows = (
+            mine.annotate(rank=rank).filter(rank__lte=DIGEST_MAX_ITEMS)
+            .order_by("staff_user_id", "-kind", "due_at", "request_id")  # overdue sorts after before_due
+            .values_list("staff_user_id", "kind", "due_at", "request__reference", "request__type",
+                         "request__assignee_id")
+        )
+        items: dict[int, list[digest.DigestItem]] = defaultdict(list)
+        for staff_user_id, kind, due_at, reference, type_, assignee_id in rows:
+            overdue = kind == ReminderKind.OVERDUE
+            due = timezone.localdate(due_at)
+            label = f"{reference} · {type_labels.get(type_, type_)} · {_days_label(due, today)}"
+            if overdue and assignee_id is None:
+                label += " · unassigned"
+            items[staff_user_id].append(digest.DigestItem(
+                label=label, due=due, path=path_template.replace(_PATH_PLACEHOLDER, reference), overdue=overdue,
+            ))
+        count = 0
+        for (staff_user_id, overdue), (total, last_due) in totals.items():
+            count += total
+            more = total - DIGEST_MAX_ITEMS
+            if more > 0:
+                user_items = items[staff_user_id]
+                position = sum(1 for item in user_items if item.overdue) if overdue else len(user_items)
+                user_items.insert(position, _overflow_item(overdue, more, timezone.localdate(last_due), queue_path))
+        users = StaffUser.objects.in_bulk(list(items))
+        by_user = {users[pk]: user_items for pk, user_items in items.items() if pk in users}
+        # Raises if the mail server fails: the marks roll back and the next run sends these again.
+        emails = digest.send_digests(
+            by_user, subject=DIGEST_SUBJECT, template=DIGEST_TEMPLATE,
+            context={"today": today, "due_days": settings.REQUEST_DUE_DAYS},
+        )
+    step("sent")
+    return count, emails
+
+
+def _record_run(started: datetime.datetime, result: ReminderResult) -> None:
+    from retention.models import JobRun
+
+    JobRun.objects.create(job=JOB_NAME, started_at=started, finished_at=timezone.now(), counts=result.as_dict())
+
+
+def send_request_reminders(
+    *, now: datetime.datetime | None = None, dry_run: bool = False, step: Callable[[str], None] | None = None
+) -> ReminderResult:
+    """Claim the reminders due at ``now`` and send every unsent one as one digest per staff user (PP-34).
+
+    ``dry_run`` counts what would be claimed and how many unsent reminders wait, and changes
+    nothing. ``step`` is called after each phase (the command's progress bar).
+    """
+    started = timezone.now()
+    now = now or started
+    step = step or (lambda phase: None)
+    supervisors = escalation_recipients()
+    if dry_run:
+        claimed = _claim(now, supervisors, dry_run=True, step=step)
+        waiting = ReminderLog.objects.filter(sent_at__isnull=True).count()
+        step("sent")
+        return ReminderResult(claimed=claimed, sent=0, emails=0, dry_run=True,
+                              details={"unsent before this run": waiting, "supervisors": len(supervisors)})
+    claimed = _claim(now, supervisors, dry_run=False, step=step)
+    sent, emails = _send(now, step=step)
+    result = ReminderResult(claimed=claimed, sent=sent, emails=emails, dry_run=False,
+                            details={"supervisors": len(supervisors)})
+    _record_run(started, result)
+    logger.info("send_request_reminders: claimed %s, sent %s in %s e-mails", claimed, sent, emails)
+    return result
+
+
+#: Phases reported through ``step`` (for a progress bar's total).
+def phase_count() -> int:
+    return len(reminder_buckets(timezone.now())) + 2

@@ -1,0 +1,419 @@
+"""The agents' queue, a request's page, intake and the compliance dashboard (issue 6, requirements 1, 4, 5, 9).
+
+Plain Django views and templates (``templates/requests_desk/``), no scripts. Every page needs a
+staff login (the admin's login page) and a permission; every change is a POST that calls a service
+or ``workflow.transition`` and reports the outcome as a message, then redirects (post/redirect/get).
+Requests are named in URLs by their public reference only (no personal data in URLs).
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts import services as account_services
+from requests_desk import fulfilment, letters, selectors, services, workflow
+from requests_desk.choices import RequestType
+from requests_desk.forms import (
+    ExtendForm,
+    FeeForm,
+    FulfilForm,
+    IdentityCheckForm,
+    IntakeForm,
+    MemberForm,
+    NoteForm,
+    QueueFilterForm,
+    RefuseForm,
+    ReplyForm,
+)
+from requests_desk.models import Attachment, Request
+from requests_desk.states import OPEN_STATES
+
+PAGE_SIZE = 25
+VIEW = "requests_desk.view_request"
+WORK = services.WORK_QUEUE
+DECIDE = services.DECIDE
+
+#: Bar colours of the dashboard chart, one per request type (also its legend).
+TYPE_COLOURS = {
+    RequestType.ACCESS: "#1f77b4",
+    RequestType.CORRECTION: "#ff7f0e",
+    RequestType.DELETION: "#d62728",
+    RequestType.CONSENT_WITHDRAWAL: "#9467bd",
+    RequestType.ACCOUNT_CANCELLATION: "#8c564b",
+    RequestType.COMPLAINT: "#e377c2",
+    RequestType.DISPUTE: "#7f7f7f",
+    RequestType.UNDERAGE_REPORT: "#bcbd22",
+    RequestType.SECURITY_REPORT: "#17becf",
+    RequestType.ENQUIRY: "#2ca02c",
+}
+
+
+def _desk_view(permission: str):
+    """Login (the admin's login page) and a permission; 403 for a logged-in user without it."""
+
+    def wrap(view):
+        return login_required(permission_required(permission, raise_exception=True)(view))
+
+    return wrap
+
+
+def _client_ip(request) -> str | None:
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def _no_store(response):
+    # Pages show member data (masked) and correspondence: never kept by browsers or proxies.
+    response["Cache-Control"] = "no-store, private"
+    return response
+
+
+def _error_messages(exc: Exception) -> list[str]:
+    if isinstance(exc, ValidationError):
+        if hasattr(exc, "error_dict"):
+            return [text for texts in exc.message_dict.values() for text in texts]
+        return list(exc.messages)
+    return [str(exc) or "You may not do this."]
+
+
+def _report(request, exc: Exception) -> None:
+    for text in _error_messages(exc):
+        messages.error(request, text)
+
+
+def _form_errors(request, form) -> None:
+    for field, errors in form.errors.items():
+        label = ""
+        if field in form.fields:
+            label = form.fields[field].label or field.replace("_", " ").capitalize()
+        for error in errors:
+            messages.error(request, f"{label}: {error}" if label else error)
+
+
+def _get_request(reference: str) -> Request:
+    try:
+        return selectors.request_for_page(reference)
+    except Request.DoesNotExist:
+        raise Http404("No such request.") from None
+
+
+def _detail(reference: str):
+    return redirect("requests_desk:request_detail", reference=reference)
+
+
+# --- The queue -----------------------------------------------------------------------------------------
+@require_GET
+@_desk_view(WORK)
+def queue(request):
+    form = QueueFilterForm(request.GET or None)
+    filters = form.cleaned_data if form.is_valid() else {}
+    now = timezone.now()
+    queryset = selectors.queue(
+        user=request.user, scope=filters.get("scope") or "all", due_within=filters.get("due_within"),
+        overdue=bool(filters.get("overdue")), type=filters.get("type") or "", now=now,
+    )
+    page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+    rows = [(item, selectors.due_state(item.due_at, now)) for item in page.object_list]
+    query = request.GET.copy()
+    query.pop("page", None)
+    return _no_store(render(request, "requests_desk/queue.html", {
+        "title": "Request queue", "form": form, "page": page, "rows": rows, "query": query.urlencode(),
+        "due_soon_days": selectors.DUE_SOON_DAYS,
+    }))
+
+
+@require_POST
+@_desk_view(WORK)
+def take_next(request):
+    try:
+        taken = services.take_next(user=request.user)
+    except (PermissionDenied, ValidationError) as exc:
+        _report(request, exc)
+        return redirect("requests_desk:queue")
+    if taken is None:
+        messages.info(request, "No unassigned open request is waiting.")
+        return redirect("requests_desk:queue")
+    messages.success(request, f"{taken.reference} is now assigned to you.")
+    return _detail(taken.reference)
+
+
+# --- Intake --------------------------------------------------------------------------------------------
+@_desk_view(WORK)
+def intake(request):
+    form = IntakeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            created = services.request_create(
+                type=data["type"], requester_kind=data["requester_kind"], channel=data["channel"],
+                received_at=data.get("received_at"), member=data.get("member"),
+                requester_name=data.get("requester_name", ""), requester_email=data.get("requester_email", ""),
+                priority=data.get("priority"), severity=data.get("severity", ""), subject=data.get("subject", ""),
+                description=data.get("description", ""), concerns=data.get("concerns"), user=request.user,
+                acknowledge=bool(data.get("acknowledge")),
+            )
+        except ValidationError as exc:
+            if hasattr(exc, "error_dict"):
+                for field, texts in exc.message_dict.items():
+                    for text in texts:
+                        form.add_error(field if field in form.fields else None, text)
+            else:
+                form.add_error(None, exc)
+        except PermissionDenied as exc:
+            _report(request, exc)
+        else:
+            messages.success(request, f"Request {created.reference} recorded; due {created.due_at:%Y-%m-%d}.")
+            if created.is_repeat:
+                messages.warning(request, "This member made a request of the same type recently: it is flagged "
+                                          "as a repeat (PP-31).")
+            return _detail(created.reference)
+    return _no_store(render(request, "requests_desk/intake.html", {"title": "New request", "form": form}))
+
+
+# --- A request's page ----------------------------------------------------------------------------------
+def _member_rows(member) -> list[tuple[str, str]]:
+    """What the page shows of the member: identifiers and statuses, sensitive values masked (PP-25)."""
+    if member is None:
+        return []
+    return [
+        ("Member number", member.member_number),
+        ("Kind", member.get_kind_display()),
+        ("Account status", member.get_status_display()),
+        ("Verification level", member.get_verification_level_display()),
+        ("E-mail", account_services.masked(member, "email")),
+        ("Phone", account_services.masked(member, "phone")),
+        ("Date of birth", account_services.masked(member, "date_of_birth")),
+    ]
+
+
+@require_GET
+@_desk_view(VIEW)
+def request_detail(request, reference: str):
+    item = _get_request(reference)
+    entries = selectors.timeline(item)
+    user = request.user
+    may_work = user.has_perm(WORK)
+    shown = [entry.item for entry in entries if entry.kind == "message"] if may_work else []
+    if shown:
+        # Reading correspondence is reading sensitive data: one access-log row per message shown (PP-25).
+        services.message_bodies_read_log(user=user, request=item, messages=shown, ip_address=_client_ip(request))
+    actions = []
+    for spec in workflow.allowed_transitions(item, user):
+        if spec.name == "refuse":
+            form = RefuseForm(prefix="refuse")
+        elif spec.name == "extend":
+            form = ExtendForm(prefix="extend")
+        elif spec.name == "fulfil":
+            form = FulfilForm(prefix="fulfil")
+        else:
+            form = NoteForm(prefix=spec.name)
+        actions.append({"spec": spec, "form": form})
+    is_open = item.status in OPEN_STATES
+    verified = any(entry.kind == "identity_check" for entry in entries)
+    context = {
+        "title": f"Request {item.reference}",
+        "item": item,
+        "entries": entries,
+        "show_bodies": may_work,
+        "member_rows": _member_rows(item.member),
+        "requester_email": account_services.masked(item, "requester_email"),
+        "due_state": selectors.due_state(item.due_at),
+        "actions": actions,
+        "verified": verified,
+        "needs_identity": item.type in workflow.NEEDS_IDENTITY,
+        "identity_form": IdentityCheckForm() if may_work and is_open else None,
+        "reply_form": ReplyForm() if may_work else None,
+        "fee_form": FeeForm(initial={"fee_amount": item.fee_amount, "fee_reason": item.fee_reason})
+        if user.has_perm(DECIDE) and is_open else None,
+        "member_form": MemberForm() if may_work and is_open else None,
+        "grounds": list(item.refusal_grounds.all()),
+    }
+    return _no_store(render(request, "requests_desk/request_detail.html", context))
+
+
+@require_POST
+@_desk_view(WORK)
+def request_transition(request, reference: str, name: str):
+    item = _get_request(reference)
+    if name not in workflow.TRANSITIONS:
+        raise Http404("No such action.")
+    spec = workflow.TRANSITIONS[name]
+    try:
+        if name == "refuse":
+            form = RefuseForm(request.POST, prefix="refuse")
+            if not form.is_valid():
+                _form_errors(request, form)
+                return _detail(reference)
+            services.request_refuse(request=item, user=request.user, grounds=form.cleaned_data["grounds"],
+                                    note=form.cleaned_data["note"], notify=form.cleaned_data["notify"])
+        elif name == "extend":
+            form = ExtendForm(request.POST, prefix="extend")
+            if not form.is_valid():
+                _form_errors(request, form)
+                return _detail(reference)
+            services.request_extend(request=item, user=request.user, due_at=form.due_at(item),
+                                    reason=form.cleaned_data["note"], notify=form.cleaned_data["notify"])
+        elif name == "fulfil":
+            # Fulfilment does the type's work (package, erasure, ledger …) and replies: one call per type.
+            form = FulfilForm(request.POST, prefix="fulfil")
+            form.is_valid()
+            fulfilment.request_fulfil(request=item, user=request.user, note=form.cleaned_data.get("note", ""),
+                                      notify=bool(form.cleaned_data.get("notify")))
+        elif name == "submit_for_approval" and item.type == RequestType.DELETION:
+            form = NoteForm(request.POST, prefix=name)
+            form.is_valid()
+            # Deletions are prepared by compliance and checked against legal holds before approval.
+            fulfilment.deletion_prepare(request=item, user=request.user, note=form.cleaned_data.get("note", ""))
+        else:
+            form = NoteForm(request.POST, prefix=name)
+            note = form.cleaned_data["note"] if form.is_valid() else ""
+            workflow.transition(request=item, name=name, user=request.user, note=note)
+    except (PermissionDenied, ValidationError) as exc:
+        _report(request, exc)
+    else:
+        messages.success(request, f"{spec.label}: done.")
+    return _detail(reference)
+
+
+@require_POST
+@_desk_view(WORK)
+def identity_check(request, reference: str):
+    item = _get_request(reference)
+    form = IdentityCheckForm(request.POST)
+    if not form.is_valid():
+        _form_errors(request, form)
+        return _detail(reference)
+    try:
+        services.identity_check_record(request=item, user=request.user, **form.cleaned_data)
+    except (PermissionDenied, ValidationError) as exc:
+        _report(request, exc)
+    else:
+        messages.success(request, "Identity verification recorded (PP-30).")
+    return _detail(reference)
+
+
+@require_POST
+@_desk_view(WORK)
+def reply(request, reference: str):
+    item = _get_request(reference)
+    form = ReplyForm(request.POST)
+    if not form.is_valid():
+        _form_errors(request, form)
+        return _detail(reference)
+    try:
+        sent = letters.letter_send(request=item, template=form.cleaned_data["template"], user=request.user,
+                                   note=form.cleaned_data["note"])
+    except (PermissionDenied, ValidationError) as exc:
+        _report(request, exc)
+    else:
+        how = "e-mailed" if sent.channel == "email" else "recorded for posting (no e-mail address)"
+        messages.success(request, f"Letter \u201c{letters.LETTERS[sent.template].label}\u201d {how}.")
+    return _detail(reference)
+
+
+@require_POST
+@_desk_view(DECIDE)
+def fee(request, reference: str):
+    item = _get_request(reference)
+    form = FeeForm(request.POST)
+    if not form.is_valid():
+        _form_errors(request, form)
+        return _detail(reference)
+    try:
+        services.request_fee_record(request=item, amount=form.cleaned_data["fee_amount"],
+                                    reason=form.cleaned_data["fee_reason"], user=request.user)
+    except (PermissionDenied, ValidationError) as exc:
+        _report(request, exc)
+    else:
+        messages.success(request, "Fee recorded (PP-31).")
+    return _detail(reference)
+
+
+@require_POST
+@_desk_view(WORK)
+def identify_member(request, reference: str):
+    item = _get_request(reference)
+    form = MemberForm(request.POST)
+    if not form.is_valid():
+        _form_errors(request, form)
+        return _detail(reference)
+    try:
+        updated = services.request_member_identify(request=item, member=form.cleaned_data["member"],
+                                                   user=request.user)
+    except (PermissionDenied, ValidationError) as exc:
+        _report(request, exc)
+    else:
+        messages.success(request, f"Member {updated.member.member_number} linked to this request.")
+        if updated.is_repeat:
+            messages.warning(request, "This member made a request of the same type recently (repeat, PP-31).")
+    return _detail(reference)
+
+
+@require_GET
+@_desk_view(WORK)
+def attachment(request, reference: str, pk: int):
+    """An attachment of a message, decrypted and downloaded; the download is logged (PP-25)."""
+    found = Attachment.objects.select_related("message__request__member").filter(
+        pk=pk, message__request__reference=reference).first()
+    if found is None:
+        raise Http404("No such attachment.")
+    content = services.attachment_read(user=request.user, attachment=found, ip_address=_client_ip(request))
+    response = HttpResponse(content, content_type="application/octet-stream")
+    # A neutral name: the original file name may name a person.
+    response["Content-Disposition"] = f'attachment; filename="{reference}-attachment-{found.pk}.bin"'
+    return _no_store(response)
+
+
+# --- The dashboard -------------------------------------------------------------------------------------
+CHART_HEIGHT = 160
+BAR_WIDTH = 22
+BAR_GAP = 10
+CHART_LEFT = 34
+
+
+def _chart(weeks: list[selectors.WeekCounts]) -> dict:
+    """A stacked bar chart as SVG rectangles, computed here (no script on the page)."""
+    top = max([week.total for week in weeks] + [1])
+    bars = []
+    for index, week in enumerate(weeks):
+        x = CHART_LEFT + index * (BAR_WIDTH + BAR_GAP)
+        y = CHART_HEIGHT
+        segments = []
+        for type_ in RequestType.values:
+            count = week.by_type.get(type_, 0)
+            if not count:
+                continue
+            height = count * CHART_HEIGHT / top
+            y -= height
+            segments.append({"y": round(y, 1), "height": round(height, 1), "fill": TYPE_COLOURS[type_],
+                             "title": f"{RequestType(type_).label}: {count}"})
+        bars.append({"x": x, "label_x": x + BAR_WIDTH / 2, "week": week.week, "total": week.total,
+                     "segments": segments, "total_y": round(y - 4, 1)})
+    return {"bars": bars, "width": CHART_LEFT + len(weeks) * (BAR_WIDTH + BAR_GAP), "height": CHART_HEIGHT,
+            "bar_width": BAR_WIDTH, "top": top, "axis_y": CHART_HEIGHT + 14, "view_height": CHART_HEIGHT + 20}
+
+
+@require_GET
+@_desk_view(VIEW)
+def dashboard(request):
+    figures = selectors.dashboard()
+    median = figures.median_time_to_close
+    context = {
+        "title": "Request dashboard",
+        "figures": figures,
+        "received_chart": _chart(figures.received),
+        "closed_chart": _chart(figures.closed),
+        "legend": [(RequestType(t).label, TYPE_COLOURS[t]) for t in RequestType.values],
+        "median_days": None if median is None else round(median.total_seconds() / 86400, 1),
+        "due_soon_days": selectors.DUE_SOON_DAYS,
+        "now": timezone.now(),
+        "queue_url": reverse("requests_desk:queue"),
+    }
+    return _no_store(render(request, "requests_desk/dashboard.html", context))

@@ -1,0 +1,114 @@
+"""The compliance dashboard (issue 6, requirement 9): counts, weekly received/closed by type, median
+time to close, the oldest open requests — in a bounded number of queries."""
+
+import datetime
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from requests_desk import selectors, services, workflow
+from requests_desk.choices import IntakeChannel, RequesterKind, RequestType
+from requests_desk.models import Request
+from tests.factories import StaffUserFactory
+
+pytestmark = pytest.mark.django_db
+DASHBOARD = reverse("requests_desk:dashboard")
+
+
+def received(days_ago: float, type_=RequestType.ACCESS) -> Request:
+    return services.request_create(type=type_, requester_kind=RequesterKind.MEMBER, channel=IntakeChannel.WEB,
+                                   received_at=timezone.now() - datetime.timedelta(days=days_ago))
+
+
+def closed(days_ago: float, took_days: float, user, type_=RequestType.ACCESS) -> Request:
+    request = received(days_ago + took_days, type_)
+    workflow.transition(request=request, name="close_duplicate", user=user, note="duplicate")
+    # Test set-up only: move the closing time into the past (the workflow stamps "now").
+    Request.objects.filter(pk=request.pk).update(closed_at=timezone.now() - datetime.timedelta(days=days_ago))
+    return request
+
+
+def test_open_due_soon_and_overdue_counts(agent):
+    received(0)  # due in 15 days
+    received(14)  # due within 2 days
+    received(20)  # overdue
+    closed(1, 2, agent)
+    figures = selectors.dashboard()
+    assert (figures.open, figures.due_soon, figures.overdue) == (3, 1, 1)
+
+
+def test_received_and_closed_per_week_by_type(agent):
+    now = timezone.now()
+    received(0, RequestType.ACCESS)
+    received(0, RequestType.DELETION)
+    received(0, RequestType.DELETION)
+    received(7 * 20)  # outside the 12 weeks
+    closed(0, 0.5, agent, RequestType.ENQUIRY)
+    figures = selectors.dashboard(now=now)
+    assert len(figures.received) == len(figures.closed) == 12
+    this_week = figures.received[-1]
+    assert this_week.week == timezone.localdate(now) - datetime.timedelta(days=timezone.localdate(now).weekday())
+    assert this_week.by_type == {RequestType.ACCESS: 1, RequestType.DELETION: 2, RequestType.ENQUIRY: 1}
+    assert figures.closed[-1].by_type == {RequestType.ENQUIRY: 1}
+    assert sum(week.total for week in figures.received) == 4
+
+
+def test_median_time_to_close(agent):
+    assert selectors.dashboard().median_time_to_close is None
+    for took in (1, 3, 10):
+        closed(2, took, agent)
+    figures = selectors.dashboard()
+    assert figures.closed_in_window == 3
+    assert abs(figures.median_time_to_close - datetime.timedelta(days=3)) < datetime.timedelta(seconds=1)
+    closed(2, 5, agent)
+    assert abs(selectors.dashboard().median_time_to_close - datetime.timedelta(days=4)) < datetime.timedelta(
+        seconds=1)
+
+
+def test_the_ten_oldest_open_requests(agent):
+    requests = [received(days) for days in range(12, 0, -1)]
+    closed(30, 1, agent)
+    oldest = selectors.dashboard().oldest_open
+    assert oldest == requests[:10]
+
+
+def _dashboard_queries(count: int, user) -> int:
+    types = [RequestType.ACCESS, RequestType.DELETION, RequestType.CORRECTION, RequestType.ENQUIRY]
+    for index in range(count):
+        received(index % 30, types[index % len(types)])
+    for index in range(count // 3):
+        closed(index % 40, 1 + index % 7, user)
+    with CaptureQueriesContext(connection) as queries:
+        selectors.dashboard()
+    return len(queries)
+
+
+def test_dashboard_queries_are_bounded(agent):
+    small = _dashboard_queries(6, agent)
+    large = _dashboard_queries(60, agent)
+    assert small == large == 5
+
+
+def test_dashboard_page_renders_a_chart_without_scripts(client, compliance_officer, auditor,
+                                                        django_assert_max_num_queries):
+    received(3, RequestType.DELETION)
+    overdue = received(20)
+    client.force_login(compliance_officer)
+    client.get(DASHBOARD)
+    with django_assert_max_num_queries(10):
+        response = client.get(DASHBOARD)
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "<svg" in html and "<rect" in html and "<script" not in html
+    assert "Deletion: 1" in html  # a bar segment's tooltip
+    assert overdue.reference in html
+    client.force_login(auditor)
+    assert client.get(DASHBOARD).status_code == 200
+
+
+def test_dashboard_needs_the_view_permission(client):
+    client.force_login(StaffUserFactory(email="nobody@test.example"))
+    assert client.get(DASHBOARD).status_code == 403
