@@ -15,6 +15,7 @@ def pytest_collection_modifyitems(config, items):
 
     CI's second run (PostgreSQL + Redis) runs them; the SQLite run deselects them and says so.
     """
+    _serialized_rollback_for_every_transactional_test(items)
     if settings.REDIS_URL:
         return
     kept, dropped = [], []
@@ -29,6 +30,26 @@ def pytest_collection_modifyitems(config, items):
                 f"{len(dropped)} test(s) need a Celery worker on Redis: set REDIS_URL to run them "
                 "(CI's PostgreSQL + Redis run does)."
             )
+
+
+def _serialized_rollback_for_every_transactional_test(items) -> None:
+    """Every transactional test starts from the migrated database, whatever ran before it.
+
+    A transactional test ends with a flush that empties every table, including what the data
+    migrations wrote (role groups, purposes, legal grounds, the first policy version). Django puts
+    that back for tests with ``serialized_rollback``, but only reliably when *all* transactional tests
+    use it: a plain one's flush re-creates content types with new keys, and the next restore then
+    collides with them. So each transactional test (by marker or through ``live_server``) gets it.
+    """
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        wants_transaction = "live_server" in getattr(item, "fixturenames", ()) or (
+            marker is not None and marker.kwargs.get("transaction")
+        )
+        if not wants_transaction or (marker is not None and marker.kwargs.get("serialized_rollback")):
+            continue
+        kwargs = {**(marker.kwargs if marker is not None else {}), "transaction": True, "serialized_rollback": True}
+        item.add_marker(pytest.mark.django_db(*(marker.args if marker is not None else ()), **kwargs), append=False)
 
 
 @pytest.fixture(autouse=True)

@@ -23,22 +23,6 @@ from retention.models import JobRun
 from tests.factories import StaffUserFactory
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _restore_migration_data_after_flush(django_db_blocker):
-    """A transactional test ends with a flush that empties every table, including what the data
-    migrations wrote (role groups, legal grounds, purposes). Put it back for the tests that follow,
-    so no later test depends on running before this module."""
-    yield
-    from django.contrib.contenttypes.models import ContentType
-    from django.db import connection
-
-    contents = getattr(connection, "_test_serialized_contents", None)
-    with django_db_blocker.unblock():
-        # Empty content types: our serialized-rollback flush ran last (it skips post_migrate).
-        if contents and not ContentType.objects.exists():
-            connection.creation.deserialize_db_from_string(contents)
-
-
 def due_in(days: float, *, assignee=None, type_=RequestType.ACCESS) -> Request:
     """An open request due ``days`` from now (negative: overdue)."""
     received = timezone.now() - datetime.timedelta(days=15 - days)

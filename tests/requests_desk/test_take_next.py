@@ -16,22 +16,6 @@ from requests_desk.models import Request
 from tests.factories import StaffUserFactory
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _restore_migration_data_after_flush(django_db_blocker):
-    """A transactional test ends with a flush that empties every table, including what the data
-    migrations wrote (role groups, legal grounds, purposes). Put it back for the tests that follow,
-    so no later test depends on running before this module."""
-    yield
-    from django.contrib.contenttypes.models import ContentType
-    from django.db import connection
-
-    contents = getattr(connection, "_test_serialized_contents", None)
-    with django_db_blocker.unblock():
-        # Empty content types: our serialized-rollback flush ran last (it skips post_migrate).
-        if contents and not ContentType.objects.exists():
-            connection.creation.deserialize_db_from_string(contents)
-
-
 def create(*, priority=Priority.NORMAL, received_days_ago=0, type_=RequestType.ACCESS) -> Request:
     return services.request_create(
         type=type_, requester_kind=RequesterKind.MEMBER, channel=IntakeChannel.WEB, priority=priority,
