@@ -53,6 +53,10 @@ from accounts.models import (
 )
 from accounts.selectors import members_by_exact_value, members_needing_advanced_verification
 
+#: At most this many members matched by an exact e-mail/phone/document/card number (a shared phone
+#: number could match several; thousands would mean the search term is not a real identifier).
+SEARCH_EXACT_LIMIT = 1000
+
 
 # --- Staff users -----------------------------------------------------------------------------------
 class StaffUserCreationForm(AdminUserCreationForm):
@@ -308,7 +312,11 @@ class MemberAdmin(
         term = search_term.strip()
         if not term:
             return queryset, False
-        match = Q(member_number__startswith=term.upper()) | Q(pk__in=members_by_exact_value(term).values("pk"))
+        # The exact-value matches are few: fetch their keys first (indexed equalities), so the
+        # changelist's query is a prefix range OR a short key list, which the planner answers with
+        # two index scans instead of filtering every member against a subquery.
+        exact = list(members_by_exact_value(term).values_list("pk", flat=True)[:SEARCH_EXACT_LIMIT])
+        match = Q(member_number__startswith=term.upper()) | Q(pk__in=exact)
         return queryset.filter(match), False
 
     def save_formset(self, request, form, formset, change):

@@ -195,6 +195,10 @@ class Member(models.Model):
             models.Index(fields=["birth_year"], name="accounts_member_birth_year"),
             # Cancellation grace-period job (PP-33).
             models.Index(fields=["status", "cancelled_at"], name="accounts_member_status_cancel"),
+            # Member-number prefix search in the admin: LIKE 'M12%' can use a btree index only with
+            # the pattern operator class when the database collation is not "C" (PostgreSQL).
+            models.Index(fields=["member_number"], name="accounts_member_number_prefix",
+                         opclasses=["varchar_pattern_ops"]),
         ]
 
     def __str__(self) -> str:
