@@ -25,7 +25,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.html import strip_tags
@@ -41,7 +41,7 @@ from requests_desk.choices import (
     Severity,
     VerificationMethod,
 )
-from requests_desk.models import Attachment, IdentityCheck, Message, Request
+from requests_desk.models import Attachment, IdentityCheck, Message, Request, new_reference
 from requests_desk.states import OPEN_STATES, Status
 from requests_desk.workflow import due_date_for
 
@@ -210,7 +210,7 @@ def request_create(
         if user is not None:
             request._history_user = user
         request._change_reason = f"intake ({channel})"
-        request.save()
+        _save_with_fresh_reference(request)
         if acknowledge:
             from requests_desk import letters
 
@@ -218,6 +218,20 @@ def request_create(
     logger.info("request %s received (type %s, channel %s, repeat %s)", request.reference, type, channel,
                 request.is_repeat)
     return request
+
+
+def _save_with_fresh_reference(request: Request, attempts: int = 5) -> None:
+    """Insert a new request; on the (about one in a million per request) clash of its random public
+    reference with an existing one, draw another reference instead of failing the intake."""
+    for attempt in range(attempts):
+        try:
+            with transaction.atomic():  # a savepoint: a clash leaves the outer transaction usable
+                request.save(force_insert=True)
+            return
+        except IntegrityError:
+            if attempt == attempts - 1 or not Request.objects.filter(reference=request.reference).exists():
+                raise
+            request.reference = new_reference()
 
 
 def request_member_identify(*, request: Request, member: Member, user) -> Request:

@@ -203,3 +203,19 @@ def test_pp26_requester_email_is_encrypted_at_rest():
         stored = cursor.fetchone()[0]
     assert "secret.person" not in stored
     assert Request.objects.get(pk=request.pk).requester_email == "secret.person@mail.example"
+
+
+def test_pp14_a_clash_of_random_references_draws_a_new_one_instead_of_failing_the_intake(monkeypatch):
+    first = services.request_create(type=RequestType.ACCESS, requester_kind=RequesterKind.MEMBER,
+                                    channel=IntakeChannel.WEB)
+    drawn = iter([first.reference, first.reference, "DSR-FRESH234"])
+    field = Request._meta.get_field("reference")
+    monkeypatch.setattr(field, "_get_default", lambda: next(drawn))  # the new request's first draw clashes…
+    monkeypatch.setattr(services, "new_reference", lambda: next(drawn))  # …and so does the retry's first
+
+    second = services.request_create(type=RequestType.ACCESS, requester_kind=RequesterKind.MEMBER,
+                                     channel=IntakeChannel.WEB)
+
+    assert second.reference == "DSR-FRESH234"
+    assert Request.objects.count() == 2
+    assert Request.history.filter(reference="DSR-FRESH234").count() == 1
