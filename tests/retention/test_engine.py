@@ -420,3 +420,12 @@ def test_erase_members_command_dry_run_then_real(capsys):
     assert "1 member(s) erased" in capsys.readouterr().out
     assert TOMBSTONE.match(Member.objects.get(pk=a.member.pk).member_number)
     assert ErasureRecord.objects.get().request_reference == "DSR-TEST0001"
+
+
+def test_pp02_the_admin_log_is_indexed_by_object_for_the_engines_scrub(db):
+    """Scrubbing log entries per chunk is an index lookup, not a read of the whole admin log."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, "django_admin_log")
+    assert any(c["index"] and c["columns"] == ["content_type_id", "object_id"] for c in constraints.values())
