@@ -249,7 +249,8 @@ class InstitutionProfile(models.Model):
     business_phone = EncryptedTextField(_("business phone"), blank=True)
     main_place_of_business = models.CharField(_("main place of business"), max_length=300, blank=True)
     company_structure = models.TextField(_("company structure"), blank=True)
-    funding_sources = models.TextField(_("funding sources"), blank=True)
+    # Property information is sensitive (PP-01): encrypted at rest, hidden on screen until revealed.
+    funding_sources = EncryptedTextField(_("funding sources"), blank=True)
 
     history = HistoricalRecords()
 
@@ -266,7 +267,9 @@ class InstitutionProfile(models.Model):
             ),
             "main_place_of_business": _p(Category.CONTACT, "Main place of business", Erasure.DELETE_ROW),
             "company_structure": _p(Category.IDENTITY, "Company structure", Erasure.DELETE_ROW),
-            "funding_sources": _p(Category.FINANCIAL, "Funding sources", Erasure.DELETE_ROW),
+            "funding_sources": _p(
+                Category.FINANCIAL, "Funding sources", Erasure.DELETE_ROW, sensitive=True, mask=Mask.HIDDEN
+            ),
         },
         not_personal=("id",),
     )

@@ -265,3 +265,34 @@ def test_pp03_members_under_on_the_fourteenth_birthday_and_the_day_before(ages):
     assert ages["fourteen_today"] not in members_under(14, on=ON)
     assert ages["leap_day_2012"] in members_under(14, on=datetime.date(2026, 2, 28))
     assert ages["leap_day_2012"] not in members_under(14, on=datetime.date(2026, 3, 1))
+
+
+def test_pp01_the_migration_encrypts_funding_sources_stored_in_plaintext_before_it():
+    """Rows written before funding sources were declared sensitive are encrypted by migration 0006,
+    live and history alike; a rerun leaves already-encrypted values alone."""
+    import importlib
+
+    from django.db.migrations.loader import MigrationLoader
+
+    from accounts.models import InstitutionProfile
+    from tests.factories import InstitutionProfileFactory
+
+    profile = InstitutionProfileFactory(funding_sources="")
+    history = InstitutionProfile.history.model
+    with connection.cursor() as cursor:  # as the column held it before 0006: plaintext
+        for table in (InstitutionProfile._meta.db_table, history._meta.db_table):
+            sql = f"UPDATE {table} SET funding_sources = %s WHERE id = %s"  # noqa: S608 (our table names)
+            cursor.execute(sql, ["Mining income Qzxv — 矿", profile.pk])
+    before = MigrationLoader(connection).project_state(("accounts", "0005_member_number_prefix_index")).apps
+    migration = importlib.import_module("accounts.migrations.0006_encrypt_funding_sources")
+
+    migration.encrypt_existing(before, None)
+    migration.encrypt_existing(before, None)  # idempotent
+
+    for table in (InstitutionProfile._meta.db_table, history._meta.db_table):
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT funding_sources FROM {table} WHERE id = %s", [profile.pk])  # noqa: S608
+            stored = [row[0] for row in cursor.fetchall()]
+        assert stored and all("Qzxv" not in value for value in stored)
+    assert InstitutionProfile.objects.get(pk=profile.pk).funding_sources == "Mining income Qzxv — 矿"
+    assert {h.funding_sources for h in history.objects.filter(id=profile.pk)} == {"Mining income Qzxv — 矿"}
