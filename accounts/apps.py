@@ -4,3 +4,7 @@ from django.apps import AppConfig
 class AccountsConfig(AppConfig):
     name = "accounts"
     verbose_name = "Members and staff"
+
+    def ready(self) -> None:
+        # Sign-in controls (issue 7): the session stamp receiver and the OTP_DEV_BYPASS check.
+        from accounts import security  # noqa: F401

@@ -152,6 +152,38 @@ THIRD_PARTY: dict[str, DataMap] = {
         not_personal=("id", "action_time", "content_type", "object_id", "action_flag"),
         note="Admin log entries: objects are labelled by number only; values never appear.",
     ),
+    # Staff sign-in (issue 7): authenticator apps of staff users, and django-axes' sign-in records.
+    "otp_totp.TOTPDevice": DataMap(
+        subject="",
+        personal={"user": _STAFF},
+        not_personal=(
+            "id", "name", "confirmed", "throttling_failure_timestamp", "throttling_failure_count", "created_at",
+            "last_used_at", "key", "step", "t0", "digits", "tolerance", "drift", "last_t",
+        ),
+        note="Staff authenticator apps (TOTP); the key is a secret, not personal data.",
+    ),
+    **{
+        f"axes.{name}": DataMap(
+            subject="",
+            personal={
+                "username": Personal(Category.DEVICE, sensitive=False, label="Sign-in user name",
+                                     erasure=Erasure.SET_NULL, exported=False),
+                "ip_address": Personal(Category.DEVICE, sensitive=False, label="Sign-in IP address",
+                                       erasure=Erasure.SET_NULL, exported=False),
+                "user_agent": Personal(Category.DEVICE, sensitive=False, label="Sign-in browser",
+                                       erasure=Erasure.SET_NULL, exported=False),
+            },
+            not_personal=fields,
+            note="Staff sign-in records of django-axes (failed attempts and lockouts, sign-ins).",
+        )
+        for name, fields in (
+            ("AccessAttempt", ("id", "http_accept", "path_info", "attempt_time", "get_data", "post_data",
+                               "failures_since_start")),
+            ("AccessLog", ("id", "http_accept", "path_info", "attempt_time", "logout_time", "session_hash")),
+            ("AccessFailureLog", ("id", "http_accept", "path_info", "attempt_time", "locked_out")),
+        )
+    },
+    "axes.AccessAttemptExpiration": DataMap(subject="", not_personal=("access_attempt", "expires_at")),
     **{
         f"django_celery_beat.{name}": DataMap(subject="", note="Beat schedule configuration.")
         for name in (

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -37,6 +38,7 @@ _DEV_SECRET_KEY = "dev-only-insecure-secret-key-0123456789-abcdefghijklmnopqrstu
 _DEV_FIELD_KEYS = ["ZGV2LW9ubHktZmllbGQta2V5LTAwMDAwMDAwMDAwMDA="]  # base64 of 32 bytes, dev only
 _DEV_BLIND_INDEX_KEY = "dev-only-blind-index-key-0123456789abcdef"
 _DEV_SMS_GATEWAY_SECRET = "dev-only-sms-gateway-secret-0123456789abcdef"  # noqa: S105
+_DEV_MEMBER_SITE_SECRET = "dev-only-member-site-secret-0123456789abcdef"  # noqa: S105
 
 
 def _required_secret(name: str, dev_default, *, validate) -> object:
@@ -88,6 +90,9 @@ FIELD_ENCRYPTION_KEYS = _required_secret(
 BLIND_INDEX_KEY = _required_secret("BLIND_INDEX_KEY", _DEV_BLIND_INDEX_KEY, validate=_check_hmac_key)
 # PP-12: the SMS gateway signs each inbound reply with HMAC-SHA256 under this shared secret.
 SMS_GATEWAY_SECRET = _required_secret("SMS_GATEWAY_SECRET", _DEV_SMS_GATEWAY_SECRET, validate=_check_hmac_key)
+# PP-05, PP-38, PP-39, PP-40: the member-facing web site and app sign the consent events they deliver
+# (grants, withdrawals, policy versions seen and accepted) with HMAC-SHA256 under this shared secret.
+MEMBER_SITE_SECRET = _required_secret("MEMBER_SITE_SECRET", _DEV_MEMBER_SITE_SECRET, validate=_check_hmac_key)
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -100,6 +105,11 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # Staff sign-in: TOTP second factor, lockout after failed logins, Content-Security-Policy (issue 7).
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "axes",
+    "csp",
     "simple_history",
     "import_export",
     "django_celery_beat",
@@ -111,14 +121,30 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files straight after the HTTPS redirect, before sessions: no database work for them.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Idle and absolute session timeouts; it needs the user and the messages, and it runs before
+    # the OTP checks so that an expired session is simply anonymous for them.
+    "accounts.security.SessionTimeoutMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    # Supervisors, compliance officers and superusers reach no page until their session is OTP-verified.
+    "accounts.security.OTPRequiredMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Records the acting staff user on every history row (design decision 7).
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Turns a lockout flagged during authentication into the lockout page; django-axes wants it last.
+    "axes.middleware.AxesMiddleware",
+]
+# The lockout check runs before the password check (django-axes); ModelBackend does the login.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -163,6 +189,21 @@ MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / "media")))
 MEDIA_URL = "/media-not-served/"  # uploaded files are only served through permission-checked views
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
+# WhiteNoise serves STATIC_ROOT in production (run `collectstatic` at deploy): hashed names and
+# compressed copies, cached for a year. With DEBUG (development, tests) files come straight from the
+# apps' static folders, so no collectstatic is needed.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+# Fixed when settings load (pytest-django turns DEBUG off later): with DEBUG, WhiteNoise looks files
+# up in the apps' static folders at request time instead of indexing STATIC_ROOT at start-up.
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
 
 # --- E-mail -------------------------------------------------------------------------------------
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
@@ -175,10 +216,70 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# A session ends after SESSION_IDLE_TIMEOUT seconds without a request and, whatever the activity,
+# SESSION_COOKIE_AGE seconds after sign-in (accounts.security.SessionTimeoutMiddleware).
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=60 * 60 * 8)
+SESSION_IDLE_TIMEOUT = env.int("SESSION_IDLE_TIMEOUT", default=15 * 60)
+if SESSION_IDLE_TIMEOUT < 60:
+    raise ImproperlyConfigured("SESSION_IDLE_TIMEOUT must be at least 60 seconds.")
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True
+
+# --- Staff sign-in (issue 7: second factor, lockout) ----------------------------------------------
+# Supervisors, compliance officers and superusers must sign in with a TOTP code (accounts.otp);
+# other staff may enrol an authenticator. OTP_DEV_BYPASS lets the demo logins of `make run` in
+# with their password only: on by default with DEBUG (set it to false to try two-factor sign-in
+# locally), off by default without, and refused when DEBUG is off.
+OTP_DEV_BYPASS = _env_bool("OTP_DEV_BYPASS", DEBUG)
+if OTP_DEV_BYPASS and not DEBUG:
+    raise ImproperlyConfigured(
+        "OTP_DEV_BYPASS is for development only and is refused when DEBUG is off; unset it."
+    )
+# Staff without an authenticator set one up at their first sign-in (after re-entering the password).
+# Off: only an administrator issues one (`manage.py enrol_otp EMAIL`).
+OTP_SELF_ENROLMENT = _env_bool("OTP_SELF_ENROLMENT", True)
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Privacy back office")
+# Doubling delay after each wrong code on a device (django-otp), on top of the lockout below.
+OTP_TOTP_THROTTLE_FACTOR = 1
+
+# django-axes: AXES_FAILURE_LIMIT failed sign-ins (wrong password or wrong code) for one user name
+# from one address lock that pair out for AXES_COOLOFF_MINUTES.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=30))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# The sign-in form's field and authenticate()'s keyword are "username" (the e-mail); axes would
+# otherwise look for "email" (USERNAME_FIELD), find nothing and lock by address alone.
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "accounts.security.lockout_response"
+# Log lines name a keyed hash of the user name and address, never the e-mail itself (style rule 6).
+AXES_CLIENT_STR_CALLABLE = "accounts.security.client_str"
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "password", "otp_token"]
+if AXES_FAILURE_LIMIT < 1:
+    raise ImproperlyConfigured("AXES_FAILURE_LIMIT must be a positive number of failed sign-ins.")
+if AXES_COOLOFF_TIME.total_seconds() < 60:
+    raise ImproperlyConfigured("AXES_COOLOFF_MINUTES must be at least 1.")
+
+# --- Content-Security-Policy (django-csp 4) -------------------------------------------------------
+# Scripts and styles come from our own static files only: no inline script anywhere (our templates
+# have none; tests/security/test_headers.py scans them). The one inline <style> of the Django admin
+# (change_list.html, a changelist without actions) is allowed by its hash.
+ADMIN_CHANGELIST_STYLE_HASH = "'sha256-blvLUW3UscWqsXGByNOqdBboM+ShWAuugp2mC/wbafU='"
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", ADMIN_CHANGELIST_STYLE_HASH],
+        "img-src": ["'self'"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
 
 # --- Transport security (PP-26: encryption in transit) ------------------------------------------
 SECURE_SSL_REDIRECT = _env_bool("SECURE_SSL_REDIRECT", not DEBUG)
@@ -237,6 +338,11 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "INFO", "handlers": ["console"], "propagate": False},
+        # At DEBUG it logs the whole template context on every missing variable: a revealed value,
+        # a member's page (issue 7, tests/security/test_canary_leaks.py). Kept at INFO whatever LOG_LEVEL.
+        "django.template": {"level": "INFO"},
+        # django-axes announces its configuration at every start; its sign-in records stay at INFO.
+        "axes.apps": {"level": "WARNING"},
     },
 }
 
@@ -279,6 +385,8 @@ OFFICIAL_REQUESTS_EMAIL = env.str("OFFICIAL_REQUESTS_EMAIL", default="zhangtao@l
 OFFICIAL_COMPLAINTS_EMAIL = env.str("OFFICIAL_COMPLAINTS_EMAIL", default="customer_service@cpay.finance")
 # PP-29: access-package download links expire after this many hours.
 ACCESS_PACKAGE_LINK_HOURS = env.int("ACCESS_PACKAGE_LINK_HOURS", default=72)
+# PP-14: the scheduled job "requests_desk.ingest_mail" reads .eml files from this directory (empty: off).
+INBOUND_MAIL_DIR = env.str("INBOUND_MAIL_DIR", default="")
 
 # --- Consents (issue 4) ---------------------------------------------------------------------------
 # PP-39: a major policy version's re-consent notices are sent by Celery tasks of this many each.

@@ -1,16 +1,20 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from accounts.otp_views import StaffLoginForm
 from config.health import health
 
 admin.site.site_header = "Privacy back office"
 admin.site.site_title = "Privacy back office"
 admin.site.index_title = "Compliance"
+# Sign-in for the admin and the request desk: password, then the authenticator code (issue 7).
+admin.site.login_form = StaffLoginForm
 
 urlpatterns = [
     path("health/", health, name="health"),
     # Reveal, document download and data-map pages; before the admin so its catch-all never shadows them.
     path("admin/accounts/", include("accounts.urls")),
+    path("admin/otp/", include("accounts.otp_urls")),  # two-factor verify and enrolment steps
     path("admin/", admin.site.urls),
     path("desk/", include("requests_desk.urls")),  # the agents' request queue and dashboard (issue 6)
     path("consents/", include("consents.urls")),  # PP-12: the SMS gateway's inbound replies

@@ -68,6 +68,17 @@ def _tasks_inline_unless_a_worker_is_wanted(request):
 
 
 @pytest.fixture(autouse=True)
+def _otp_enforced_only_where_marked(request, settings):
+    """Issue 7: supervisors, compliance officers and superusers need an OTP-verified session.
+
+    Most tests sign staff in with ``client.force_login`` and test something else; for them the
+    requirement is off (as with the development bypass). Tests marked ``@pytest.mark.otp`` run
+    with it on and sign in through ``tests.otp.verified_login`` or the real sign-in form.
+    """
+    settings.OTP_DEV_BYPASS = request.node.get_closest_marker("otp") is None
+
+
+@pytest.fixture(autouse=True)
 def _fast_and_isolated(settings, tmp_path):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.MEDIA_ROOT = tmp_path / "media"

@@ -32,6 +32,7 @@ def production_env(**overrides: str) -> dict[str, str]:
         "FIELD_ENCRYPTION_KEYS": base64.urlsafe_b64encode(os.urandom(32)).decode(),
         "BLIND_INDEX_KEY": secrets.token_urlsafe(40),
         "SMS_GATEWAY_SECRET": secrets.token_urlsafe(40),
+        "MEMBER_SITE_SECRET": secrets.token_urlsafe(40),
         "ALLOWED_HOSTS": "backoffice.example",
     }
     env.update(overrides)
@@ -41,7 +42,7 @@ def production_env(**overrides: str) -> dict[str, str]:
 def run_django(code_or_args: list[str], env: dict[str, str], drop: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items() if k not in drop and not k.startswith("PYTEST")}
     for name in ("DATABASE_URL", "REDIS_URL", "EMAIL_URL", "SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "BLIND_INDEX_KEY",
-                 "SMS_GATEWAY_SECRET"):
+                 "SMS_GATEWAY_SECRET", "MEMBER_SITE_SECRET"):
         base.pop(name, None)
     base.update(env)
     base["DJANGO_SETTINGS_MODULE"] = "config.settings"
@@ -76,7 +77,8 @@ def test_database_url_selects_postgresql():
     assert values["DB"] == "django.db.backends.postgresql"
 
 
-@pytest.mark.parametrize("variable", ["SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "BLIND_INDEX_KEY", "SMS_GATEWAY_SECRET"])
+@pytest.mark.parametrize("variable", ["SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "BLIND_INDEX_KEY", "SMS_GATEWAY_SECRET",
+                                      "MEMBER_SITE_SECRET"])
 def test_pp26_missing_secret_stops_start_up_when_debug_is_off(variable):
     env = production_env()
     del env[variable]
