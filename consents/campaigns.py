@@ -6,7 +6,9 @@ member, inserted by a single ``INSERT … SELECT`` whatever the number of member
 queued after commit as Celery tasks of ``RECONSENT_CHUNK_SIZE`` notices each. A chunk task sends
 its notices over one mail connection and marks them with a compare-and-set update, so a duplicated
 or re-delivered task never e-mails a member twice. Minor versions start no campaign: continued use
-after they take effect is acceptance (PP-39).
+after they take effect is acceptance (PP-39). A version that narrows a right binds a member only
+once they accept it (PP-40): until then ``consents.selectors.may_process`` refuses their additional
+purposes (``narrowing_versions_unaccepted``). Members' answers arrive through ``consents.api``.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from django.utils import timezone
 
 from accounts.choices import MemberStatus
 from accounts.models import Member
+from consents.choices import ChangeKind
 from consents.models import PolicyVersion, ReconsentNotice
 
 logger = logging.getLogger(__name__)
@@ -195,13 +198,22 @@ class ChunkResult:
 
 def notice_message(*, version: PolicyVersion, member_number: str, email: str, connection) -> EmailMessage:
     """The prominent notice of a major change (PP-39), addressed by member number only."""
+    if narrows_a_right(version):
+        # PP-40: what non-acceptance means here is what consents.selectors.may_process applies.
+        until = (
+            "This version narrows one of your rights, so it needs your express acceptance: until you accept "
+            "it, we pause the optional processing you had agreed to (such as marketing messages); the service "
+            "itself continues. If you do not agree, you may stop using the platform and close your account.\n"
+        )
+    else:
+        until = "Until you accept, nothing that needs your consent changes for you.\n"
     body = (
         f"Dear member {member_number},\n\n"
         f"We have changed our privacy policy (version {version.version}). "
         f"It takes effect on {version.effective_at:%Y-%m-%d}.\n\n"
         f"What changes:\n{version.summary or '(see the policy text)'}\n\n"
         "This is a major change: we ask you to read the new policy and accept it explicitly in the app "
-        "or on the website. Until you accept, nothing that needs your consent changes for you.\n"
+        f"or on the website. {until}"
     )
     return EmailMessage(
         subject=f"Our privacy policy is changing (version {version.version})",
@@ -329,6 +341,42 @@ def reconsent_notice_accept(
                 accepted_at=at
             )
         )
+
+
+def narrows_a_right(version: PolicyVersion) -> bool:
+    """Does ``version`` narrow a member's right (PP-40)? Then it needs each member's express acceptance."""
+    return ChangeKind.NARROWS_RIGHT in version.change_kinds
+
+
+def narrowing_versions_unaccepted(*, member, registered_at, at: datetime.datetime) -> models.QuerySet[PolicyVersion]:
+    """Versions in effect at ``at`` that narrow a right and that the member had not accepted by then (PP-40).
+
+    ``member`` (a member's primary key) and ``registered_at`` are values for one member
+    (``may_process``) or ``OuterRef`` expressions for a set-based read (``audience``): it is one
+    subquery either way. The rule is ``member_has_accepted``'s for a major version: an explicit
+    acceptance at or before ``at``, or registering at or after the version's publication.
+
+    ``change_kinds`` is a JSON list. JSON containment (``__contains``) exists on PostgreSQL only,
+    so the kind is matched as its quoted token in the JSON text, which both databases support; no
+    other kind's value contains ``"narrows_right"`` with its quotes. The table holds a few dozen rows.
+    """
+    # One level deeper than the caller's expression: an outer reference must reach out twice.
+    notice_member = models.OuterRef(member) if isinstance(member, models.OuterRef) else member
+    accepted = ReconsentNotice.objects.filter(
+        policy_version_id=models.OuterRef("pk"), member_id=notice_member, accepted_at__isnull=False,
+        accepted_at__lte=at,
+    )
+    return (
+        PolicyVersion.objects.filter(
+            change_kinds__icontains=f'"{ChangeKind.NARROWS_RIGHT.value}"',
+            published_at__isnull=False,
+            published_at__lte=at,
+            effective_at__lte=at,
+            published_at__gt=registered_at,
+        )
+        .filter(~models.Exists(accepted))
+        .order_by("effective_at", "pk")
+    )
 
 
 def member_has_accepted(member: Member, version: PolicyVersion, *, at: datetime.datetime | None = None) -> bool:

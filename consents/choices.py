@@ -104,3 +104,18 @@ class SmsOutcome(models.TextChoices):
     WITHDRAWN = "withdrawn", _("Withdrew marketing and profiling")
     UNKNOWN_NUMBER = "unknown_number", _("Number not found")
     IGNORED = "ignored", _("Not an unsubscribe keyword")
+
+
+class SiteEventKind(models.TextChoices):
+    """What the member-facing web site or app reports (``consents.api``)."""
+
+    GRANT = "grant", _("Grant of a purpose")
+    WITHDRAW = "withdraw", _("Withdrawal of a purpose")
+    SEEN = "seen", _("Policy version seen")
+    ACCEPTED = "accepted", _("Policy version accepted")
+
+
+class SiteEventOutcome(models.TextChoices):
+    RECORDED = "recorded", _("Recorded")
+    UNCHANGED = "unchanged", _("Already on file: nothing changed")
+    NOT_NEEDED = "not_needed", _("A minor version: continued use is acceptance (PP-39)")

@@ -30,6 +30,8 @@ from consents.choices import (
     GroundUse,
     PurposeKind,
     RecipientKind,
+    SiteEventKind,
+    SiteEventOutcome,
     SmsOutcome,
 )
 
@@ -511,3 +513,45 @@ class SmsReply(models.Model):
 
     def __str__(self) -> str:
         return f"SMS reply #{self.pk}"
+
+
+class SiteEvent(models.Model):
+    """One event delivered by the member-facing web site or app (``consents.api``), kept once per key.
+
+    The site gives every event an idempotency key; the unique key makes a re-delivered event (a
+    retry after a timeout, a replayed batch) record nothing twice. The fingerprint (SHA-256 of the
+    event as received, normalised) tells a re-delivery from a different event reusing a key. A
+    grant or withdrawal also names the key in its ledger event's evidence.
+    """
+
+    key = models.CharField(_("idempotency key"), max_length=100)
+    kind = models.CharField(_("kind"), max_length=10, choices=SiteEventKind.choices)
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="site_events")
+    fingerprint = models.CharField(_("fingerprint"), max_length=64)
+    outcome = models.CharField(_("outcome"), max_length=12, choices=SiteEventOutcome.choices)
+    received_at = models.DateTimeField(_("received at"), default=timezone.now)
+
+    data_map = DataMap(
+        subject="member",
+        personal={
+            "member": _p(Category.CONSENT, "Member", Erasure.DELETE_ROW, exported=False),
+            "kind": _p(Category.CONSENT, "Reported by the web site or app", Erasure.DELETE_ROW),
+            "fingerprint": _p(Category.CONSENT, "Event fingerprint", Erasure.DELETE_ROW, exported=False),
+            "outcome": _p(Category.CONSENT, "Outcome", Erasure.DELETE_ROW),
+            "received_at": _p(Category.CONSENT, "Received at", Erasure.DELETE_ROW),
+        },
+        not_personal=("id", "key"),
+        note="Idempotency keys of the member-facing site's deliveries; the consent itself is in the ledger.",
+    )
+
+    class Meta:
+        verbose_name = _("web site or app event")
+        verbose_name_plural = _("web site and app events")
+        ordering = ["-received_at", "-pk"]
+        constraints = [
+            # The idempotency lock: a concurrent re-delivery waits on this insert, then fails it.
+            models.UniqueConstraint(fields=["key"], name="%(app_label)s_%(class)s_unique_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Site event #{self.pk}"

@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from accounts.choices import DocumentKind, MemberStatus
 from accounts.models import ADULT_AGE, CHILD_AGE_LIMIT, Member, age_on
+from consents.campaigns import narrowing_versions_unaccepted
 from consents.choices import ActorKind, ConsentAction
 from consents.legal_grounds import BIOMETRIC_PURPOSE
 from consents.models import ConsentEvent, ConsentState, PolicyVersion, Purpose
@@ -212,9 +213,10 @@ def may_process(*, member: Member, purpose: Purpose | str, at: datetime.datetime
 
     Basic purposes: yes while the account is active. Additional purposes: the member's own grant
     under the version that introduced the purpose (or a later one), not withdrawn since; for a
-    member aged 14-17 on that day also a guardian's grant; a child (under 14) never. Historical
-    answers read the ledger up to ``at`` (and the account status from the member's history), not
-    today's state table. At most three queries.
+    member aged 14-17 on that day also a guardian's grant; a child (under 14) never; and, once a
+    policy version that narrows a right is in effect, the member's express acceptance of it (PP-40,
+    see ``_unaccepted_narrowing``). Historical answers read the ledger up to ``at`` (and the account
+    status from the member's history), not today's state table. At most four queries.
     """
     purpose = purpose_get(purpose)
     status = _status_on(member, at)
@@ -256,8 +258,36 @@ def may_process(*, member: Member, purpose: Purpose | str, at: datetime.datetime
         if introduced_at is not None and _older(state.guardian_version_published_at, introduced_at):
             return Decision(False, f"The guardian's grant predates policy version {introduced_label}, which "
                                    "introduced this purpose (PP-05, PP-38).", "guardian_outdated_version")
+    unaccepted = _unaccepted_narrowing(member, when)
+    if unaccepted is not None:
+        return unaccepted
+    if age is not None and age < ADULT_AGE:
         return Decision(True, "Granted by the member and a guardian, not withdrawn since (PP-38).", "granted")
     return Decision(True, "Granted by the member and not withdrawn since.", "granted")
+
+
+def _unaccepted_narrowing(member: Member, when: datetime.datetime) -> Decision | None:
+    """PP-40: "we will not restrict your rights without your express consent" (policy section VII).
+
+    A version that narrows a right binds a member only once they accept it expressly; continued use
+    is not acceptance. Until then their additional (consent-based) purposes are refused from the
+    version's effective date: the optional processing they agreed to under the earlier terms is
+    paused rather than carried on under the narrower ones. Basic purposes go on (PP-04: the service
+    and its legal duties run while the account is active; a member who does not agree may stop using
+    the platform and close the account, as section VII says, and that is their choice, not ours).
+    One query; asked only when everything else says yes.
+    """
+    pending = (
+        narrowing_versions_unaccepted(member=member.pk, registered_at=member.registered_at, at=when)
+        .values_list("version", "effective_at")
+        .first()
+    )
+    if pending is None:
+        return None
+    label, effective_at = pending
+    return Decision(False, f"Policy version {label}, in effect since {timezone.localdate(effective_at):%Y-%m-%d}, "
+                           "narrows a right and the member has not accepted it: optional processing waits for "
+                           "their express acceptance (PP-40).", "not_accepted")
 
 
 # --- Audiences ---------------------------------------------------------------------------------------
@@ -308,8 +338,9 @@ def audience(*, purpose: Purpose | str, at: datetime.datetime | None = None) -> 
     A constant number of queries whatever the number of members: one to resolve a purpose code, one
     streaming the two ambiguous birth-year cohorts (see ``_split_ambiguous_cohorts``), and the
     returned queryset itself. Now: the member's own grant comes from ``ConsentState`` (index
-    ``consents_state_audience``); for a past moment, from the ledger. Ages come from the plain
-    birth year, exact for all but those two cohorts. Minors' guardian grants are checked in the
+    ``consents_state_audience``); for a past moment, from the ledger. Members who have not accepted
+    a version in effect that narrows a right are left out (PP-40: one NOT EXISTS subquery). Ages
+    come from the plain birth year, exact for all but those two cohorts. Minors' guardian grants are checked in the
     ledger with an EXISTS subquery (only reached for minors). Members without a date of birth
     (institutions) have no age limit, as in ``may_process``.
 
@@ -333,7 +364,12 @@ def audience(*, purpose: Purpose | str, at: datetime.datetime | None = None) -> 
         return members.order_by("pk")
 
     introduced_at, _label = _introduced_at(purpose)
-    day = timezone.localdate(at or timezone.now())
+    when = at or timezone.now()
+    day = timezone.localdate(when)
+    # PP-40: no member who has yet to accept a version in effect that narrows a right (one subquery).
+    members = members.filter(
+        ~Exists(narrowing_versions_unaccepted(member=OuterRef("pk"), registered_at=OuterRef("registered_at"), at=when))
+    )
     if at is None:
         own = ConsentState.objects.filter(purpose=purpose, granted=True)
         if introduced_at is not None:
