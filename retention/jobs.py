@@ -303,13 +303,16 @@ def expire_security_data(
     """Delete device and security records older than ``SECURITY_DATA_RETENTION_DAYS`` (PP-11).
 
     Set-based: one SELECT of ids and one DELETE per chunk, each chunk its own short transaction so
-    a large backlog never holds a long lock. Members under legal hold keep theirs. Staff sessions
-    are cleared by ``clear_expired_sessions``.
+    a large backlog never holds a long lock. Members under legal hold keep theirs. Staff sign-in
+    records of django-axes (e-mail, IP address, browser) older than the same retention go too.
+    Staff sessions are cleared by ``clear_expired_sessions``.
     """
     now = now or timezone.now()
     expired = selectors.expired_device_records(now=now)
     if dry_run:
-        return JobResult(selected=expired.count(), changed=0, dry_run=True)
+        cutoff = selectors.security_data_cutoff(now=now)
+        sign_ins = sum(queryset.count() for _model, queryset in _sign_in_records(cutoff))
+        return JobResult(selected=expired.count(), changed=0, dry_run=True, details={"sign_in_records": sign_ins})
     if bar is not None:
         bar.total = expired.count()
         bar.refresh()
@@ -326,7 +329,36 @@ def expire_security_data(
             bar.update(count)
         if len(ids) < chunk_size:
             break
-    return JobResult(selected=deleted, changed=deleted, dry_run=False)
+    sign_ins = _expire_sign_in_records(cutoff=selectors.security_data_cutoff(now=now),
+                                       chunk_size=chunk_size)
+    return JobResult(selected=deleted, changed=deleted, dry_run=False, details={"sign_in_records": sign_ins})
+
+
+#: django-axes keeps staff sign-in attempts (e-mail, IP address, browser): security data too (PP-11).
+SIGN_IN_RECORD_MODELS = (("axes", "AccessAttempt"), ("axes", "AccessLog"), ("axes", "AccessFailureLog"))
+
+
+def _sign_in_records(cutoff: datetime.datetime):
+    for app_label, name in SIGN_IN_RECORD_MODELS:
+        if apps.is_installed(app_label):
+            model = apps.get_model(app_label, name)
+            yield model, model.objects.filter(attempt_time__lt=cutoff)
+
+
+def _expire_sign_in_records(*, cutoff: datetime.datetime, chunk_size: int) -> int:
+    """Delete staff sign-in records older than the security-data retention, chunk by chunk."""
+    deleted = 0
+    for model, expired in _sign_in_records(cutoff):
+        while True:
+            with transaction.atomic():
+                ids = list(expired.order_by("pk").values_list("pk", flat=True)[:chunk_size])
+                if not ids:
+                    break
+                count, _ = model.objects.filter(pk__in=ids).delete()
+            deleted += count
+            if len(ids) < chunk_size:
+                break
+    return deleted
 
 
 # --- PP-19 -------------------------------------------------------------------------------------------

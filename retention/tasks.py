@@ -8,6 +8,7 @@ the task queued again, and every job is idempotent, so the rerun finishes the wo
 from celery import shared_task
 
 from retention import jobs
+
 # The engine's chunk task lives beside the engine; importing it here registers it on every worker.
 from retention.engine_tasks import erase_run  # noqa: F401
 

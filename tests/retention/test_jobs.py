@@ -194,8 +194,35 @@ def test_pp11_expiry_queries_do_not_grow_with_rows(grace, count, django_assert_m
     DeviceRecord.objects.bulk_create(
         DeviceRecord(member=member, device_id=f"d{i}", seen_at=ago(200)) for i in range(count)
     )
-    with django_assert_max_num_queries(6):
+    # 6 for the device records, 8 for the three sign-in record tables (an id SELECT each, in a savepoint).
+    with django_assert_max_num_queries(14):
         assert jobs.expire_security_data().changed == count
+
+
+def test_pp11_staff_sign_in_records_expire_with_the_security_data(grace):
+    """django-axes keeps each sign-in's e-mail, IP address and browser: deleted after the same retention."""
+    from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+
+    def sign_in(model, days_ago, **extra):
+        row = model.objects.create(username="someone@staff.example", ip_address="203.0.113.9", user_agent="Firefox",
+                                   http_accept="*/*", path_info="/admin/login/", **extra)
+        model.objects.filter(pk=row.pk).update(attempt_time=ago(days_ago))  # attempt_time is auto_now_add
+        return row
+
+    old = [sign_in(AccessLog, 200), sign_in(AccessFailureLog, 181),
+           sign_in(AccessAttempt, 365, get_data="", post_data="", failures_since_start=3)]
+    recent = [sign_in(AccessLog, 10), sign_in(AccessFailureLog, 179)]
+
+    assert jobs.expire_security_data(dry_run=True).details["sign_in_records"] == 3
+    assert AccessLog.objects.count() + AccessFailureLog.objects.count() + AccessAttempt.objects.count() == 5
+
+    result = jobs.expire_security_data(chunk_size=1)
+
+    assert result.details["sign_in_records"] == 3
+    left = {*AccessLog.objects.values_list("pk", flat=True), *AccessFailureLog.objects.values_list("pk", flat=True)}
+    assert left == {r.pk for r in recent} and not AccessAttempt.objects.exists()
+    assert all(not type(r).objects.filter(pk=r.pk).exists() for r in old)
+    assert jobs.expire_security_data().details["sign_in_records"] == 0
 
 
 # --- shutdown_service (PP-19) ------------------------------------------------------------------------
