@@ -17,7 +17,7 @@ from django.db import models, transaction
 from simple_history.models import HistoricalRecords
 
 from accounts.fields import BlindIndexField
-from accounts.models import SensitiveAccessLog
+from accounts.models import ImportBatch, SensitiveAccessLog
 
 if TYPE_CHECKING:
     import tablib
@@ -39,10 +39,45 @@ class ImportReport:
     skipped: int = 0
     dry_run: bool = False
     problems: list[ImportProblem] = field(default_factory=list)
+    #: The import's record with its source (PP-16); None for a dry run or a refused import.
+    batch: ImportBatch | None = None
 
     @property
     def committed(self) -> bool:
         return not self.problems and not self.dry_run
+
+
+# --- Where imported data came from (PP-16) ------------------------------------------------------
+SOURCE_MAX_LENGTH = ImportBatch._meta.get_field("source").max_length
+MIN_SOURCE_LENGTH = 3
+
+
+def source_problem(source: str) -> str | None:
+    """Why ``source`` cannot name the origin of an import, or None when it can (PP-16)."""
+    text = (source or "").strip()
+    if len(text) < MIN_SOURCE_LENGTH:
+        return ("Name the source of the data: the third party it came from and the agreement or consent it was "
+                "received under (PP-16). Nothing was imported.")
+    if len(text) > SOURCE_MAX_LENGTH:
+        return f"The source is longer than {SOURCE_MAX_LENGTH} characters."
+    return None
+
+
+def import_batch_record(
+    *, source: str, user, model: type[models.Model], total_rows: int, new: int, updated: int, unchanged: int
+) -> ImportBatch:
+    """Record one import with its source, who ran it and its counts (PP-16), in the import's transaction.
+
+    Called by the resources when the rows are written (``accounts.resources.RecordResource``), so the
+    rows can point to it; a refused or dry-run import rolls it back with the rows.
+    """
+    problem = source_problem(source)
+    if problem:
+        raise ValueError(problem)
+    return ImportBatch.objects.create(
+        model_label=model._meta.label, source=source.strip(), imported_by=user, total_rows=total_rows,
+        new_rows=new, updated_rows=updated, unchanged_rows=unchanged,
+    )
 
 
 def dataset_from_file(*, content: bytes, file_name: str = "", file_format: str = "") -> tablib.Dataset:
@@ -57,22 +92,29 @@ def dataset_from_file(*, content: bytes, file_name: str = "", file_format: str =
 
 
 def records_import(
-    *, resource_class: type[RecordResource], dataset: tablib.Dataset, user=None, dry_run: bool = False, on_row=None
+    *, resource_class: type[RecordResource], dataset: tablib.Dataset, source: str, user=None, dry_run: bool = False,
+    on_row=None,
 ) -> ImportReport:
     """Check every row of ``dataset`` and write all of them, or none if any row has a problem.
+
+    ``source`` names where the file came from (PP-16): the third party and the agreement or consent
+    it was received under. It is required: without it nothing is imported. A committed import
+    records an ``ImportBatch`` with it, and the rows written point to that batch.
 
     ``dry_run`` checks and writes inside a transaction that is rolled back, so database rules are
     checked too. ``on_row`` is called once per row (progress bars).
     """
-    resource = resource_class(user=user, on_row=on_row)
+    resource = resource_class(user=user, on_row=on_row, source=source)
     result = resource.import_data(dataset, dry_run=dry_run, user=user)
+    problems = result.problems
     return ImportReport(
         total_rows=result.total_rows,
         new=result.totals["new"],
         updated=result.totals["update"],
         skipped=result.totals["skip"],
         dry_run=dry_run,
-        problems=result.problems,
+        problems=problems,
+        batch=None if dry_run or problems else resource.batch,
     )
 
 

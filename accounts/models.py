@@ -155,6 +155,10 @@ class Member(models.Model):
     email_bidx = BlindIndexField(source="email", kind="email")
     phone = EncryptedTextField(_("phone"), blank=True)
     phone_bidx = BlindIndexField(source="phone", kind="phone")
+    import_batch = models.ForeignKey(
+        "ImportBatch", on_delete=models.PROTECT, null=True, blank=True, editable=False, related_name="+",
+        verbose_name=_("import"), help_text=_("The import that last wrote this record, with its source (PP-16)."),
+    )
 
     history = HistoricalRecords(m2m_fields=[product_lines])
 
@@ -177,7 +181,7 @@ class Member(models.Model):
             "phone_bidx": _p(Category.CONTACT, "Phone (blind index)", Erasure.SET_NULL, **_BIDX),
             "product_lines": _p(Category.ACCOUNT, "Product lines used", Erasure.RETAIN_THEN_PSEUDONYMISE),
         },
-        not_personal=("id", "kind", "status", "verification_level"),
+        not_personal=("id", "kind", "status", "verification_level", "import_batch"),
     )
 
     class Meta:
@@ -299,6 +303,10 @@ class RelatedPerson(models.Model):
     email_bidx = BlindIndexField(source="email", kind="email")
     phone = EncryptedTextField(_("phone"), blank=True)
     phone_bidx = BlindIndexField(source="phone", kind="phone")
+    import_batch = models.ForeignKey(
+        "ImportBatch", on_delete=models.PROTECT, null=True, blank=True, editable=False, related_name="+",
+        verbose_name=_("import"), help_text=_("The import that last wrote this record, with its source (PP-16)."),
+    )
 
     history = HistoricalRecords()
 
@@ -319,7 +327,7 @@ class RelatedPerson(models.Model):
             "phone": _p(Category.CONTACT, "Phone", Erasure.DELETE_ROW, sensitive=True, mask=Mask.PHONE),
             "phone_bidx": _p(Category.CONTACT, "Phone (blind index)", Erasure.DELETE_ROW, **_BIDX),
         },
-        not_personal=("id",),
+        not_personal=("id", "import_batch"),
     )
 
     class Meta:
@@ -552,6 +560,10 @@ class TransactionRecord(models.Model):
     asset_type = models.CharField(_("asset type"), max_length=10, choices=AssetType.choices)
     quantity = models.DecimalField(_("quantity"), max_digits=28, decimal_places=10)
     amount = models.DecimalField(_("amount (USD)"), max_digits=20, decimal_places=2)
+    import_batch = models.ForeignKey(
+        "ImportBatch", on_delete=models.PROTECT, null=True, blank=True, editable=False, related_name="+",
+        verbose_name=_("import"), help_text=_("The import that wrote this record, with its source (PP-16)."),
+    )
 
     data_map = DataMap(
         subject="member",
@@ -564,7 +576,7 @@ class TransactionRecord(models.Model):
             "quantity": _p(Category.TRANSACTION, "Quantity", Erasure.RETAIN_THEN_PSEUDONYMISE),
             "amount": _p(Category.TRANSACTION, "Amount (USD)", Erasure.RETAIN_THEN_PSEUDONYMISE),
         },
-        not_personal=("id",),
+        not_personal=("id", "import_batch"),
     )
 
     class Meta:
@@ -581,6 +593,49 @@ class TransactionRecord(models.Model):
     def __str__(self) -> str:
         # The order number is declared personal (pseudonymised at erasure): not in __str__.
         return f"Transaction record #{self.pk}"
+
+
+class ImportBatch(models.Model):
+    """One import of records from a file and where the data came from (PP-16). No personal data.
+
+    Written by ``accounts.imports.import_batch_record`` inside the import's transaction, so a
+    refused import leaves none. The members, related persons and transaction records it wrote or
+    changed point to it (``import_batch``); their history rows keep the import of each version.
+    """
+
+    model_label = models.CharField(_("record type"), max_length=100)
+    source = models.CharField(
+        _("source"), max_length=300,
+        help_text=_("Who the data came from and what it was received under, e.g. the third party's name and "
+                    "the agreement reference (PP-16)."),
+    )
+    imported_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                    related_name="+")
+    imported_at = models.DateTimeField(_("imported at"), default=timezone.now)
+    total_rows = models.PositiveIntegerField(_("rows in the file"), default=0)
+    new_rows = models.PositiveIntegerField(_("new"), default=0)
+    updated_rows = models.PositiveIntegerField(_("updated"), default=0)
+    unchanged_rows = models.PositiveIntegerField(_("unchanged"), default=0)
+
+    data_map = DataMap(
+        subject="",
+        personal={"imported_by": _p(Category.STAFF, "Staff user", Erasure.SET_NULL, exported=False)},
+        not_personal=("id", "model_label", "source", "imported_at", "total_rows", "new_rows", "updated_rows",
+                      "unchanged_rows"),
+        note="Names the third party a file came from, never a member.",
+    )
+
+    class Meta:
+        verbose_name = _("import")
+        verbose_name_plural = _("imports")
+        ordering = ["-imported_at", "-pk"]
+        constraints = [
+            # PP-16: no import without its source, whoever writes the row.
+            models.CheckConstraint(condition=~models.Q(source=""), name="%(app_label)s_%(class)s_source_required"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Import #{self.pk}"
 
 
 class SensitiveAccessLog(models.Model):

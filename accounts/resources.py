@@ -41,7 +41,7 @@ from import_export.results import Error, Result
 from accounts import datamap, imports
 from accounts.choices import AssetType, MemberKind, MemberStatus, RelatedPersonRole, VerificationLevel
 from accounts.masking import HIDDEN, mask_value
-from accounts.models import Member, ProductLine, RelatedPerson, TransactionRecord
+from accounts.models import ImportBatch, Member, ProductLine, RelatedPerson, TransactionRecord
 from accounts.progress import chunked
 from accounts.services import REVEAL_PERMISSION
 
@@ -445,11 +445,14 @@ class RecordResource(resources.ModelResource):
         instance_loader_class = KeyedInstanceLoader
         chunk_size = 1000
 
-    def __init__(self, *, user=None, ip_address: str | None = None, on_row=None, **kwargs):
+    def __init__(self, *, user=None, ip_address: str | None = None, on_row=None, source: str = "", **kwargs):
         super().__init__(**kwargs)
         self.user = user if getattr(user, "is_authenticated", False) else None
         self.ip_address = ip_address
         self.on_row = on_row
+        #: Where the file came from (PP-16); an import without it is refused.
+        self.source = (source or "").strip()
+        self.links_batch = any(f.name == "import_batch" for f in self._meta.model._meta.concrete_fields)
         self.sensitive = datamap.sensitive_fields(self._meta.model)
         self.reveal = bool(self.user and self.user.has_perm(REVEAL_PERMISSION))
         self._reset()
@@ -461,6 +464,8 @@ class RecordResource(resources.ModelResource):
         self._bad_rows = 0
         self._columns: set[str] = set()
         self._m2m_values: dict[str, dict[int, tuple[models.Model, list]]] = defaultdict(dict)
+        #: The import's record (PP-16), made when the rows are written.
+        self.batch: ImportBatch | None = None
 
     @classmethod
     def get_result_class(cls):
@@ -532,6 +537,9 @@ class RecordResource(resources.ModelResource):
         self._reset()
         self._line_numbers = list(getattr(dataset, "line_numbers", None) or range(2, len(dataset) + 2))
         problems = self.header_problems(list(dataset.headers or []))
+        missing_source = imports.source_problem(self.source)
+        if missing_source:
+            problems.insert(0, ImportProblem(0, "source", missing_source))
         if not dataset.headers:
             problems.append(ImportProblem(1, "", "The file is empty: it needs a header line and records."))
         if problems:
@@ -656,6 +664,8 @@ class RecordResource(resources.ModelResource):
                 if name != self._meta.model._meta.pk.name:
                     names.append(name)
                     names.extend(self.derived_fields.get(name, ()))
+        if self.links_batch:
+            names.append("import_batch")  # an updated row points to the import that changed it (PP-16)
         return list(dict.fromkeys(names))
 
     def bulk_create(self, using_transactions, dry_run, raise_errors, batch_size=None, result=None):
@@ -673,6 +683,10 @@ class RecordResource(resources.ModelResource):
         try:
             if self.has_problems():
                 return  # nothing will be kept: do not write what the rollback would undo
+            batch = self._record_batch(result)
+            if self.links_batch:
+                for obj in (*self.create_instances, *self.update_instances):
+                    obj.import_batch = batch
             written = {id(obj) for obj in (*self.create_instances, *self.update_instances)}
             many_to_many = {
                 name: [(obj, related) for key, (obj, related) in values.items() if key in written]
@@ -692,10 +706,26 @@ class RecordResource(resources.ModelResource):
             self.create_instances.clear()
             self.update_instances.clear()
 
+    def _record_batch(self, result) -> ImportBatch:
+        """The import's record with its source and counts (PP-16), made once, in the import's transaction.
+
+        Made when the rows are written (the counts are final by then: rows are written once, after
+        every row was read), or at the end for a file whose rows were all unchanged.
+        """
+        if self.batch is None:
+            totals = result.totals
+            self.batch = imports.import_batch_record(
+                source=self.source, user=self.user, model=self._meta.model, total_rows=result.total_rows,
+                new=totals["new"], updated=totals["update"], unchanged=totals["skip"],
+            )
+        return self.batch
+
     def after_import(self, dataset, result, **kwargs):
         for problem in self._read_problems:
             result.add_file_problem(problem)
         self._describe(result)
+        if not (self.has_problems() or result.has_errors() or result.has_validation_errors()):
+            self._record_batch(result)
         # The library's after_import resets primary-key sequences; imports never set keys.
 
     def _describe(self, result: ImportResult) -> None:

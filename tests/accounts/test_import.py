@@ -90,9 +90,14 @@ def xlsx_bytes(header: list[str], rows: list[list | None]) -> bytes:
     return buffer.getvalue()
 
 
+#: Every import names where its data came from (PP-16, tests/accounts/test_import_source.py).
+SOURCE = "Acme Payments Ltd, data-sharing agreement DSA-2025-07"
+
+
 def run_import(resource_class, content: bytes, *, user=None, file_name="file.csv", dry_run=False):
     dataset = imports.dataset_from_file(content=content, file_name=file_name)
-    return imports.records_import(resource_class=resource_class, dataset=dataset, user=user, dry_run=dry_run)
+    return imports.records_import(resource_class=resource_class, dataset=dataset, user=user, dry_run=dry_run,
+                                  source=SOURCE)
 
 
 @pytest.fixture
@@ -193,7 +198,7 @@ def test_transactions_import_in_bulk_with_one_query_for_all_member_numbers(
     # 1,000 rows: member numbers and existing orders are each read once, rows inserted in batches.
     with django_assert_max_num_queries(40):
         report = imports.records_import(
-            resource_class=TransactionRecordResource, dataset=dataset, user=compliance_officer
+            resource_class=TransactionRecordResource, dataset=dataset, user=compliance_officer, source=SOURCE
         )
 
     assert (report.new, report.problems) == (1000, [])
@@ -208,7 +213,8 @@ def test_member_import_of_1000_rows_runs_batched_queries_not_one_per_row(
     )
 
     with django_assert_max_num_queries(100):  # members, history and links in batches
-        report = imports.records_import(resource_class=MemberResource, dataset=dataset, user=compliance_officer)
+        report = imports.records_import(resource_class=MemberResource, dataset=dataset, user=compliance_officer,
+                                        source=SOURCE)
 
     assert (report.new, report.problems) == (1000, [])
 
@@ -552,7 +558,7 @@ def test_compliance_imports_through_the_admin_preview_then_confirm(client, reque
     assert "If any row has a problem, nothing is imported" in form_page.content.decode()
     upload = SimpleUploadedFile("members.csv", csv_bytes(MEMBER_HEADER, [member_row(1), member_row(2)]))
 
-    preview = client.post(IMPORT_URLS["member"], {"format": "0", "import_file": upload})
+    preview = client.post(IMPORT_URLS["member"], {"format": "0", "import_file": upload, "source": SOURCE})
 
     assert preview.status_code == 200
     assert Member.objects.count() == 0  # the preview is a rolled-back dry run
@@ -561,7 +567,8 @@ def test_compliance_imports_through_the_admin_preview_then_confirm(client, reque
     confirm = preview.context["confirm_form"].initial
     done = client.post(
         "/admin/accounts/member/process_import/",
-        {"import_file_name": confirm["import_file_name"], "original_file_name": "members.csv", "format": "0"},
+        {"import_file_name": confirm["import_file_name"], "original_file_name": "members.csv", "format": "0",
+         "source": confirm["source"]},
     )
     assert done.status_code == 302
     assert Member.objects.count() == 2
@@ -576,7 +583,7 @@ def test_the_admin_lists_every_problem_by_line_and_column_and_offers_no_confirm(
     rows = [txn_row(1, "M-1"), txn_row(2, "M-404"), txn_row(3, "M-1", quantity="-3"), txn_row(4, "M-1")]
     upload = SimpleUploadedFile("orders.csv", csv_bytes(TXN_HEADER, rows))
 
-    page = client.post(IMPORT_URLS["transactionrecord"], {"format": "0", "import_file": upload})
+    page = client.post(IMPORT_URLS["transactionrecord"], {"format": "0", "import_file": upload, "source": SOURCE})
 
     assert page.status_code == 200
     assert "confirm_form" not in page.context
@@ -593,13 +600,14 @@ def test_a_confirmed_import_that_fails_after_the_preview_writes_nothing_and_says
 ):
     client.force_login(compliance_officer)
     upload = SimpleUploadedFile("members.csv", csv_bytes(MEMBER_HEADER, [member_row(1), member_row(2)]))
-    preview = client.post(IMPORT_URLS["member"], {"format": "0", "import_file": upload})
+    preview = client.post(IMPORT_URLS["member"], {"format": "0", "import_file": upload, "source": SOURCE})
     confirm = preview.context["confirm_form"].initial
     ProductLine.objects.filter(code="spot").delete()  # someone removes a product line meanwhile
 
     done = client.post(
         "/admin/accounts/member/process_import/",
-        {"import_file_name": confirm["import_file_name"], "original_file_name": "members.csv", "format": "0"},
+        {"import_file_name": confirm["import_file_name"], "original_file_name": "members.csv", "format": "0",
+         "source": confirm["source"]},
         follow=True,
     )
 
@@ -614,7 +622,8 @@ def test_import_records_command_imports_a_file(tmp_path, compliance_officer, pro
     file = tmp_path / "members.csv"
     file.write_bytes(csv_bytes(MEMBER_HEADER, [member_row(i) for i in range(3)]))
 
-    call_command("import_records", "members", str(file), "--user", compliance_officer.email, "--no-progress")
+    call_command("import_records", "members", str(file), "--user", compliance_officer.email, "--no-progress",
+                 "--source", SOURCE)
 
     assert Member.objects.count() == 3
     assert "Imported 3 rows: 3 new, 0 updated, 0 unchanged." in capsys.readouterr().out
@@ -625,7 +634,7 @@ def test_import_records_dry_run_writes_nothing(tmp_path, product_lines, capsys):
     file = tmp_path / "members.xlsx"
     file.write_bytes(xlsx_bytes(MEMBER_HEADER, [member_row(i) for i in range(3)]))
 
-    call_command("import_records", "members", str(file), "--dry-run", "--no-progress")
+    call_command("import_records", "members", str(file), "--dry-run", "--no-progress", "--source", SOURCE)
 
     assert Member.objects.count() == 0
     assert "Dry run: all 3 rows are valid (3 new, 0 updated, 0 unchanged); nothing was written." in (
@@ -639,7 +648,7 @@ def test_import_records_lists_problems_and_fails(tmp_path, capsys):
     file.write_bytes(csv_bytes(TXN_HEADER, [txn_row(1, member.member_number), txn_row(2, "NOPE")]))
 
     with pytest.raises(CommandError, match=r"Nothing was imported: 1 problem\(s\) in 2 row\(s\)\."):
-        call_command("import_records", "transactions", str(file), "--no-progress")
+        call_command("import_records", "transactions", str(file), "--no-progress", "--source", SOURCE)
 
     assert "line 3, column member_number: No member has this member number." in capsys.readouterr().err
     assert TransactionRecord.objects.count() == 0
@@ -650,7 +659,7 @@ def test_import_records_draws_a_progress_bar(tmp_path, product_lines):
     file.write_bytes(csv_bytes(MEMBER_HEADER, [member_row(i) for i in range(7)]))
     err = io.StringIO()
 
-    call_command("import_records", "members", str(file), stderr=err)
+    call_command("import_records", "members", str(file), "--source", SOURCE, stderr=err)
 
     assert "Importing members" in err.getvalue()
     assert "7/7" in err.getvalue()
@@ -661,7 +670,8 @@ def test_import_records_refuses_a_user_without_the_import_permission(tmp_path, a
     file.write_bytes(csv_bytes(MEMBER_HEADER, [member_row(1)]))
 
     with pytest.raises(CommandError, match="may not import"):
-        call_command("import_records", "members", str(file), "--user", agent.email, "--no-progress")
+        call_command("import_records", "members", str(file), "--user", agent.email, "--no-progress",
+                     "--source", SOURCE)
     assert Member.objects.count() == 0
 
 

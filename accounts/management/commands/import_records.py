@@ -2,6 +2,7 @@
 
 The same checks as the admin's import (``accounts.imports.records_import``): every row is checked
 and the file is written all or nothing; problems are printed as "line N, column C: reason".
+``--source`` names where the file came from (PP-16) and is required: without it nothing is read.
 """
 
 from __future__ import annotations
@@ -30,6 +31,11 @@ class Command(BaseCommand):
             "--format", choices=sorted(FORMATS), default="",
             help="File format (default: from the file name's extension).",
         )
+        parser.add_argument(
+            "--source", default="", metavar="TEXT",
+            help="Required (PP-16): who sent the file and under which agreement or consent, e.g. "
+                 "\"Acme Payments Ltd, data-sharing agreement DSA-2025-07\". Recorded with the import.",
+        )
         parser.add_argument("--dry-run", action="store_true", help="Check every row; write nothing.")
         parser.add_argument(
             "--user", default="", metavar="EMAIL",
@@ -38,7 +44,10 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true", help="Do not draw a progress bar.")
 
     def handle(self, *args, records: str, path: str, format: str = "", dry_run: bool = False,
-               user: str = "", no_progress: bool = False, **options):
+               user: str = "", no_progress: bool = False, source: str = "", **options):
+        problem = imports.source_problem(source)
+        if problem:
+            raise CommandError(f"--source: {problem}")
         staff = self._staff_user(user)
         file = Path(path)
         try:
@@ -55,7 +64,7 @@ class Command(BaseCommand):
         desc = f"Checking {records} (dry run)" if dry_run else f"Importing {records}"
         with progress(total=len(dataset), desc=desc, unit="row", enabled=not no_progress, stream=self.stderr) as bar:
             report = imports.records_import(
-                resource_class=RESOURCES[records], dataset=dataset, user=staff, dry_run=dry_run,
+                resource_class=RESOURCES[records], dataset=dataset, source=source, user=staff, dry_run=dry_run,
                 on_row=lambda: bar.update(1),
             )
 
@@ -70,6 +79,7 @@ class Command(BaseCommand):
             self.stdout.write(f"Dry run: all {report.total_rows} rows are valid ({summary}); nothing was written.")
         else:
             self.stdout.write(self.style.SUCCESS(f"Imported {report.total_rows} rows: {summary}."))
+            self.stdout.write(f"Recorded as import #{report.batch.pk} with its source (PP-16).")
 
     def _staff_user(self, email: str):
         if not email:
