@@ -83,4 +83,12 @@ SCHEDULE: tuple[ScheduledJob, ...] = (
         minute="0",
         hour="8",
     ),
+    ScheduledJob(
+        name="Ingest inbound e-mail",
+        task="requests_desk.ingest_mail",
+        description="Reads the e-mails delivered to INBOUND_MAIL_DIR onto their requests or into new enquiries "
+        "(PP-14) and removes each file once its message is kept encrypted; does nothing while the setting is "
+        "empty.",
+        minute="*/5",
+    ),
 )

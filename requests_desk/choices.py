@@ -30,6 +30,7 @@ class IntakeChannel(models.TextChoices):
     EMAIL = "email", _("E-mail")
     PHONE = "phone", _("Phone")
     LETTER = "letter", _("Letter to the official address")
+    IN_PERSON = "in_person", _("Visit in person")
 
 
 class Priority(models.IntegerChoices):

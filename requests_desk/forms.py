@@ -13,6 +13,7 @@ from consents.models import LegalGround
 from requests_desk.choices import IntakeChannel, Priority, RequesterKind, RequestType, Severity, VerificationMethod
 from requests_desk.letters import letter_choices
 from requests_desk.models import Request
+from requests_desk.services import LOGGED_CHANNELS, MAX_LOGGED_ATTACHMENT_BYTES
 
 
 class QueueFilterForm(forms.Form):
@@ -127,3 +128,29 @@ class FeeForm(forms.Form):
 
 class MemberForm(forms.Form):
     member = MemberNumberField(label="Member number")
+
+
+class ContactForm(forms.Form):
+    """A phone call, letter or visit about this request, logged as an inbound message (PP-14)."""
+
+    channel = forms.ChoiceField(label="Channel", choices=[(c.value, c.label) for c in LOGGED_CHANNELS])
+    summary = forms.CharField(label="Summary", widget=forms.Textarea(attrs={"rows": 4}),
+                              help_text="What the requester said or sent. Kept encrypted on the timeline.")
+    received_at = forms.DateTimeField(label="When", required=False,
+                                      help_text="Leave empty for now. Format: YYYY-MM-DD HH:MM.")
+    attachment = forms.FileField(label="Attachment", required=False,
+                                 help_text="Optional: a scan of the letter or a document handed in; stored "
+                                           "encrypted.")
+
+    def clean_received_at(self):
+        value = self.cleaned_data.get("received_at")
+        if value and value > timezone.now():
+            raise forms.ValidationError("A contact cannot have happened in the future.")
+        return value
+
+    def clean_attachment(self):
+        upload = self.cleaned_data.get("attachment")
+        if upload is not None and upload.size > MAX_LOGGED_ATTACHMENT_BYTES:
+            raise forms.ValidationError(
+                f"The file is larger than {MAX_LOGGED_ATTACHMENT_BYTES // (1024 * 1024)} MB.")
+        return upload

@@ -23,8 +23,8 @@ from django.template import TemplateDoesNotExist
 from django.template.loader import get_template, render_to_string
 from django.utils import timezone
 
-from requests_desk import services
-from requests_desk.choices import IntakeChannel
+from requests_desk import services, workflow
+from requests_desk.choices import IntakeChannel, RequesterKind
 from requests_desk.models import Message, Request
 
 
@@ -93,17 +93,78 @@ def letter_render(*, request: Request, template: str, note: str = "", extra: dic
     return Rendered(subject=letter.subject.format(reference=request.reference), text=text, html=html)
 
 
+#: Letters anyone working the queue may send before the requester's identity is verified: they
+#: say that the request arrived and how to prove who one is, and nothing about the account.
+BEFORE_VERIFICATION = frozenset({"acknowledgement", "verification_request"})
+#: Letters that carry a compliance decision the workflow allows before verification: a refusal
+#: (e.g. the identity could not be verified, PP-36) and an extension of the deadline (PP-34).
+DECISION_LETTERS = frozenset({"refusal", "extension"})
+
+
+def identity_gate_applies(request: Request) -> bool:
+    """Whether letters on ``request`` wait for the requester's identity check (PP-14, PP-30).
+
+    They do for the types about the member's own data (``workflow.NEEDS_IDENTITY``) and for any
+    request already linked to a member (an enquiry or complaint about a known account), unless the
+    requester is a third-party reporter, who is not the member and can never be verified.
+    """
+    if request.requester_kind == RequesterKind.THIRD_PARTY:
+        return False
+    return request.type in workflow.NEEDS_IDENTITY or request.member_id is not None
+
+
+def letter_identity_gate(*, request: Request, template: str, note: str, user) -> None:
+    """Refuse a letter that could disclose account data to someone whose identity is not verified.
+
+    PP-14 promises that identity is verified before account data is discussed; the workflow only
+    enforced it at fulfilment (PP-30). A letter is where data leaves the building, and the free
+    text of a letter is where an agent could tell an impostor something about the account. So,
+    until an identity check is recorded on a request the gate applies to
+    (``identity_gate_applies``):
+
+    - only the acknowledgement and the verification request may be sent by anyone who works the
+      queue. The refusal and extension letters go out only from a user who decides requests
+      (compliance), as their decisions do. The fulfilment letter is never sent for a type that
+      needs verification (nothing is fulfilled before it, PP-30); for other types (an enquiry
+      about a known account) only compliance, who fulfil them, send it;
+    - a free-text note on any letter is refused unless the sender decides requests (compliance
+      officers and supervisors): they are trained and accountable for what is disclosed, and need
+      it, e.g. to say which document to send or why the deadline moves. An agent is refused with
+      the reason, and the system (no user) never adds free text before verification.
+
+    Raises ``ValidationError`` keyed by the form field (``template`` or ``note``).
+    """
+    if not identity_gate_applies(request) or request.identity_checks.exists():
+        return
+    may_decide = user is not None and user.has_perm(services.DECIDE)
+    decided = may_decide and (template in DECISION_LETTERS or request.type not in workflow.NEEDS_IDENTITY)
+    if template not in BEFORE_VERIFICATION and not decided:
+        allowed = " and ".join(f"\u201c{LETTERS[name].label}\u201d" for name in sorted(BEFORE_VERIFICATION))
+        raise ValidationError({"template": (
+            f"The requester's identity is not verified yet: only the {allowed} letters may be sent until "
+            "a verification is recorded (PP-14, PP-30)."
+        )})
+    if (note or "").strip() and not may_decide:
+        raise ValidationError({"note": (
+            "The requester's identity is not verified yet: additional text could disclose account data to "
+            "someone who is not the member, so only compliance (who decide requests) may add it before a "
+            "verification is recorded (PP-14). Send the letter without it, or record the verification first."
+        )})
+
+
 def letter_send(
     *, request: Request, template: str, user, note: str = "", extra: dict | None = None
 ) -> Message:
     """Render letter ``template`` for ``request``, keep it as an outbound message and e-mail it.
 
     Sent from ``DEFAULT_FROM_EMAIL`` with the official requests address as Reply-To (PP-41). The
-    recipient is the requester's stored address; it is never shown or logged.
+    recipient is the requester's stored address; it is never shown or logged. Before the requester's
+    identity is verified, ``letter_identity_gate`` limits which letters and whose free text go out.
     """
     if user is not None:
         services._require(user, services.WORK_QUEUE, "send replies")
     rendered = letter_render(request=request, template=template, note=note, extra=extra)
+    letter_identity_gate(request=request, template=template, note=note, user=user)
     address = request.requester_email
     with transaction.atomic():
         if not address:

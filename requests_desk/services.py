@@ -9,10 +9,12 @@ No personal data in exceptions or log lines (style rule 6): requests are named b
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import email
 import email.policy
 import email.utils
+import fcntl
 import hashlib
 import logging
 import re
@@ -439,6 +441,62 @@ def message_record_inbound(
     return message
 
 
+#: What an agent logs by hand on an existing request: contacts that do not arrive as e-mail (PP-14).
+LOGGED_CHANNELS = (IntakeChannel.PHONE, IntakeChannel.LETTER, IntakeChannel.IN_PERSON)
+#: The subject a logged contact gets on the timeline (no personal data: the summary is the body).
+LOGGED_SUBJECTS = {
+    IntakeChannel.PHONE: "Phone call",
+    IntakeChannel.LETTER: "Letter received",
+    IntakeChannel.IN_PERSON: "Visit in person",
+}
+#: A scan of a letter or a document handed in; larger files are refused with a clear message.
+MAX_LOGGED_ATTACHMENT_BYTES = 20 * 1024 * 1024
+
+
+def message_log_contact(
+    *,
+    request: Request,
+    channel: str,
+    summary: str,
+    user,
+    at: datetime.datetime | None = None,
+    attachment: IncomingAttachment | None = None,
+) -> Message:
+    """Log a phone call, a letter or a visit about an existing request as an inbound message (PP-14).
+
+    Whoever works the queue (agents, compliance officers, supervisors: ``WORK_QUEUE``) may log a
+    contact, on any request whatever its status: a call after a request was closed is kept on the
+    same ticket, as a threaded e-mail is. The summary is the message body (encrypted, like every
+    body); an attachment (a scanned letter, a document handed in) is encrypted at rest like e-mail
+    attachments. ``sender`` names the staff user who logged it; ``at`` is when the contact happened
+    (now by default, never in the future).
+    """
+    _require(user, WORK_QUEUE, "log contacts on requests")
+    if channel not in LOGGED_CHANNELS:
+        raise ValidationError({"channel": "Log a phone call, a letter or a visit in person (e-mail is read in "
+                                          "by the mail ingest)."})
+    summary = (summary or "").strip()
+    if len(summary) < MIN_TEXT:
+        raise ValidationError({"summary": "Summarise what the requester said or sent."})
+    now = timezone.now()
+    if at is not None and at > now + datetime.timedelta(minutes=5):
+        raise ValidationError({"at": "A contact cannot have happened in the future."})
+    attachments = []
+    if attachment is not None:
+        if not attachment.content:
+            raise ValidationError({"attachment": "The attached file is empty."})
+        if len(attachment.content) > MAX_LOGGED_ATTACHMENT_BYTES:
+            raise ValidationError({"attachment": "The attached file is larger than "
+                                                 f"{MAX_LOGGED_ATTACHMENT_BYTES // (1024 * 1024)} MB."})
+        attachments.append(attachment)
+    message = message_record_inbound(
+        request=request, body=summary, subject=LOGGED_SUBJECTS[channel], channel=channel, at=at or now,
+        attachments=attachments, user=user,
+    )
+    logger.info("request %s: %s contact logged by staff user %s", request.reference, channel, user.pk)
+    return message
+
+
 def message_record_outbound(
     *, request: Request, subject: str, body: str, template: str, user, channel: str,
     source_message_id: str = "",
@@ -670,9 +728,17 @@ class IngestReport:
     files: int = 0
     counts: dict[str, int] = field(default_factory=dict)
     quarantined: list[tuple[str, str]] = field(default_factory=list)
+    #: Another run held the directory's lock: this one read nothing.
+    busy: bool = False
+    #: Files removed from the directory after their message was kept (``remove_processed``).
+    removed: int = 0
 
     def add(self, action: str) -> None:
         self.counts[action] = self.counts.get(action, 0) + 1
+
+    def as_dict(self) -> dict:
+        """Counts only (a Celery result): no file names, which may name a person."""
+        return {"files": self.files, **self.counts, "removed": self.removed, "busy": self.busy}
 
 
 def _quarantine(path: Path, reason: str) -> Path:
@@ -689,18 +755,74 @@ def _quarantine(path: Path, reason: str) -> Path:
     return target
 
 
+LOCK_FILE = ".ingest_mail.lock"
+
+
+@contextlib.contextmanager
+def _directory_lock(directory: Path):
+    """Hold the directory's lock file for a run; yields False when another run holds it.
+
+    Race: the scheduled job every few minutes, a run that takes longer than that, and someone
+    running the command by hand. Two runs reading the same file at once could both find its
+    Message-ID not yet kept and open two requests for one e-mail. ``flock`` is released by the
+    kernel when the process ends, so a killed worker leaves no stale lock.
+    """
+    with open(directory / LOCK_FILE, "a+b") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _remove_after_commit(path: Path, report: IngestReport) -> None:
+    """Delete an ingested file once the transaction that kept its message has committed."""
+
+    def remove() -> None:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+            report.removed += 1
+
+    transaction.on_commit(remove)
+
+
 def mail_directory_ingest(
-    directory: Path, *, acknowledge: bool = False, on_file: Callable[[], None] | None = None
+    directory: Path, *, acknowledge: bool = False, on_file: Callable[[], None] | None = None,
+    remove_processed: bool = False,
 ) -> IngestReport:
     """Ingest every ``*.eml`` file of ``directory`` (not its quarantine) in name order.
 
     Unreadable files are moved to ``directory/quarantine/`` with a ``.reason.txt`` beside each.
     Log lines carry counts and references only, never an address or a body.
+
+    Without ``remove_processed`` the files stay where they are and a rerun skips them by
+    Message-ID (reported as duplicates). With it (the scheduled job), a file whose message is
+    kept, or was kept already, is deleted once that is committed: the message and its attachments
+    are then stored encrypted on the request, and a plaintext copy left in a folder would escape
+    encryption at rest (PP-26) and erasure (PP-02). A file that fails for another reason stays for
+    the next run. One run at a time per directory (a lock file); a run that finds the lock held
+    reads nothing and reports ``busy``.
     """
     directory = Path(directory)
     if not directory.is_dir():
         raise ValidationError(f"{directory} is not a directory.")
     report = IngestReport()
+    with _directory_lock(directory) as locked:
+        if not locked:
+            report.busy = True
+            logger.info("ingest_mail: another run is reading this directory; nothing done")
+            return report
+        _ingest_files(directory, report, acknowledge=acknowledge, on_file=on_file,
+                      remove_processed=remove_processed)
+    logger.info("ingest_mail: %s files, %s, %s removed", report.files, report.counts, report.removed)
+    return report
+
+
+def _ingest_files(directory: Path, report: IngestReport, *, acknowledge: bool, on_file, remove_processed: bool):
     paths = sorted(p for p in directory.iterdir() if p.is_file() and p.suffix.lower() == ".eml")
     for path in paths:
         report.files += 1
@@ -720,7 +842,7 @@ def mail_directory_ingest(
         else:
             report.add(outcome.action)
             logger.info("ingest_mail: message %s onto request %s", outcome.action, outcome.reference)
+            if remove_processed:
+                _remove_after_commit(path, report)
         if on_file:
             on_file()
-    logger.info("ingest_mail: %s files, %s", report.files, report.counts)
-    return report

@@ -1,11 +1,31 @@
 """Thin Celery shells around the request desk's jobs (style rule 4)."""
 
-from celery import shared_task
+import logging
+from pathlib import Path
 
-from requests_desk import reminders
+from celery import shared_task
+from django.conf import settings
+
+from requests_desk import reminders, services
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name="requests_desk.send_request_reminders")
 def send_request_reminders() -> dict:
     """PP-34: deadline reminders to assignees and escalations to supervisors (exactly once each)."""
     return reminders.send_request_reminders().as_dict()
+
+
+@shared_task(name="requests_desk.ingest_mail")
+def ingest_mail() -> dict:
+    """PP-14: read the e-mails left in ``INBOUND_MAIL_DIR`` onto their requests, as ``manage.py ingest_mail``.
+
+    Files whose message is kept are removed from the directory (``remove_processed``), so the next
+    run does not read them again. Without the setting the job does nothing and says so.
+    """
+    directory = settings.INBOUND_MAIL_DIR
+    if not directory:
+        logger.info("ingest_mail: INBOUND_MAIL_DIR is not set; no mail directory to read")
+        return {"skipped": "INBOUND_MAIL_DIR is not set"}
+    return services.mail_directory_ingest(Path(directory), remove_processed=True).as_dict()

@@ -22,6 +22,7 @@ from accounts import services as account_services
 from requests_desk import fulfilment, letters, selectors, services, workflow
 from requests_desk.choices import RequestType
 from requests_desk.forms import (
+    ContactForm,
     ExtendForm,
     FeeForm,
     FulfilForm,
@@ -230,9 +231,12 @@ def request_detail(request, reference: str):
         "needs_identity": item.type in workflow.NEEDS_IDENTITY,
         "identity_form": IdentityCheckForm() if may_work and is_open else None,
         "reply_form": ReplyForm() if may_work else None,
+        # PP-14: until the identity check, letters are limited (letters.letter_identity_gate).
+        "letters_gated": not verified and letters.identity_gate_applies(item),
         "fee_form": FeeForm(initial={"fee_amount": item.fee_amount, "fee_reason": item.fee_reason})
         if user.has_perm(DECIDE) and is_open else None,
         "member_form": MemberForm() if may_work and is_open else None,
+        "contact_form": ContactForm(prefix="contact") if may_work else None,
         "grounds": list(item.refusal_grounds.all()),
     }
     return _no_store(render(request, "requests_desk/request_detail.html", context))
@@ -315,6 +319,31 @@ def reply(request, reference: str):
     else:
         how = "e-mailed" if sent.channel == "email" else "recorded for posting (no e-mail address)"
         messages.success(request, f"Letter \u201c{letters.LETTERS[sent.template].label}\u201d {how}.")
+    return _detail(reference)
+
+
+@require_POST
+@_desk_view(WORK)
+def log_contact(request, reference: str):
+    """Log a phone call, letter or visit about this request as an inbound message (PP-14)."""
+    item = _get_request(reference)
+    form = ContactForm(request.POST, request.FILES, prefix="contact")
+    if not form.is_valid():
+        _form_errors(request, form)
+        return _detail(reference)
+    data = form.cleaned_data
+    attachment = None
+    if data.get("attachment") is not None:
+        upload = data["attachment"]
+        attachment = services.IncomingAttachment(
+            content=upload.read(), content_type=upload.content_type or "application/octet-stream")
+    try:
+        logged = services.message_log_contact(request=item, channel=data["channel"], summary=data["summary"],
+                                              user=request.user, at=data.get("received_at"), attachment=attachment)
+    except (PermissionDenied, ValidationError) as exc:
+        _report(request, exc)
+    else:
+        messages.success(request, f"{logged.get_channel_display()} logged on the timeline (PP-14).")
     return _detail(reference)
 
 

@@ -69,7 +69,7 @@ def test_a_failed_send_records_no_message(agent, monkeypatch):
 
     monkeypatch.setattr("django.core.mail.EmailMultiAlternatives.send", refuse)
     with pytest.raises(ConnectionRefusedError):
-        letters.letter_send(request=request, template="fulfilment", user=agent)
+        letters.letter_send(request=request, template="verification_request", user=agent)
     assert not Message.objects.exists()
 
 
@@ -123,9 +123,10 @@ def test_pp34_extension_is_not_recorded_when_the_letter_cannot_be_sent(complianc
     assert not request.transitions.exists()
 
 
-def test_reply_form_on_the_request_page_sends_the_chosen_letter(client, agent):
+def test_reply_form_on_the_request_page_sends_the_chosen_letter(client, compliance_officer):
+    # Compliance: additional text before the identity check is theirs only (PP-14, test_identity_letters.py).
     request = create()
-    client.force_login(agent)
+    client.force_login(compliance_officer)
     response = client.post(reverse("requests_desk:reply", args=[request.reference]),
                            {"template": "verification_request", "note": "Please send a copy of your ID card."},
                            follow=True)
