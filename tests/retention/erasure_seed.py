@@ -144,6 +144,9 @@ def seed_member(
     consents_model("ReconsentNotice").objects.create(policy_version=version, member=member)
     consents_model("SmsReply").objects.create(message_id=f"sms-{tag}-{n}", phone_bidx=f"bidx{tag}", member=member,
                                               keyword=f"TD {tag}"[:40], outcome=_first_choice("SmsReply", "outcome"))
+    consents_model("SiteEvent").objects.create(key=f"site-{tag}-{n}", kind=_first_choice("SiteEvent", "kind"),
+                                               member=member, fingerprint="0" * 64,
+                                               outcome=_first_choice("SiteEvent", "outcome"))
 
     if staff is not None:
         LogEntry.objects.create(
