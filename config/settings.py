@@ -372,6 +372,8 @@ LEGAL_RETENTION_DAYS = {
 ERASURE_CHUNK_SIZE = env.int("ERASURE_CHUNK_SIZE", default=200)
 # k-anonymity of the de-identified research export (PP-18).
 DEIDENTIFIED_EXPORT_K = env.int("DEIDENTIFIED_EXPORT_K", default=5)
+# PP-27: processing reviews and impact assessments falling due within this many days are reminded.
+REVIEW_REMINDER_DAYS = env.int("REVIEW_REMINDER_DAYS", default=14)
 
 # --- Request desk (issue 6) -----------------------------------------------------------------------
 # PP-34: every request is answered within this many days of receipt.
@@ -385,6 +387,10 @@ OFFICIAL_REQUESTS_EMAIL = env.str("OFFICIAL_REQUESTS_EMAIL", default="zhangtao@l
 OFFICIAL_COMPLAINTS_EMAIL = env.str("OFFICIAL_COMPLAINTS_EMAIL", default="customer_service@cpay.finance")
 # PP-29: access-package download links expire after this many hours.
 ACCESS_PACKAGE_LINK_HOURS = env.int("ACCESS_PACKAGE_LINK_HOURS", default=72)
+# Origin put in front of links sent to members (e.g. https://privacy.exchange.example); empty: relative.
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="")
+if PUBLIC_BASE_URL and not PUBLIC_BASE_URL.startswith("https://") and not DEBUG:
+    raise ImproperlyConfigured("PUBLIC_BASE_URL must start with https:// when DEBUG is off (links carry tokens).")
 # PP-14: the scheduled job "requests_desk.ingest_mail" reads .eml files from this directory (empty: off).
 INBOUND_MAIL_DIR = env.str("INBOUND_MAIL_DIR", default="")
 
