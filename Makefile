@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 HOST ?= 127.0.0.1:8000
 DEMO_MEMBERS ?= 200
 
-.PHONY: run setup test lint bench clean
+.PHONY: run setup test test-browser lint bench clean
 
 run: setup  ## set everything up and serve the admin at http://$(HOST)/admin/
 	@echo "Admin: http://$(HOST)/admin/"
@@ -30,6 +30,9 @@ $(STAMP): pyproject.toml
 
 test: $(STAMP) .env  ## the whole suite (PYTEST_ARGS to narrow it)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-browser: $(STAMP) .env  ## the browser tests only (headless Chromium; screenshots in .browser-screenshots/)
+	$(PY) -m pytest -m browser $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

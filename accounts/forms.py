@@ -59,7 +59,10 @@ class MaskedReplaceWidget(forms.TextInput):
         field_input = super().render(name, "", attrs, renderer)
         reveal = format_html(' <a class="reveal-link" href="{}">{}</a>', self.link, _("Reveal")) if self.link else ""
         return format_html(
-            '<span class="masked-value">{}</span>{}<br><span class="replace-input">{} {}</span>',
+            # One wrapper: the admin lays a field's parts out as flex items, which would drop the
+            # spaces and the line break between them.
+            '<div class="masked-replace"><span class="masked-value">{}</span>{}<br>'
+            '<span class="replace-input">{} {}</span></div>',
             self.masked or "—",
             reveal,
             _("Replace with:"),
@@ -111,7 +114,10 @@ class ProtectedFileInput(forms.FileInput):
             else ""
         )
         return format_html(
-            '<span class="masked-value">{}</span>{}<br><span class="replace-input">{} {}</span>',
+            # One wrapper: the admin lays a field's parts out as flex items, which would drop the
+            # spaces and the line break between them.
+            '<div class="masked-replace"><span class="masked-value">{}</span>{}<br>'
+            '<span class="replace-input">{} {}</span></div>',
             _("Encrypted file stored"),
             link,
             _("Replace with:"),
