@@ -53,6 +53,14 @@ SCHEDULE: tuple[ScheduledJob, ...] = (
         hour="2",
     ),
     ScheduledJob(
+        name="Copy erasure records off the database",
+        task="retention.copy_erasure_records",
+        description="Writes the day's copy of the erasure records (no personal data) to ERASURE_RECORDS_COPY_DIR, "
+        "so a restore from backup never resurrects a member erased since (PP-02).",
+        minute="30",
+        hour="4",
+    ),
+    ScheduledJob(
         name="Expire legal retention",
         task="retention.expire_legal_retention",
         description="Anonymises what erased members kept for legal retention (e.g. transaction records five "

@@ -348,7 +348,6 @@ LOGGING = {
 
 # --- Product settings ---------------------------------------------------------------------------
 DEMO_DATA_ALLOWED = _env_bool("DEMO_DATA_ALLOWED", DEBUG)
-SESSION_CLEANUP_HOUR = env.int("SESSION_CLEANUP_HOUR", default=3)
 
 # PP-10: advanced (face) verification is required once a member's trading volume in the window
 # exceeds the amount (USD equivalent).
@@ -368,6 +367,9 @@ LEGAL_RETENTION_DAYS = {
     "transaction": env.int("LEGAL_RETENTION_TRANSACTION_DAYS", default=5 * 365),
     "account": env.int("LEGAL_RETENTION_ACCOUNT_DAYS", default=5 * 365),
 }
+# PP-02: a daily copy of the erasure records goes to this directory, outside the database (empty: off).
+ERASURE_RECORDS_COPY_DIR = env.str("ERASURE_RECORDS_COPY_DIR", default="")
+ERASURE_RECORDS_COPIES_KEPT = env.int("ERASURE_RECORDS_COPIES_KEPT", default=30)
 # Members per erasure transaction.
 ERASURE_CHUNK_SIZE = env.int("ERASURE_CHUNK_SIZE", default=200)
 # k-anonymity of the de-identified research export (PP-18).

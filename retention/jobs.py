@@ -403,6 +403,33 @@ def shutdown_service(
     )
 
 
+# --- PP-02: erasure records outside the database ---------------------------------------------------
+@_recorded("copy_erasure_records")
+def copy_erasure_records(*, dry_run: bool = False, directory: str | Path | None = None,
+                         now: datetime.datetime | None = None) -> JobResult:
+    """Write today's copy of the erasure records to ``ERASURE_RECORDS_COPY_DIR`` (PP-02).
+
+    The copy lives outside the database (another volume, a bucket mount), so a database restored
+    from an older backup, or lost outright, can get back the records of erasures made since
+    (``manage.py erasure_records import``) and ``reapply_erasures`` finds the members again.
+    """
+    from django.conf import settings
+
+    from retention import records_io
+    from retention.models import ErasureRecord
+
+    target = directory or getattr(settings, "ERASURE_RECORDS_COPY_DIR", "")
+    total = ErasureRecord.objects.count()
+    if not target:
+        logger.warning("copy_erasure_records: ERASURE_RECORDS_COPY_DIR is not set; no copy written")
+        return JobResult(selected=total, changed=0, dry_run=dry_run, details={"skipped": "no directory set"})
+    if dry_run:
+        return JobResult(selected=total, changed=0, dry_run=True)
+    path, written = records_io.copy_to_directory(Path(target), now=now,
+                                                 keep=getattr(settings, "ERASURE_RECORDS_COPIES_KEPT", 30))
+    return JobResult(selected=total, changed=written, dry_run=False, details={"path": str(path)})
+
+
 # --- PP-18 -------------------------------------------------------------------------------------------
 @_recorded("export_deidentified")
 def export_deidentified(

@@ -46,3 +46,8 @@ def export_deidentified() -> dict:
 @shared_task(name="retention.expire_legal_retention")
 def expire_legal_retention() -> dict:
     return jobs.expire_legal_retention().as_dict()
+
+
+@shared_task(name="retention.copy_erasure_records")
+def copy_erasure_records() -> dict:
+    return jobs.copy_erasure_records().as_dict()
