@@ -32,6 +32,7 @@ from accounts.admin_mixins import (
     LargeTableMixin,
     LinksDisplay,
     MaskedHistoryMixin,
+    ReadOnlyHistoryMixin,
     SensitiveInlineMixin,
     SensitiveModelAdminMixin,
     TokenSearchMixin,
@@ -72,7 +73,7 @@ class StaffUserChangeForm(UserChangeForm):
 
 
 @admin.register(StaffUser)
-class StaffUserAdmin(SimpleHistoryAdmin, UserAdmin):
+class StaffUserAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, UserAdmin):
     form = StaffUserChangeForm
     add_form = StaffUserCreationForm
     ordering = ("email",)
@@ -463,7 +464,7 @@ class IdentityDocumentAdmin(
 
 
 @admin.register(Verification)
-class VerificationAdmin(ReadOnlyMixin, MemberColumnMixin, SimpleHistoryAdmin):
+class VerificationAdmin(ReadOnlyMixin, MemberColumnMixin, ReadOnlyHistoryMixin, SimpleHistoryAdmin):
     """Read-only: verifications are recorded from the member page (through the service)."""
 
     list_display = ("__str__", "member_column", "level", "method", "outcome", "reviewer", "verified_at")

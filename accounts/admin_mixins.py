@@ -248,7 +248,24 @@ class MaskedHistoryContextHelper(HistoricalRecordContextHelper):
         return super().prepare_delta_change_value(change, value)
 
 
-class MaskedHistoryMixin:
+class ReadOnlyHistoryMixin:
+    """For ``SimpleHistoryAdmin`` subclasses: past versions are shown, never restored.
+
+    simple-history saves a POST to a past version's page whatever the user's rights (a view-only
+    auditor included): that would overwrite the record with old values and bypass the services and
+    their checks (style rule 7). Every role is refused; the page has no "Revert" button.
+    """
+
+    def revert_disabled(self, request, obj=None):
+        return True
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        if request.method not in ("GET", "HEAD"):
+            raise PermissionDenied("Past versions are read-only.")
+        return super().history_form_view(request, object_id, version_id, extra_context)
+
+
+class MaskedHistoryMixin(ReadOnlyHistoryMixin):
     """For ``SimpleHistoryAdmin`` subclasses: history lists and past versions show no plaintext.
 
     Past versions (the "historical record" page) reuse the change form, so ``SensitiveFieldsMixin``

@@ -25,7 +25,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
-from accounts.admin_mixins import LargeTableMixin, MaskedHistoryMixin
+from accounts.admin_mixins import LargeTableMixin, MaskedHistoryMixin, ReadOnlyHistoryMixin
 from accounts.services import masked
 from accounts.spreadsheet import escape_formula
 from consents import campaigns, disclosures
@@ -103,7 +103,7 @@ class LegalGroundAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Purpose)
-class PurposeAdmin(SimpleHistoryAdmin):
+class PurposeAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin):
     form = PurposeForm
     list_display = ("code", "name", "kind", "is_biometric", "introduced_in")
     list_filter = ("kind", "is_biometric")
@@ -121,7 +121,7 @@ class PurposeAdmin(SimpleHistoryAdmin):
 
 # --- Policy versions and campaigns ----------------------------------------------------------------
 @admin.register(PolicyVersion)
-class PolicyVersionAdmin(SimpleHistoryAdmin):
+class PolicyVersionAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin):
     """Drafts are edited; publishing is an action that calls the service; published versions are read-only."""
 
     form = PolicyVersionForm
@@ -442,7 +442,7 @@ class SmsReplyAdmin(LargeTableMixin, MemberNumberMixin, ReadOnlyAdmin):
 
 # --- Recipients and the disclosure register ------------------------------------------------------
 @admin.register(Recipient)
-class RecipientAdmin(SimpleHistoryAdmin):
+class RecipientAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin):
     list_display = ("name", "kind", "country", "agreement_signed_on", "agreement_expires_on", "agreement_valid_today")
     list_filter = ("kind",)
     search_fields = ("name",)
@@ -468,7 +468,7 @@ REGISTER_COLUMNS = (
 
 
 @admin.register(Disclosure)
-class DisclosureAdmin(SimpleHistoryAdmin):
+class DisclosureAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin):
     """The register. Entries are prepared through a form that calls the service, decided with
     buttons that call the approval services, and never edited or deleted."""
 

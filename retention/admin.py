@@ -19,6 +19,8 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
+from django_celery_beat.admin import PeriodicTaskAdmin as BeatPeriodicTaskAdmin
+from django_celery_beat.models import PeriodicTask
 from simple_history.admin import SimpleHistoryAdmin
 
 from accounts import roles
@@ -428,6 +430,14 @@ class ImpactAssessmentAdmin(HistoryWithoutRevert):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        if obj is not None and not self.has_change_permission(request, obj):
+            # Shown read-only, the admin would link the file by its storage URL, which protected storage
+            # refuses (a 500 for auditors): "report file" links the permission-checked download instead.
+            return [name for name in fields if name != "report"]
+        return fields
+
     def save_model(self, request, obj, form, change):
         services.impact_assessment_save(assessment=obj)
 
@@ -465,3 +475,21 @@ class ImpactAssessmentAdmin(HistoryWithoutRevert):
         extension = "pdf" if content.startswith(b"%PDF-") else "bin"
         return FileResponse(io.BytesIO(content), as_attachment=True,
                             filename=f"impact-assessment-{assessment.pk}.{extension}")
+
+
+# --- The beat schedule (design decision 6) ---------------------------------------------------------------
+class PeriodicTaskAdmin(BeatPeriodicTaskAdmin):
+    """django-celery-beat's actions (enable, disable, toggle, run now) declare no permission, so anyone
+    who may only *view* the schedule (auditors) could stop a retention job or run an erasure at once:
+    they are offered, and run, only with the change permission on periodic tasks."""
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if not self.has_change_permission(request):
+            for name in ("enable_tasks", "disable_tasks", "toggle_tasks", "run_tasks"):
+                actions.pop(name, None)
+        return actions
+
+
+admin.site.unregister(PeriodicTask)
+admin.site.register(PeriodicTask, PeriodicTaskAdmin)
