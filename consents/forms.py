@@ -42,6 +42,46 @@ class PurposeForm(forms.ModelForm):
         model = Purpose
         fields = ("code", "name", "description", "kind", "data_categories", "is_biometric", "introduced_in")
 
+    def clean(self):
+        """A purpose that is widened needs the policy version that announces it (PP-05).
+
+        Using more categories of data, becoming basic (no longer optional) or biometric changes what
+        members agreed to. Grants recorded under earlier versions must then stop covering it, which
+        is what a newer ``introduced_in`` does (``may_process`` asks for a grant under that version
+        or later). So such a change is refused unless ``introduced_in`` moves to a newer published
+        version; narrowing (fewer categories) needs no new consent.
+        """
+        cleaned = super().clean()
+        if self.instance.pk is None:
+            return cleaned
+        stored = Purpose.objects.select_related("introduced_in").get(pk=self.instance.pk)
+        widened = []
+        added = set(cleaned.get("data_categories") or ()) - set(stored.data_categories or ())
+        if added:
+            labels = ", ".join(str(Category(c).label) for c in sorted(added))
+            widened.append(f"uses more data ({labels})")
+        if cleaned.get("kind") == "basic" and stored.kind != "basic":
+            widened.append("becomes basic (no longer optional)")
+        if cleaned.get("is_biometric") and not stored.is_biometric:
+            widened.append("becomes biometric")
+        if not widened:
+            return cleaned
+        new_version = cleaned.get("introduced_in")
+        old_version = stored.introduced_in
+        newer = (
+            new_version is not None and new_version.published_at is not None
+            and (old_version is None or old_version.published_at is None
+                 or new_version.published_at > old_version.published_at)
+        )
+        if not newer:
+            self.add_error(
+                "introduced_in",
+                f"This change widens the purpose: it {'; '.join(widened)}. Members' earlier consent does not "
+                "cover that (PP-05): set 'introduced in' to the newer published policy version that announces "
+                "it, so consent is asked again.",
+            )
+        return cleaned
+
 
 class GuardianForm(forms.ModelForm):
     """A guardian (PP-38). The contact is write-only: the form never shows the stored value.

@@ -617,3 +617,58 @@ def test_agents_see_no_disclosure_register(client, agent):
 
 def test_role_groups_exist():
     assert Group.objects.filter(name=roles.SUPERVISOR).exists()
+
+
+# --- Purposes: widening needs a new policy version (PP-05) -------------------------------------------
+def _purpose_post(purpose: Purpose, **changes) -> dict:
+    data = {"name": purpose.name, "description": purpose.description, "kind": purpose.kind,
+            "data_categories": list(purpose.data_categories), "introduced_in": purpose.introduced_in_id or "",
+            "is_biometric": purpose.is_biometric, **changes}
+    if not data.pop("is_biometric"):
+        return data
+    return {**data, "is_biometric": "on"}  # a ticked checkbox; an unticked one is not posted
+
+
+def test_pp05_widening_a_purpose_without_a_newer_policy_version_is_refused(officer_client):
+    purpose = Purpose.objects.get(code="marketing-sms")
+    before = (purpose.kind, list(purpose.data_categories), purpose.is_biometric)
+    url = reverse("admin:consents_purpose_change", args=[purpose.pk])
+    extra = next(c for c in ("identity", "transaction", "device") if c not in purpose.data_categories)
+    for change in ({"data_categories": [*purpose.data_categories, extra]}, {"kind": "basic"}, {"is_biometric": True}):
+        response = officer_client.post(url, _purpose_post(purpose, **change))
+        assert response.status_code == 200, change
+        assert "widens the purpose" in response.content.decode() and "PP-05" in response.content.decode()
+    purpose.refresh_from_db()
+    assert (purpose.kind, list(purpose.data_categories), purpose.is_biometric) == before
+
+
+def test_pp05_widening_with_a_newer_version_is_saved_and_earlier_grants_stop_covering_it(
+    officer_client, compliance_officer
+):
+    from consents.selectors import may_process
+
+    member = MemberFactory(registered_at=timezone.now() - datetime.timedelta(days=400))
+    grant(member)
+    assert may_process(member=member, purpose="marketing-sms").allowed
+    purpose = Purpose.objects.get(code="marketing-sms")
+    newer = PolicyVersion.objects.create(version="2027.1", text="t", summary="s", change_kinds=["minor"])
+    policy_version_publish(version=newer, user=compliance_officer, notify=False)
+    extra = next(c for c in ("identity", "transaction", "device") if c not in purpose.data_categories)
+
+    response = officer_client.post(reverse("admin:consents_purpose_change", args=[purpose.pk]),
+                                   _purpose_post(purpose, data_categories=[*purpose.data_categories, extra],
+                                                 introduced_in=newer.pk))
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    purpose.refresh_from_db()
+    assert extra in purpose.data_categories and purpose.introduced_in == newer
+    assert not may_process(member=member, purpose="marketing-sms").allowed  # asked again
+
+
+def test_pp05_narrowing_or_rewording_a_purpose_needs_no_new_version(officer_client):
+    purpose = Purpose.objects.get(code="marketing-sms")
+    response = officer_client.post(reverse("admin:consents_purpose_change", args=[purpose.pk]),
+                                   _purpose_post(purpose, description="Clearer words", data_categories=[]))
+    assert response.status_code == 302
+    purpose.refresh_from_db()
+    assert purpose.description == "Clearer words" and purpose.data_categories == []
