@@ -52,7 +52,7 @@ from accounts.models import (
     TransactionRecord,
     Verification,
 )
-from accounts.selectors import members_by_exact_value, members_needing_advanced_verification
+from accounts.selectors import member_ids_by_exact_value, members_needing_advanced_verification
 
 #: At most this many members matched by an exact e-mail/phone/document/card number (a shared phone
 #: number could match several; thousands would mean the search term is not a real identifier).
@@ -316,7 +316,7 @@ class MemberAdmin(
         # The exact-value matches are few: fetch their keys first (indexed equalities), so the
         # changelist's query is a prefix range OR a short key list, which the planner answers with
         # two index scans instead of filtering every member against a subquery.
-        exact = list(members_by_exact_value(term).values_list("pk", flat=True)[:SEARCH_EXACT_LIMIT])
+        exact = member_ids_by_exact_value(term, limit=SEARCH_EXACT_LIMIT)
         match = Q(member_number__startswith=term.upper()) | Q(pk__in=exact)
         return queryset.filter(match), False
 

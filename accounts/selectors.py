@@ -38,25 +38,35 @@ def members_needing_advanced_verification(*, now: datetime.datetime | None = Non
     return Member.objects.filter(pk__in=over).exclude(verification_level=VerificationLevel.ADVANCED)
 
 
-def members_by_exact_value(value: str) -> QuerySet[Member]:
-    """Members matching ``value`` exactly as an e-mail, phone, document or card number.
+def member_ids_by_exact_value(value: str, *, limit: int = 1000) -> list[int]:
+    """Keys of the members matching ``value`` exactly as an e-mail, phone, document or card number.
 
-    Blind-index lookups only: nothing is decrypted, every branch is an indexed equality.
+    Blind-index lookups only: nothing is decrypted. One query, a ``UNION`` of five indexed
+    equalities: each branch is an index scan, whereas an ``OR`` of the same conditions (some of
+    them ``IN (subquery)``) makes PostgreSQL scan the whole member table (seconds at 1M members).
     """
     value = (value or "").strip()
     if not value:
-        return Member.objects.none()
+        return []
     email = crypto.blind_index("email", value)
     phone = crypto.blind_index("phone", value)
     document = crypto.blind_index("document", value)
     card = crypto.blind_index("card", value)
-    from django.db.models import Q
+    branches = [
+        Member.objects.filter(email_bidx=email).values_list("pk"),
+        Member.objects.filter(phone_bidx=phone).values_list("pk"),
+        IdentityDocument.objects.filter(number_bidx=document).values_list("member_id"),
+        PaymentInstrument.objects.filter(number_bidx=card).values_list("member_id"),
+        RelatedPerson.objects.filter(email_bidx=email).values_list("member_id"),
+        RelatedPerson.objects.filter(phone_bidx=phone).values_list("member_id"),
+    ]
+    union = branches[0].order_by().union(*(b.order_by() for b in branches[1:]))
+    return [pk for (pk,) in union[:limit]]
 
-    match = Q(email_bidx=email) | Q(phone_bidx=phone)
-    match |= Q(pk__in=IdentityDocument.objects.filter(number_bidx=document).values("member_id"))
-    match |= Q(pk__in=PaymentInstrument.objects.filter(number_bidx=card).values("member_id"))
-    match |= Q(pk__in=RelatedPerson.objects.filter(Q(email_bidx=email) | Q(phone_bidx=phone)).values("member_id"))
-    return Member.objects.filter(match)
+
+def members_by_exact_value(value: str) -> QuerySet[Member]:
+    """Members matching ``value`` exactly as an e-mail, phone, document or card number (see above)."""
+    return Member.objects.filter(pk__in=member_ids_by_exact_value(value))
 
 
 def members_possibly_under(age: int, *, on: datetime.date) -> QuerySet[Member]:
