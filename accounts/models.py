@@ -117,8 +117,10 @@ class ProductLine(models.Model):
     code = models.SlugField(_("code"), max_length=30, unique=True)
     name = models.CharField(_("name"), max_length=100)
     closed_on = models.DateField(_("closed on"), null=True, blank=True)
+    #: When every member of the line was told of its closure (PP-19); set once, after the last notice.
+    members_notified_at = models.DateTimeField(_("members notified at"), null=True, blank=True)
 
-    data_map = DataMap(subject="", not_personal=("id", "code", "name", "closed_on"))
+    data_map = DataMap(subject="", not_personal=("id", "code", "name", "closed_on", "members_notified_at"))
 
     class Meta:
         verbose_name = _("product line")

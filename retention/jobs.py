@@ -19,9 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.apps import apps
+from django.conf import settings
 from django.contrib.sessions.models import Session
+from django.core.mail import EmailMessage, get_connection
 from django.db import transaction
 from django.db.models import QuerySet
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
@@ -384,10 +387,14 @@ def shutdown_service(
     links = through.objects.filter(productline_id=line.pk, member_id__in=shared.values("pk"))
     if dry_run:
         unlinked = links.count()
+        notified = 0 if line.members_notified_at else (only | shared).count()
     else:
+        # Stop collecting (the line is closed) and tell its members, before anything is erased.
+        if line.closed_on is None:
+            ProductLine.objects.filter(pk=line.pk, closed_on__isnull=True).update(closed_on=today)
+            line.closed_on = today
+        notified = notify_product_line_closure(line=line)
         with transaction.atomic():
-            if line.closed_on is None:
-                ProductLine.objects.filter(pk=line.pk, closed_on__isnull=True).update(closed_on=today)
             # The link is the only data of these members that belongs to the line.
             unlinked, _ = links.delete()
 
@@ -399,8 +406,53 @@ def shutdown_service(
     return _erase(
         candidates, trigger=ErasureTrigger.SERVICE_SHUTDOWN, eligible=eligible, dry_run=dry_run,
         chunk_size=chunk_size, bar=bar, product_line=line.code,
-        extra={"product_line": line.code, "members_unlinked": unlinked},
+        extra={"product_line": line.code, "members_unlinked": unlinked, "members_notified": notified},
     )
+
+
+#: Closure notices per SMTP connection batch.
+NOTICE_BATCH = 500
+
+
+def notify_product_line_closure(*, line: ProductLine, chunk_size: int = 2000) -> int:
+    """E-mail every member of ``line`` that the service is closed and what happens to their data (PP-19).
+
+    Done once per line: ``members_notified_at`` is set after the last notice, and a line already
+    notified sends nothing. Members are read in key order, ``chunk_size`` at a time (their e-mail
+    is decrypted in Python, never filtered in SQL); notices go out over one connection per batch.
+    A crash part-way means the next run notifies the whole list again: a repeated notice is the
+    lesser harm than a member never told.
+    """
+    if line.members_notified_at is not None:
+        return 0
+    only, shared = selectors.product_line_members(product_line=line)
+    erased_ids = set(only.values_list("pk", flat=True))
+    members = (only | shared).order_by("pk")
+    sent = 0
+    last = 0
+    with get_connection() as connection:
+        while True:
+            rows = list(members.filter(pk__gt=last).values_list("pk", "member_number", "email")[:chunk_size])
+            if not rows:
+                break
+            last = rows[-1][0]
+            messages = [
+                EmailMessage(
+                    subject=f"{line.name} is closed: what happens to your data",
+                    body=render_to_string("retention/email/service_closed.txt", {
+                        "line": line, "member_number": number, "erased": pk in erased_ids,
+                        "contact": settings.OFFICIAL_REQUESTS_EMAIL,
+                    }),
+                    from_email=settings.DEFAULT_FROM_EMAIL, to=[email], connection=connection,
+                )
+                for pk, number, email in rows if email
+            ]
+            for start in range(0, len(messages), NOTICE_BATCH):
+                sent += connection.send_messages(messages[start:start + NOTICE_BATCH]) or 0
+    ProductLine.objects.filter(pk=line.pk).update(members_notified_at=timezone.now())
+    line.members_notified_at = timezone.now()
+    logger.info("product line %s: closure notice sent to %d member(s)", line.code, sent)
+    return sent
 
 
 # --- PP-02: erasure records outside the database ---------------------------------------------------
@@ -413,7 +465,6 @@ def copy_erasure_records(*, dry_run: bool = False, directory: str | Path | None 
     from an older backup, or lost outright, can get back the records of erasures made since
     (``manage.py erasure_records import``) and ``reapply_erasures`` finds the members again.
     """
-    from django.conf import settings
 
     from retention import records_io
     from retention.models import ErasureRecord

@@ -285,6 +285,28 @@ def test_pp19_the_command_shows_the_dry_run_first_and_needs_confirmation(lines, 
     assert engine.was_erased(lines["only"].member_number)
 
 
+def test_pp19_members_of_the_closed_line_are_told_once_before_their_data_goes(lines, mailoutbox):
+    only_email, both_email = lines["only"].email, lines["both"].email
+    assert jobs.shutdown_service(product_line="legacy", dry_run=True).details["members_notified"] == 2
+    assert mailoutbox == []  # the dry run tells nobody
+
+    result = jobs.shutdown_service(product_line="legacy")
+
+    assert result.details["members_notified"] == 2
+    by_recipient = {message.to[0]: message for message in mailoutbox}
+    assert set(by_recipient) == {only_email, both_email}  # not the member of the other line only
+    assert "Legacy options is closed" in by_recipient[only_email].subject
+    assert "personal data is now deleted or anonymised" in by_recipient[only_email].body
+    assert "your account stays open" in by_recipient[both_email].body
+    assert lines["only"].legal_name not in by_recipient[only_email].body
+    line = ProductLine.objects.get(code="legacy")
+    assert line.closed_on is not None and line.members_notified_at is not None
+
+    # A rerun (e.g. after a crash) tells nobody twice.
+    assert jobs.shutdown_service(product_line="legacy").details["members_notified"] == 0
+    assert len(mailoutbox) == 2
+
+
 def test_pp19_unknown_product_line_is_a_clear_error(db):
     with pytest.raises(CommandError, match="No product line"):
         call_command("shutdown_service", "nope", "--no-input")
