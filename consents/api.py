@@ -41,11 +41,9 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import hmac
 import json
 import logging
 import re
-import time
 from collections import Counter
 from dataclasses import asdict, dataclass
 
@@ -59,6 +57,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from accounts.models import Member
+from consents import signing
 from consents.campaigns import reconsent_notice_accept, reconsent_notice_seen
 from consents.choices import ActorKind, Channel, SiteEventKind, SiteEventOutcome
 from consents.models import Guardian, PolicyVersion, Purpose, SiteEvent
@@ -66,8 +65,9 @@ from consents.services import FUTURE_SKEW, consent_record
 
 logger = logging.getLogger(__name__)
 
-#: Signed requests older (or further in the future) than this are refused as replays.
-REPLAY_WINDOW_SECONDS = 5 * 60
+#: The signature the site sends (see ``consents.signing``).
+site_signature = signing.signature
+
 MAX_BODY_BYTES = 256 * 1024
 MAX_EVENTS = 100
 KEY_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,99}")
@@ -85,27 +85,8 @@ _VERSION_LABEL_MAX = PolicyVersion._meta.get_field("version").max_length
 
 
 # --- Authentication ---------------------------------------------------------------------------------
-def site_signature(*, secret: str, timestamp: str, body: bytes) -> str:
-    """The signature the site sends: hex HMAC-SHA256 of ``"<timestamp>.<raw body>"``."""
-    return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-
-
 def _authentication_problem(request: HttpRequest) -> str | None:
-    timestamp = request.headers.get("X-Timestamp", "")
-    signature = request.headers.get("X-Signature", "")
-    if not timestamp or not signature:
-        return "missing signature headers"
-    expected = site_signature(secret=settings.MEMBER_SITE_SECRET, timestamp=timestamp, body=request.body)
-    # Bytes: compare_digest refuses non-ASCII text, and a header may carry anything.
-    if not hmac.compare_digest(expected.encode(), signature.strip().lower().encode("utf-8", "replace")):
-        return "bad signature"
-    try:
-        signed_at = int(timestamp)
-    except ValueError:
-        return "bad timestamp"
-    if abs(time.time() - signed_at) > REPLAY_WINDOW_SECONDS:
-        return "timestamp outside the replay window"
-    return None
+    return signing.authentication_problem(request, secret=settings.MEMBER_SITE_SECRET)
 
 
 # --- Parsing ------------------------------------------------------------------------------------------
