@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from functools import cache
 
 from django.apps import apps
+from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -287,6 +288,34 @@ def personal_fields(model) -> dict[str, Personal]:
 
 def sensitive_fields(model) -> dict[str, Personal]:
     return {name: p for name, p in personal_fields(model).items() if p.sensitive}
+
+
+def member_lookup(model, subject: str | None = None) -> str:
+    """The ORM lookup from ``model`` to its member's primary key, following data-map subject paths.
+
+    ``subject`` defaults to the model's declared one: ``"self"`` (the member itself), a path such as
+    ``"member"`` or ``"request__member"``, or a path to another model about members (e.g. a history
+    row), whose own subject is then followed. Used by everything that reads or erases "all of a
+    member's rows" (access packages, the erasure engine).
+    """
+    if subject is None:
+        subject = declaration(model).subject
+    if subject == "self":
+        # A history row's ``id`` column is the live row's primary key; its own key is history_id.
+        is_m2m_history = any(f.name == "m2m_history_id" for f in model._meta.concrete_fields)
+        return "id" if _historical_base(model) is not None and not is_m2m_history else "pk"
+    current = model
+    for part in subject.split("__"):
+        relation = current._meta.get_field(part)
+        if not relation.is_relation:
+            raise ImproperlyConfigured(f"{model._meta.label}: subject path {subject!r} crosses a non-relation.")
+        current = relation.related_model
+    if current._meta.label == "accounts.Member":
+        return subject
+    inner = declaration(current)
+    if inner is None or not inner.subject:
+        raise ImproperlyConfigured(f"{model._meta.label}: subject path {subject!r} does not reach a member.")
+    return f"{subject}__{member_lookup(current, inner.subject)}"
 
 
 def models_about_members() -> list[type[models.Model]]:

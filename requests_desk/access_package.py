@@ -43,7 +43,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.datamap import Category, Personal, declaration, models_about_members
+from accounts.datamap import Category, Personal, declaration, member_lookup, models_about_members
 from accounts.models import Member
 from accounts.spreadsheet import escape_formula
 from accounts.storage import protected_storage
@@ -94,24 +94,6 @@ class ExportSource:
         return self.model._base_manager.filter(**{self.lookup: member_pk})
 
 
-def _member_lookup(model, subject: str) -> str:
-    """A data-map subject path (``"member"``, ``"request__member"``, ``"self"``) as a lookup to Member's pk."""
-    if subject == "self":
-        return "pk"
-    current = model
-    for part in subject.split("__"):
-        relation = current._meta.get_field(part)
-        if not relation.is_relation:
-            raise ImproperlyConfigured(f"{model._meta.label}: subject path {subject!r} crosses a non-relation.")
-        current = relation.related_model
-    if current is Member:
-        return subject
-    inner = declaration(current)
-    if inner is None or not inner.subject:
-        raise ImproperlyConfigured(f"{model._meta.label}: subject path {subject!r} does not reach a member.")
-    return f"{subject}__{_member_lookup(current, inner.subject)}"
-
-
 @cache
 def export_plan() -> tuple[ExportSource, ...]:
     """Every model about members with its exported personal fields, in registry order (cached)."""
@@ -133,7 +115,7 @@ def export_plan() -> tuple[ExportSource, ...]:
                     f"{model._meta.label}: two exported fields share the label {f.label!r} in one category."
                 )
             seen.add(key)
-        sources.append(ExportSource(model=model, lookup=_member_lookup(model, dm.subject), fields=fields))
+        sources.append(ExportSource(model=model, lookup=member_lookup(model, dm.subject), fields=fields))
     return tuple(sources)
 
 

@@ -109,7 +109,7 @@ from django.utils import timezone
 
 from accounts import crypto
 from accounts.choices import MemberStatus
-from accounts.datamap import Category, Erasure, Personal, declaration
+from accounts.datamap import Category, Erasure, Personal, declaration, member_lookup
 from accounts.models import Member
 from retention import locks, outbox
 from retention.choices import ErasureTrigger, ItemStatus, RunStatus
@@ -318,26 +318,6 @@ def _is_m2m_history(model) -> bool:
     return any(f.name == "m2m_history_id" for f in model._meta.concrete_fields)
 
 
-def _member_lookup(model, subject: str) -> str:
-    """Turn a data-map subject path into an ORM lookup that ends at the member's primary key."""
-    if subject == "self":
-        # A history row's ``id`` column is the live row's primary key; its own key is history_id.
-        return "id" if _history_base(model) is not None and not _is_m2m_history(model) else "pk"
-    current = model
-    for part in subject.split("__"):
-        relation = current._meta.get_field(part)
-        if not relation.is_relation:
-            raise ImproperlyConfigured(f"{model._meta.label}: subject path {subject!r} crosses a non-relation.")
-        current = relation.related_model
-    if current is Member:
-        return subject
-    # The path ends at another model about members (e.g. a history row): continue with its subject.
-    inner = declaration(current)
-    if inner is None or not inner.subject:
-        raise ImproperlyConfigured(f"{model._meta.label}: subject path {subject!r} does not reach a member.")
-    return f"{subject}__{_member_lookup(current, inner.subject)}"
-
-
 def _base_field(model, name: str) -> models.Field:
     base = _history_base(model)
     if base is not None and not _is_m2m_history(model):
@@ -373,7 +353,7 @@ def _build_plan() -> list[ModelPlan]:
         plans.append(
             ModelPlan(
                 model=model,
-                lookup=_member_lookup(model, dm.subject),
+                lookup=member_lookup(model, dm.subject),
                 is_history=is_history,
                 is_subject=is_subject,
                 fields=fields,
