@@ -85,10 +85,6 @@ _VERSION_LABEL_MAX = PolicyVersion._meta.get_field("version").max_length
 
 
 # --- Authentication ---------------------------------------------------------------------------------
-def _authentication_problem(request: HttpRequest) -> str | None:
-    return signing.authentication_problem(request, secret=settings.MEMBER_SITE_SECRET)
-
-
 # --- Parsing ------------------------------------------------------------------------------------------
 class BatchRefused(Exception):
     """The batch is refused as a whole: ``errors`` lists each refused event by index and field."""
@@ -384,15 +380,9 @@ def _refuse(status: int, reason: str) -> JsonResponse:
 @require_POST
 def site_events(request: HttpRequest) -> JsonResponse:
     """A signed batch of consent events from the member-facing web site or app (see module doc)."""
-    if len(request.body) > MAX_BODY_BYTES:
-        return _refuse(413, "body too large")
-    problem = _authentication_problem(request)
-    if problem:
-        return _refuse(403, problem)
-    try:
-        payload = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError):
-        return _refuse(400, "body is not JSON")
+    payload, refusal = signing.read_signed_json(request, secret=settings.MEMBER_SITE_SECRET, max_bytes=MAX_BODY_BYTES)
+    if refusal:
+        return _refuse(*refusal)
     try:
         results = site_events_record(events_parse(payload))
     except BodyRefused as exc:

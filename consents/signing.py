@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import time
 
 from django.http import HttpRequest
@@ -39,3 +40,21 @@ def authentication_problem(request: HttpRequest, *, secret: str) -> str | None:
     if abs(time.time() - signed_at) > REPLAY_WINDOW_SECONDS:
         return "timestamp outside the replay window"
     return None
+
+
+def read_signed_json(request: HttpRequest, *, secret: str, max_bytes: int):
+    """The request's JSON body once its size and signature are checked.
+
+    Returns ``(payload, None)``, or ``(None, (status, reason))`` saying why it is refused: 413 too
+    large, 403 signature (see ``authentication_problem``), 400 not JSON. The reason is a fixed
+    phrase, never a value of the request.
+    """
+    if len(request.body) > max_bytes:
+        return None, (413, "body too large")
+    problem = authentication_problem(request, secret=secret)
+    if problem:
+        return None, (403, problem)
+    try:
+        return json.loads(request.body), None
+    except (ValueError, UnicodeDecodeError):
+        return None, (400, "body is not JSON")

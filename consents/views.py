@@ -9,7 +9,6 @@ A refused request writes nothing. The view parses and authenticates; ``sms_reply
 from __future__ import annotations
 
 import datetime
-import json
 import logging
 
 from django.conf import settings
@@ -38,10 +37,6 @@ def _refuse(status: int, reason: str) -> JsonResponse:
     return JsonResponse({"error": reason}, status=status)
 
 
-def _authentication_problem(request: HttpRequest) -> str | None:
-    return signing.authentication_problem(request, secret=settings.SMS_GATEWAY_SECRET)
-
-
 def _parse_time(value) -> datetime.datetime | None:
     """The reply's time: Unix seconds or ISO 8601 (naive means UTC)."""
     if isinstance(value, bool):
@@ -63,15 +58,9 @@ def _parse_time(value) -> datetime.datetime | None:
 @require_POST
 def sms_inbound(request: HttpRequest) -> JsonResponse:
     """Inbound SMS reply: ``{"message_id", "from", "text", "timestamp"}``, signed (see module doc)."""
-    if len(request.body) > MAX_BODY_BYTES:
-        return _refuse(413, "body too large")
-    problem = _authentication_problem(request)
-    if problem:
-        return _refuse(403, problem)
-    try:
-        payload = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError):
-        return _refuse(400, "body is not JSON")
+    payload, refusal = signing.read_signed_json(request, secret=settings.SMS_GATEWAY_SECRET, max_bytes=MAX_BODY_BYTES)
+    if refusal:
+        return _refuse(*refusal)
     if not isinstance(payload, dict):
         return _refuse(400, "body is not a JSON object")
     message_id, phone, text = payload.get("message_id"), payload.get("from"), payload.get("text")
