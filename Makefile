@@ -28,11 +28,13 @@ $(STAMP): pyproject.toml
 .env:
 	printf 'DEBUG=true\n' > .env
 
+# Tests needing Chromium, a Redis worker or PostgreSQL are deselected where those are missing, and the
+# closing lines say which and how to run them (tests/availability.py); BROWSER_TESTS=required fails instead.
 test: $(STAMP) .env  ## the whole suite (PYTEST_ARGS to narrow it)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-browser: $(STAMP) .env  ## the browser tests only (headless Chromium; screenshots in .browser-screenshots/)
-	$(PY) -m pytest -m browser $(PYTEST_ARGS)
+	BROWSER_TESTS=required $(PY) -m pytest -m browser $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -2,8 +2,9 @@
 pytest-django's ``live_server``, through the real login page, taking a screenshot of every step.
 
 - Chromium: ``/usr/bin/chromium`` (``apt-get install -y chromium``), or the path in ``CHROMIUM_PATH``.
-  Playwright's own browser downloads are never used. A missing Chromium fails the tests with the
-  instruction to install it: a skipped browser test would hide a gap.
+  Playwright's own browser downloads are never used. Without Chromium, ``make test`` deselects these
+  tests and says so in its closing lines (``tests/availability.py``); with ``BROWSER_TESTS=required``
+  (CI) a missing Chromium fails them with the instruction to install it.
 - Screenshots: ``BROWSER_SCREENSHOTS`` (default ``<repo>/.browser-screenshots/``), one folder per
   test, files numbered in step order.
 - Every page is watched: a script error, a console error or a failed (4xx/5xx) request for a page,
@@ -27,10 +28,11 @@ from django.conf import settings
 from django.db import connections
 
 from accounts import otp
+from tests.availability import chromium_path
 from tests.factories import TEST_PASSWORD
 from tests.otp import totp_token
 
-CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
+CHROMIUM = chromium_path()
 SCREENSHOTS = Path(os.environ.get("BROWSER_SCREENSHOTS") or settings.BASE_DIR / ".browser-screenshots")
 #: Milliseconds a step may take (an erasure or an import on two busy cores included).
 STEP_TIMEOUT_MS = 30_000

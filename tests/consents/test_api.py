@@ -14,7 +14,7 @@ import time
 
 import pytest
 from django.conf import settings
-from django.db import connection, connections
+from django.db import connections
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -247,9 +247,7 @@ def test_an_id_reused_for_a_different_event_is_refused(client, member):
     assert ConsentEvent.objects.count() == 1  # the first delivery only
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql",
-                    reason="row locks exist on PostgreSQL only; SQLite serialises writers itself "
-                           "(the PostgreSQL run executes this test)")
+@pytest.mark.postgresql  # SQLite has neither the trigger nor row locks; CI's PostgreSQL run executes it
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_pp05_two_deliveries_of_one_event_at_the_same_moment_record_it_once(monkeypatch):
     """Both read "not on file yet" before either writes; the unique key settles it, nothing is doubled."""

@@ -71,9 +71,7 @@ def test_pp32_the_admin_change_page_of_an_event_cannot_post_changes(client, supe
     assert ConsentEvent.objects.get(pk=event.pk).evidence == "test"
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql",
-                    reason="the append-only trigger exists on PostgreSQL only; SQLite relies on the ORM guard "
-                           "(CI's PostgreSQL run executes this test)")
+@pytest.mark.postgresql  # SQLite has neither the trigger nor row locks; CI's PostgreSQL run executes it
 def test_pp32_raw_sql_cannot_update_or_delete_events_except_inside_erasure(event):
     with connection.cursor() as cursor:
         with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
