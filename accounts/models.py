@@ -676,3 +676,7 @@ class SensitiveAccessLog(models.Model):
 
     def __str__(self) -> str:
         return f"Access #{self.pk}"
+
+
+# Task dispatch tables (issue 12), defined beside the code that uses them and registered with this app.
+from accounts.dispatch.models import OutboxTask, ScheduledRun  # noqa: E402, F401

@@ -99,4 +99,11 @@ SCHEDULE: tuple[ScheduledJob, ...] = (
         "empty.",
         minute="*/5",
     ),
+    ScheduledJob(
+        name="Send tasks that waited for the broker",
+        task="accounts.relay_outbox",
+        description="Sends the tasks recorded while the broker (Redis) was down or restarting - an approved "
+        "erasure, a re-consent campaign, a manual run - as soon as it takes them again; nothing decided is lost.",
+        minute="*",
+    ),
 )

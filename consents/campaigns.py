@@ -17,7 +17,6 @@ import datetime
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import partial
 
 from django.conf import settings
 from django.core.exceptions import EmptyResultSet, PermissionDenied, ValidationError
@@ -27,6 +26,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from accounts.choices import MemberStatus
+from accounts.dispatch.outbox import enqueue_many_on_commit, enqueue_on_commit
 from accounts.models import Member
 from consents.choices import ChangeKind
 from consents.models import PolicyVersion, ReconsentNotice
@@ -118,7 +118,7 @@ def policy_version_publish(
             if notify:
                 # After commit: a worker must never look for notices that a rollback removed. A
                 # worker, not this request, splits a million notices into chunk tasks.
-                transaction.on_commit(partial(_campaign_start, locked.pk))
+                enqueue_on_commit("consents.start_reconsent_campaign", locked.pk)
     # The caller's instance reads as published too (admin actions, tests, the demo step).
     version.published_at, version.effective_at = locked.published_at, locked.effective_at
     version.published_by = locked.published_by
@@ -164,24 +164,17 @@ def notice_chunks(queryset: models.QuerySet[ReconsentNotice], size: int) -> Iter
         yield first, last
 
 
-def _campaign_start(version_id: int) -> None:
-    from consents import tasks  # the tasks module imports this one
-
-    tasks.start_reconsent_campaign.delay(version_id)
-
-
 def campaign_enqueue(*, version_id: int, size: int | None = None, queued_before=None) -> int:
     """Queue one sending task per chunk of unsent notices of a version. Returns the chunks queued."""
-    from consents import tasks  # the tasks module imports this one
-
     size = size or chunk_size()
     pending = _unsent(version_id)
     if queued_before is not None:
         pending = pending.filter(queued_at__lt=queued_before)
-    chunks = 0
-    for first_id, last_id in notice_chunks(pending, size):
-        tasks.send_reconsent_chunk.delay(version_id, first_id, last_id)
-        chunks += 1
+    with transaction.atomic():  # the chunk tasks reach the outbox together, and go out after commit
+        chunks = enqueue_many_on_commit(
+            "consents.send_reconsent_chunk",
+            ((version_id, first_id, last_id) for first_id, last_id in notice_chunks(pending, size)),
+        )
     logger.info("policy version %s: %s re-consent chunk(s) queued", version_id, chunks)
     return chunks
 

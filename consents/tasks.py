@@ -2,6 +2,7 @@
 
 from celery import shared_task
 
+from accounts.dispatch.slots import OncePerSlot
 from consents import campaigns
 
 
@@ -17,7 +18,7 @@ def send_reconsent_chunk(version_id: int, first_id: int, last_id: int) -> dict:
     return campaigns.reconsent_chunk_send(version_id=version_id, first_id=first_id, last_id=last_id).as_dict()
 
 
-@shared_task(name="consents.resume_reconsent_campaigns")
+@shared_task(name="consents.resume_reconsent_campaigns", base=OncePerSlot)
 def resume_reconsent_campaigns() -> dict:
     """Scheduled sweep: re-queue notices still unsent an hour after they were queued."""
     return campaigns.campaigns_resume().as_dict()

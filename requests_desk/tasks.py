@@ -6,18 +6,19 @@ from pathlib import Path
 from celery import shared_task
 from django.conf import settings
 
+from accounts.dispatch.slots import OncePerSlot
 from requests_desk import reminders, services
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name="requests_desk.send_request_reminders")
+@shared_task(name="requests_desk.send_request_reminders", base=OncePerSlot)
 def send_request_reminders() -> dict:
     """PP-34: deadline reminders to assignees and escalations to supervisors (exactly once each)."""
     return reminders.send_request_reminders().as_dict()
 
 
-@shared_task(name="requests_desk.ingest_mail")
+@shared_task(name="requests_desk.ingest_mail", base=OncePerSlot)
 def ingest_mail() -> dict:
     """PP-14: read the e-mails left in ``INBOUND_MAIL_DIR`` onto their requests, as ``manage.py ingest_mail``.
 

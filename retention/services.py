@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.choices import MemberStatus
+from accounts.dispatch.outbox import enqueue_on_commit
 from accounts.models import Member
 from retention.choices import ErasureTrigger, ItemStatus, RunStatus
 from retention.models import ErasureRun, ErasureRunItem, ImpactAssessment, LegalHold, ProcessingReview
@@ -20,6 +21,8 @@ from retention.models import ErasureRun, ErasureRunItem, ImpactAssessment, Legal
 PREPARE_PERMISSION = "retention.prepare_erasure"
 APPROVE_PERMISSION = "retention.approve_erasure"
 MIN_REASON_LENGTH = 10
+#: The engine's task (``retention.engine_tasks``), enqueued by name: tasks import services, not the reverse.
+ERASE_RUN_TASK = "retention.erase_run"
 #: Runs in these states still hold their members: a member is in at most one of them.
 OPEN_RUN_STATES = (RunStatus.PREPARED, RunStatus.APPROVED, RunStatus.RUNNING)
 
@@ -114,13 +117,6 @@ def erasure_run_prepare(
     return run
 
 
-def _enqueue_run(run_id: int) -> None:
-    # The engine's task module is imported when needed: it processes the run's pending and failed items.
-    from retention.engine_tasks import erase_run
-
-    erase_run.delay(run_id)
-
-
 def _locked_run(run: ErasureRun) -> ErasureRun:
     return ErasureRun.objects.select_for_update().get(pk=run.pk)
 
@@ -140,7 +136,7 @@ def erasure_run_approve(*, run: ErasureRun, approved_by) -> ErasureRun:
         locked.status = RunStatus.APPROVED
         locked.approved_by = approved_by
         locked.save(update_fields=["status", "approved_by"])
-        transaction.on_commit(lambda: _enqueue_run(locked.pk))
+        enqueue_on_commit(ERASE_RUN_TASK, locked.pk)
     return locked
 
 
@@ -172,7 +168,7 @@ def erasure_run_retry_failed(*, run: ErasureRun, user) -> int:
         failed = ErasureRunItem.objects.filter(run=locked, status=ItemStatus.FAILED).count()
         locked.status = RunStatus.APPROVED
         locked.save(update_fields=["status"])
-        transaction.on_commit(lambda: _enqueue_run(locked.pk))
+        enqueue_on_commit(ERASE_RUN_TASK, locked.pk)
     return failed
 
 
