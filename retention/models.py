@@ -32,7 +32,7 @@ class LegalHold(models.Model):
     member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="legal_holds")
     reason = models.TextField(_("reason"))
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    starts_on = models.DateField(_("starts on"), default=datetime.date.today)
+    starts_on = models.DateField(_("starts on"), default=timezone.localdate)
     ends_on = models.DateField(_("ends on"), null=True, blank=True, help_text=_("Empty: until released."))
     released_at = models.DateTimeField(_("released at"), null=True, blank=True)
     released_by = models.ForeignKey(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from django.conf import settings
 from django.contrib.auth.models import Group
 
 from accounts import roles
@@ -11,25 +10,9 @@ from tests.factories import StaffUserFactory
 
 
 def pytest_collection_modifyitems(config, items):
-    """Tests that need a real Celery worker run only where a Redis broker is configured.
-
-    CI's second run (PostgreSQL + Redis) runs them; the SQLite run deselects them and says so.
-    """
+    """Every transactional test restores the migrated data. Which tests need a worker, Chromium or
+    PostgreSQL, and saying so when they cannot run, is ``tests/availability.py``'s job."""
     _serialized_rollback_for_every_transactional_test(items)
-    if settings.REDIS_URL:
-        return
-    kept, dropped = [], []
-    for item in items:
-        (dropped if item.get_closest_marker("celery_worker") else kept).append(item)
-    if dropped:
-        config.hook.pytest_deselected(items=dropped)
-        items[:] = kept
-        reporter = config.pluginmanager.get_plugin("terminalreporter")
-        if reporter:
-            reporter.write_line(
-                f"{len(dropped)} test(s) need a Celery worker on Redis: set REDIS_URL to run them "
-                "(CI's PostgreSQL + Redis run does)."
-            )
 
 
 def _serialized_rollback_for_every_transactional_test(items) -> None:
@@ -114,3 +97,28 @@ def auditor(db):
 @pytest.fixture
 def superuser(db):
     return _user_with_role(None, email="root@test.example", is_superuser=True)
+
+
+def pytest_configure(config):
+    """``FAKE_NOW=2028-02-29T12:00:00Z``: the whole session runs with the clock started at that instant.
+
+    The clock ticks from there (``time_machine.travel(..., tick=True)``), so durations still pass; tests
+    that freeze their own clock (``time_machine.travel(..., tick=False)``) nest inside it. ``.ci/clock-check``
+    runs the date-sensitive modules at boundary instants this way.
+    """
+    import os
+
+    fake_now = os.environ.get("FAKE_NOW", "").strip()
+    if not fake_now or hasattr(config, "_fake_now_traveller"):
+        return
+    import datetime
+
+    import time_machine
+
+    destination = datetime.datetime.fromisoformat(fake_now)
+    if destination.tzinfo is None:
+        raise pytest.UsageError(f"FAKE_NOW={fake_now!r} needs a UTC offset, e.g. 2028-02-29T12:00:00Z")
+    config._fake_now_traveller = time_machine.travel(destination, tick=True)
+    config._fake_now_traveller.start()
+    config.add_cleanup(config._fake_now_traveller.stop)
+    print(f"FAKE_NOW: the whole session runs on a clock started at {destination.isoformat()} (time-machine, ticking)")

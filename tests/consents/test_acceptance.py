@@ -23,6 +23,7 @@ from consents.campaigns import narrowing_versions_unaccepted, notice_message, re
 from consents.choices import ChangeKind
 from consents.models import PolicyVersion
 from consents.selectors import audience, may_process
+from tests.clock import frozen
 from tests.consents.ledger_helpers import aware, born, initial_version, record, verified_guardian
 from tests.factories import MemberFactory
 
@@ -31,6 +32,14 @@ pytestmark = pytest.mark.django_db
 OLD = aware(2020, 1, 1)
 SMS = "marketing-sms"
 DAY = datetime.timedelta(days=1)
+
+
+@pytest.fixture(autouse=True)
+def clock():
+    """Birthdays and hold dates are computed from today, then the code reads the clock again: the
+    clock stands at the test's start, so a run across midnight sees one day (tests/clock.py)."""
+    with frozen() as traveller:
+        yield traveller
 
 
 @pytest.fixture(autouse=True)

@@ -13,10 +13,19 @@ from consents.choices import ActorKind, Channel, ConsentAction
 from consents.models import ConsentEvent, ConsentState, Guardian
 from consents.selectors import may_process
 from consents.services import guardian_add, guardian_consent_record, guardian_verify
+from tests.clock import frozen
 from tests.consents.ledger_helpers import born, initial_version, record
 from tests.factories import MemberFactory
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def clock():
+    """Birthdays and hold dates are computed from today, then the code reads the clock again: the
+    clock stands at the test's start, so a run across midnight sees one day (tests/clock.py)."""
+    with frozen() as traveller:
+        yield traveller
 
 SMS = "marketing-sms"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -13,6 +14,8 @@ from accounts.choices import MemberStatus
 from consents.choices import ConsentAction
 from consents.models import Purpose
 from consents.selectors import audience, may_process
+from consents.services import guardian_add
+from tests.clock import frozen
 from tests.consents.ledger_helpers import aware, born, initial_version, record, verified_guardian, version_publish
 from tests.factories import InstitutionFactory, MemberFactory
 
@@ -21,6 +24,14 @@ pytestmark = pytest.mark.django_db
 OLD = aware(2020, 1, 1)
 SMS = "marketing-sms"
 DAY = datetime.timedelta(days=1)
+
+
+@pytest.fixture(autouse=True)
+def clock():
+    """Birthdays and hold dates are computed from today, then the code reads the clock again: the
+    clock stands at the test's start, so a run across midnight sees one day (tests/clock.py)."""
+    with frozen() as traveller:
+        yield traveller
 
 
 @pytest.fixture(autouse=True)
@@ -67,9 +78,10 @@ def test_pp04_refusing_an_additional_purpose_never_blocks_a_basic_one():
         assert may_process(member=member, purpose=code).allowed, code
 
 
-def test_pp04_a_historical_answer_uses_the_account_status_at_that_time():
+def test_pp04_a_historical_answer_uses_the_account_status_at_that_time(clock):
     member = MemberFactory(registered_at=OLD)
     before = timezone.now()
+    clock.shift(1)  # the suspension comes a second later
     member.status = MemberStatus.SUSPENDED
     member.save()
     assert may_process(member=member, purpose="transactions", at=before).allowed
@@ -125,6 +137,29 @@ def test_pp03_on_the_day_before_the_14th_birthday_nothing_can_be_granted_on_the_
     record(member, SMS, at=noon(birthday))
     record(member, SMS, at=noon(birthday), guardian=guardian)
     assert may_process(member=member, purpose=SMS, at=noon(birthday)).allowed
+
+
+@pytest.mark.parametrize("instant", ["2026-12-07T00:05:00Z", "2027-04-30T23:55:00Z", "2027-12-31T23:58:00Z",
+                                     "2028-02-29T12:00:00Z", "2028-03-01T00:01:00Z", "2031-06-15T09:00:00Z"])
+def test_pp03_pp38_birthdays_are_counted_on_the_clocks_today_at_any_instant(instant):
+    """Regression: ages in tests came from fixed birth dates while the code reads today's date. Here
+    the birth dates are relative to the stopped clock, and the code reads that clock itself."""
+    with frozen(instant):
+        today = timezone.localdate()
+        turns14_today = MemberFactory(registered_at=OLD, date_of_birth=born(14, today))
+        record(turns14_today, SMS)
+        record(turns14_today, SMS, guardian=verified_guardian(turns14_today))
+        turns14_tomorrow = MemberFactory(registered_at=OLD, date_of_birth=born(14, today, days_later=1))
+        turns18_today = MemberFactory(registered_at=OLD, date_of_birth=born(18, today))
+        turns18_tomorrow = MemberFactory(registered_at=OLD, date_of_birth=born(18, today, days_later=1))
+
+        assert may_process(member=turns14_today, purpose=SMS).allowed
+        assert may_process(member=turns14_tomorrow, purpose=SMS).code == "child"
+        assert turns14_today in set(audience(purpose=SMS))
+        with pytest.raises(ValidationError, match="adult"):
+            guardian_add(member=turns18_today, name="Li Hua", relation="father", contact="li.hua@mail.example")
+        assert guardian_add(member=turns18_tomorrow, name="Li Hua", relation="father",
+                            contact="li.hua@mail.example").pk
 
 
 def test_pp03_a_member_under_14_gets_no_for_every_additional_purpose_even_with_old_grants():

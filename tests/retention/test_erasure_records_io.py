@@ -94,11 +94,12 @@ def test_pp02_the_daily_copy_job_writes_outside_the_database_and_keeps_the_newes
 
     from django.utils import timezone
 
+    now = timezone.now()  # one instant: the copies are named after the day of the clock passed in
     for days_ago in (3, 2, 1, 0):
-        result = jobs.copy_erasure_records(now=timezone.now() - datetime.timedelta(days=days_ago))
+        result = jobs.copy_erasure_records(now=now - datetime.timedelta(days=days_ago))
         assert result.changed == 1
     copies = sorted(p.name for p in (tmp_path / "copies").iterdir())
-    assert len(copies) == 2 and copies[-1] == f"erasure-records-{timezone.localdate():%Y%m%d}.jsonl"
+    assert len(copies) == 2 and copies[-1] == f"erasure-records-{timezone.localdate(now):%Y%m%d}.jsonl"
     assert JobRun.objects.filter(job="copy_erasure_records").count() == 4
     assert "retention.copy_erasure_records" in {job.task for job in SCHEDULE}
 

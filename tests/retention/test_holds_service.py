@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from retention import selectors, services
 from retention.models import LegalHold
+from tests.clock import frozen
 from tests.factories import MemberFactory
 
 pytestmark = pytest.mark.django_db
@@ -24,6 +25,23 @@ def test_pp29_placing_a_hold_records_reason_owner_and_history(compliance_officer
     assert hold.released_at is None
     assert hold.history.count() == 1
     assert member.pk in selectors.held_member_ids(today=hold.starts_on)
+
+
+def test_a_hold_starts_by_default_on_the_sites_date_not_the_process_clocks(compliance_officer, monkeypatch):
+    """The model's default read ``date.today()`` (the process's local zone); "today" is the site's
+    (TIME_ZONE, UTC here) everywhere else. At 02:00 UTC it is still yesterday in New York."""
+    import time
+
+    with frozen("2026-06-10T02:00:00+00:00"):
+        monkeypatch.setenv("TZ", "America/New_York")  # inside: time-machine sets the zone it travels with
+        time.tzset()
+        try:
+            hold = LegalHold.objects.create(member=MemberFactory(), reason="Court order 2026-44",
+                                            owner=compliance_officer)
+        finally:
+            monkeypatch.undo()
+            time.tzset()
+    assert hold.starts_on == TODAY
 
 
 def test_pp29_a_hold_needs_a_real_reason(compliance_officer):

@@ -16,16 +16,24 @@ from config.schedule import SCHEDULE
 from retention import engine, jobs, services, tasks
 from retention.choices import ErasureTrigger, ItemStatus, RunStatus
 from retention.models import ErasureRecord, ErasureRun, JobRun
+from tests.clock import frozen
 from tests.factories import DeviceRecordFactory, MemberFactory, TransactionRecordFactory
 from tests.retention.snapshots import assert_unchanged, snapshot
 
 pytestmark = pytest.mark.django_db
 
-NOW = timezone.now()
+
+
+@pytest.fixture(autouse=True)
+def clock():
+    """The ages of rows ("cancelled 31 days ago") are counted from the instant the jobs read, not from
+    when this module was imported: the clock stands at the test's start (tests/clock.py)."""
+    with frozen() as traveller:
+        yield traveller
 
 
 def ago(days: int) -> datetime.datetime:
-    return NOW - datetime.timedelta(days=days)
+    return timezone.now() - datetime.timedelta(days=days)
 
 
 def cancelled(days_ago: int, **kwargs) -> Member:

@@ -11,9 +11,18 @@ from accounts.models import Member, TransactionRecord
 from retention import engine
 from retention.choices import ErasureTrigger, ItemStatus, RunStatus
 from retention.models import ErasureRun, ErasureRunItem, LegalHold
+from tests.clock import frozen
 from tests.retention.erasure_seed import member_is_untouched, seed_member
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def clock():
+    """Birthdays and hold dates are computed from today, then the code reads the clock again: the
+    clock stands at the test's start, so a run across midnight sees one day (tests/clock.py)."""
+    with frozen() as traveller:
+        yield traveller
 
 
 @pytest.fixture

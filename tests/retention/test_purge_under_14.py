@@ -16,12 +16,22 @@ from accounts.models import Member, TransactionRecord
 from retention import engine, jobs, services
 from retention.choices import ErasureTrigger
 from retention.models import ErasureRecord, JobRun
+from tests.clock import frozen
+from tests.consents.ledger_helpers import born
 from tests.factories import DeviceRecordFactory, MemberFactory, TransactionRecordFactory
 from tests.retention.snapshots import assert_unchanged, snapshot
 
 pytestmark = pytest.mark.django_db
 
 TODAY = datetime.date(2026, 6, 10)
+
+
+@pytest.fixture(autouse=True)
+def clock():
+    """The fixed birth dates below are ages on TODAY: the clock stands on TODAY, so what reads the
+    clock itself (the command, a hold's start) agrees with the ``today=TODAY`` the tests pass."""
+    with frozen(TODAY) as traveller:
+        yield traveller
 
 
 def child(born: datetime.date, **kwargs) -> Member:
@@ -170,6 +180,46 @@ def test_pp37_dry_run_changes_nothing(compliance_officer):
     report = out.getvalue()
     assert "DRY RUN" in report and "selected: 2" in report and "closed: 2" in report and "erased: 2" in report
     assert not JobRun.objects.exists()
+
+
+#: Where "today" is easy to get wrong: a Monday just after midnight, a month's and a year's last
+#: minutes, New Year's Day (a 2013-01-01 child turns 14), 29 February, and years ahead.
+INSTANTS = ["2026-12-07T00:05:00Z", "2027-04-30T23:55:00Z", "2027-12-31T23:58:00Z", "2027-01-01T00:05:00Z",
+            "2028-02-29T12:00:00Z", "2028-03-01T00:01:00Z", "2031-06-15T09:00:00Z"]
+
+
+@pytest.mark.parametrize("instant", INSTANTS)
+def test_pp37_the_command_counts_ages_on_the_clocks_today_at_any_instant(instant):
+    """Regression: the children were fixed birth dates (2013-01-01 is 14 from 2027-01-01) while the
+    command reads today's date, so the test broke when the calendar moved on."""
+    with frozen(instant):
+        today = timezone.localdate()
+        turns_14_tomorrow = child(born(14, today, days_later=1))
+        thirteen = child(born(13, today))
+        turns_14_today = child(born(14, today))
+        out = StringIO()
+        call_command("purge_under_14", "--no-progress", stdout=out)
+    assert "selected: 2" in out.getvalue() and "erased: 2" in out.getvalue()
+    assert erased(turns_14_tomorrow) and erased(thirteen) and not erased(turns_14_today)
+
+
+@pytest.mark.parametrize(
+    ("zone", "instant", "local_day"),
+    [
+        ("Asia/Shanghai", "2026-06-09T16:30:00Z", datetime.date(2026, 6, 10)),  # already tomorrow there
+        ("America/New_York", "2026-06-11T02:00:00Z", datetime.date(2026, 6, 10)),  # still yesterday there
+        ("UTC", "2026-06-10T00:00:00Z", datetime.date(2026, 6, 10)),
+    ],
+)
+def test_pp37_the_14th_birthday_is_counted_on_the_site_time_zones_date(settings, zone, instant, local_day):
+    settings.TIME_ZONE = zone
+    with frozen(instant):
+        assert timezone.localdate() == local_day
+        turns_14_today = child(born(14, local_day))
+        turns_14_tomorrow = child(born(14, local_day, days_later=1))
+        result = jobs.purge_under_14()
+    assert result.selected == 1
+    assert erased(turns_14_tomorrow) and not erased(turns_14_today)
 
 
 def test_pp37_command_purges_named_members_and_refuses_unknown_numbers():

@@ -14,6 +14,7 @@ from accounts import roles
 from retention import jobs, reminders, services
 from retention.choices import ReviewOutcome, RiskLevel
 from retention.models import ImpactAssessment, JobRun, ProcessingReview
+from tests.clock import frozen
 from tests.factories import StaffUserFactory
 
 pytestmark = pytest.mark.django_db
@@ -139,11 +140,12 @@ def test_pp27_changing_the_due_date_reminds_afresh(staff):
 
 
 def test_pp27_dry_run_sends_nothing_and_marks_nothing(staff):
-    today = timezone.localdate()
-    review("Marketing SMS", next_due=today + datetime.timedelta(days=5), reviewer=staff["officer"],
-           reviewed_on=today - datetime.timedelta(days=300))
-    out = StringIO()
-    call_command("send_review_reminders", "--dry-run", stdout=out)
+    with frozen():  # the command reads today itself: the same day as the test's
+        today = timezone.localdate()
+        review("Marketing SMS", next_due=today + datetime.timedelta(days=5), reviewer=staff["officer"],
+               reviewed_on=today - datetime.timedelta(days=300))
+        out = StringIO()
+        call_command("send_review_reminders", "--dry-run", stdout=out)
     assert mail.outbox == []
     assert not ProcessingReview.objects.filter(reminded_on__isnull=False).exists()
     assert not JobRun.objects.exists()
