@@ -34,6 +34,7 @@ from accounts import crypto, datamap
 from accounts.fields import BlindIndexField, EncryptedDateField, EncryptedTextField
 from accounts.forms import SensitiveModelForm, document_file_url, reveal_url
 from accounts.masking import mask_value
+from accounts.request_guard import NUL
 from accounts.services import DOWNLOAD_PERMISSION, REVEAL_PERMISSION
 
 EMPTY = "—"
@@ -446,6 +447,10 @@ class TokenSearchMixin:
         if not self.has_view_or_change_permission(request):
             raise PermissionDenied
         term = request.POST.get(SEARCH_VAR, "").strip()
+        if NUL in term:
+            # PostgreSQL text cannot hold it; say so instead of failing in the database.
+            messages.error(request, _("A search term cannot contain a NUL character; nothing was searched."))
+            term = ""
         return self._changelist_redirect(request, self._params_with_term(request, request.POST, term))
 
     def changelist_view(self, request, extra_context=None):

@@ -80,13 +80,21 @@ def import_batch_record(
     )
 
 
+class UnreadableFile(ValueError):
+    """A file that cannot be read as the format it claims; the message says what and where, never a value."""
+
+
 def dataset_from_file(*, content: bytes, file_name: str = "", file_format: str = "") -> tablib.Dataset:
-    """Read CSV or XLSX bytes into a dataset that remembers each record's line in the file."""
+    """Read CSV or XLSX bytes into a dataset that remembers each record's line in the file.
+
+    Raises ``UnreadableFile`` for a file that is not what its format says (fuzz finding, see
+    ``accounts.resources.CSV`` and ``accounts.resources.XLSX``).
+    """
     from accounts.resources import FORMATS
 
     name = (file_format or Path(file_name).suffix.lstrip(".")).lower()
     if name not in FORMATS:
-        raise ValueError(f"Unsupported file format {name or '(none)'!r}: use one of {', '.join(FORMATS)}.")
+        raise UnreadableFile(f"Unsupported file format {name or '(none)'!r}: use one of {', '.join(FORMATS)}.")
     fmt = FORMATS[name](encoding="utf-8-sig") if name == "csv" else FORMATS[name]()
     return fmt.create_dataset(content)
 

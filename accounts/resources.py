@@ -21,9 +21,12 @@ import csv
 import datetime
 import io
 import re
+import zipfile
+import zlib
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from xml.etree import ElementTree
 
 import tablib
 from django.core.exceptions import NON_FIELD_ERRORS, ObjectDoesNotExist, ValidationError
@@ -130,6 +133,20 @@ class ImportResult(Result):
         return sorted(found)
 
 
+#: A header cell that reads like a column name, and may be quoted in a problem.
+_COLUMN_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
+
+
+def _column_label(name: str, position: int) -> str:
+    """How a problem names a header cell: by its text if that looks like a column name, else by position.
+
+    Fuzz finding (tests/accounts/test_fuzz_import.py): a file without its header line has a record
+    there, and "Unknown column" quoted each of its cells (names, e-mails) in the report; a cell with
+    a line break also split the command's one-problem-a-line output.
+    """
+    return name if _COLUMN_NAME.fullmatch(name) else f"#{position}"
+
+
 # --- File formats -------------------------------------------------------------------------------
 def _blank(value) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
@@ -165,9 +182,31 @@ def _dataset_from_rows(rows) -> tablib.Dataset:
         if not width:
             dataset.read_problems.append(ImportProblem(header_line, "", "The file has no header line."))
             break
+        for position, cell in enumerate(cells):
+            if isinstance(cell, str) and "\x00" in cell:
+                # Fuzz finding (tests/accounts/test_fuzz_import.py): PostgreSQL text cannot hold NUL,
+                # and the look-up of existing records failed with a DataError. Said here, not sent.
+                dataset.read_problems.append(ImportProblem(
+                    line, _column_label(headers[position], position + 1),
+                    "This cell holds a NUL character, which no column accepts.",
+                ))
+                cells[position] = None
         dataset.append(cells)
         dataset.line_numbers.append(line)
     return dataset
+
+
+def _decoded(content: bytes, encoding: str) -> str:
+    try:
+        return content.decode(encoding)
+    except UnicodeDecodeError as exc:
+        # Fuzz finding (tests/accounts/test_fuzz_import.py): a file in another encoding (UTF-16,
+        # GB18030, Latin-1) raised a bare UnicodeDecodeError that said neither what nor where.
+        line = content.count(b"\n", 0, exc.start) + 1
+        byte = exc.start - (content.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise imports.UnreadableFile(
+            f"line {line}: byte {byte} of the line is not UTF-8 text; save the file as CSV UTF-8 and import it again."
+        ) from None
 
 
 class CSV(base_formats.CSV):
@@ -175,7 +214,7 @@ class CSV(base_formats.CSV):
 
     def create_dataset(self, in_stream, **kwargs):
         if isinstance(in_stream, bytes):
-            in_stream = in_stream.decode(self.encoding or "utf-8-sig")
+            in_stream = _decoded(in_stream, self.encoding or "utf-8-sig")
         reader = csv.reader(io.StringIO(in_stream, newline=""))
 
         def rows():
@@ -184,7 +223,18 @@ class CSV(base_formats.CSV):
                 yield last + 1, cells
                 last = reader.line_num
 
-        return _dataset_from_rows(rows())
+        try:
+            return _dataset_from_rows(rows())
+        except csv.Error as exc:
+            # Fuzz finding: a cell over the csv module's limit (131,072 characters) raised _csv.Error.
+            # Its text names the rule, never the cell.
+            raise imports.UnreadableFile(f"line {reader.line_num}: this line cannot be read as CSV ({exc}).") from None
+
+
+#: What openpyxl raises for a file that is not a workbook, or a damaged one (fuzz finding: these
+#: reached the caller as such, e.g. BadZipFile or KeyError, without saying that the file is damaged).
+XLSX_READ_ERRORS = (zipfile.BadZipFile, KeyError, ValueError, TypeError, IndexError, AttributeError, EOFError,
+                    OSError, ElementTree.ParseError, zlib.error)
 
 
 class XLSX(base_formats.XLSX):
@@ -193,12 +243,20 @@ class XLSX(base_formats.XLSX):
     def create_dataset(self, in_stream):
         import openpyxl
 
-        book = openpyxl.load_workbook(io.BytesIO(in_stream), read_only=True, data_only=True)
         try:
-            sheet = book.active
-            return _dataset_from_rows(enumerate(sheet.iter_rows(values_only=True), start=1))
+            book = openpyxl.load_workbook(io.BytesIO(in_stream), read_only=True, data_only=True)
+        except XLSX_READ_ERRORS as exc:
+            raise imports.UnreadableFile(_DAMAGED_XLSX.format(kind=type(exc).__name__)) from None
+        try:
+            rows = list(enumerate(book.active.iter_rows(values_only=True), start=1))
+        except XLSX_READ_ERRORS as exc:
+            raise imports.UnreadableFile(_DAMAGED_XLSX.format(kind=type(exc).__name__)) from None
         finally:
             book.close()
+        return _dataset_from_rows(rows)
+
+
+_DAMAGED_XLSX = "The file is not a readable XLSX workbook ({kind}); save it again from the spreadsheet program."
 
 
 FORMATS = {"csv": CSV, "xlsx": XLSX}
@@ -285,7 +343,14 @@ class DateTimeWidget(widgets.Widget):
                 parsed = None
             if parsed is None:
                 raise ValueError("Enter a date and time as YYYY-MM-DD HH:MM[:SS] with an optional UTC offset.")
-        return timezone.make_aware(parsed) if timezone.is_naive(parsed) else parsed
+        try:
+            aware = timezone.make_aware(parsed) if timezone.is_naive(parsed) else parsed
+            aware.astimezone(datetime.UTC)
+        except OverflowError:
+            # Fuzz finding: e.g. 9999-12-31 23:59:59-10:00 is past the year 9999 in UTC; the write
+            # failed with an OverflowError reported as "Unexpected error".
+            raise ValueError("The date and time is out of range (years 1 to 9999 in UTC).") from None
+        return aware
 
     def render(self, value, obj=None, **kwargs):
         if value is None:
@@ -314,6 +379,10 @@ class DecimalWidget(widgets.NumberWidget):
         return value if kwargs.get("force_native_type") else format(value, "f")
 
 
+#: The largest primary key (``BigAutoField``).
+MAX_ID = 2**63 - 1
+
+
 class IdWidget(widgets.Widget):
     """The record id from an earlier export; empty for a new record."""
 
@@ -321,7 +390,9 @@ class IdWidget(widgets.Widget):
         if _blank(value):
             return None
         text = _text(value)
-        if not text.isdigit():
+        # Fuzz finding: "²" passed isdigit() and int() then quoted it in the error; an id past the
+        # 64-bit range crashed the bulk lookup of existing records (OverflowError, DataError).
+        if not (text.isascii() and text.isdigit()) or int(text) > MAX_ID:
             raise ValueError("Enter the id from an export (a whole number), or leave it empty for a new record.")
         return int(text)
 
@@ -494,11 +565,13 @@ class RecordResource(resources.ModelResource):
             if not name:
                 problems.append(ImportProblem(1, f"#{position}", "This column has no name in the header."))
             elif name in seen:
-                problems.append(ImportProblem(1, name, "This column appears more than once in the header."))
-            elif name not in allowed:
                 problems.append(
-                    ImportProblem(1, name, "Unknown column; the columns are: " + ", ".join(allowed) + ".")
+                    ImportProblem(1, _column_label(name, position), "This column appears more than once in the header.")
                 )
+            elif name not in allowed:
+                problems.append(ImportProblem(
+                    1, _column_label(name, position), "Unknown column; the columns are: " + ", ".join(allowed) + "."
+                ))
             seen.add(name)
         for name in self.required_columns:
             if name not in seen:

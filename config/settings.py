@@ -124,6 +124,8 @@ MIDDLEWARE = [
     # Static files straight after the HTTPS redirect, before sessions: no database work for them.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
+    # A NUL in the query string is refused before sessions or any view touch the database.
+    "accounts.request_guard.NulQueryGuardMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

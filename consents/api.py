@@ -124,7 +124,9 @@ def _parse_time(value) -> datetime.datetime | None:
     """Unix seconds or ISO 8601 with an offset; None when it is neither (a naive time is ambiguous)."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, str) and value.strip().isdigit():
+    # Fuzz finding (tests/consents/test_fuzz_signed_endpoints.py): "²" is a digit to isdigit() but
+    # not to int(), which raised ValueError (a 500 for the site).
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         value = int(value.strip())
     if isinstance(value, int | float):
         try:

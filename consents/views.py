@@ -38,19 +38,28 @@ def _refuse(status: int, reason: str) -> JsonResponse:
 
 
 def _parse_time(value) -> datetime.datetime | None:
-    """The reply's time: Unix seconds or ISO 8601 (naive means UTC)."""
+    """The reply's time: Unix seconds or ISO 8601 (naive means UTC); None when it is neither.
+
+    Fuzz finding (tests/consents/test_fuzz_signed_endpoints.py): NaN, 1e999, seconds past the year
+    9999, "²" (a digit to ``isdigit`` but not to ``int``) and dates such as 2025-13-45 raised
+    ValueError or OverflowError, and the gateway got a 500 instead of a 400.
+    """
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
-        return datetime.datetime.fromtimestamp(value, tz=datetime.UTC)
-    if isinstance(value, str) and value.strip():
-        text = value.strip()
-        if text.isdigit():
-            return datetime.datetime.fromtimestamp(int(text), tz=datetime.UTC)
-        parsed = parse_datetime(text)
-        if parsed is not None and timezone.is_naive(parsed):
-            parsed = parsed.replace(tzinfo=datetime.UTC)
-        return parsed
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        value = int(value.strip())
+    try:
+        if isinstance(value, int | float):
+            return datetime.datetime.fromtimestamp(value, tz=datetime.UTC)
+        if isinstance(value, str) and value.strip():
+            parsed = parse_datetime(value.strip())
+            if parsed is not None and timezone.is_naive(parsed):
+                parsed = parsed.replace(tzinfo=datetime.UTC)
+            if parsed is not None:
+                parsed.astimezone(datetime.UTC)  # an offset that moves it past the year 9999 or before 1
+            return parsed
+    except (OverflowError, OSError, ValueError):
+        return None
     return None
 
 

@@ -602,7 +602,51 @@ def _header(message: ParsedEmail, name: str) -> str:
         value = message.get(name)
     except Exception as exc:  # a malformed header the parser defers until access
         raise UnreadableMail(f"the {name} header cannot be parsed ({type(exc).__name__})") from None
-    return "" if value is None else str(value)
+    return "" if value is None else _plain_text(str(value))
+
+
+def _plain_text(text: str) -> str:
+    """Header text as plain columns can hold it.
+
+    Fuzz finding (tests/requests_desk/test_fuzz_mail.py): a NUL byte in a header reached the
+    subject, name and Message-ID columns, which PostgreSQL refuses (the ingest failed with a
+    ValueError). NUL is not allowed in a header (RFC 5322): it is kept visible as U+FFFD.
+    """
+    return text.replace("\x00", "\ufffd")
+
+
+#: The reason a message nested deeper than the parser can follow is refused.
+TOO_DEEP = "the MIME structure is nested too deeply"
+#: Main types ``email``'s content manager reads; a part of any other type is kept as its bytes.
+_CONTENT_MANAGED = frozenset({"text", "audio", "image", "video", "application", "message"})
+
+
+def _leaf_parts(item: ParsedEmail):
+    """The parts an attachment is kept as: a multipart among the attachments gives its sub-parts.
+
+    Fuzz finding: a multipart nested in the top-level multipart (a forwarded bundle, a list footer
+    around the original, a signed message) has no content of its own; ``get_content`` raised
+    KeyError and the whole message was quarantined instead of kept.
+    """
+    payload = item.get_payload()
+    if item.get_content_maintype() == "multipart" and isinstance(payload, list):
+        for sub in payload:
+            yield from _leaf_parts(sub)
+    else:
+        yield item
+
+
+def _part_bytes(item: ParsedEmail) -> bytes:
+    if item.get_content_maintype() not in _CONTENT_MANAGED:
+        # Fuzz finding: font/*, model/* or a multipart without parts has no reader (KeyError
+        # quarantined the message): kept as its bytes, decoded from base64 or quoted-printable.
+        return item.get_payload(decode=True) or b""
+    content = item.get_content()
+    if isinstance(content, str):
+        return content.encode("utf-8")
+    if isinstance(content, ParsedEmail):
+        return content.as_bytes()
+    return content
 
 
 def mail_parse(raw: bytes) -> ParsedMail:
@@ -611,7 +655,12 @@ def mail_parse(raw: bytes) -> ParsedMail:
         raise UnreadableMail("the file is empty")
     if len(raw) > MAX_MESSAGE_BYTES:
         raise UnreadableMail(f"the message is larger than {MAX_MESSAGE_BYTES // (1024 * 1024)} MB")
-    message = email.message_from_bytes(raw, policy=email.policy.default)
+    try:
+        message = email.message_from_bytes(raw, policy=email.policy.default)
+    except RecursionError:
+        # Fuzz finding (tests/requests_desk/test_fuzz_mail.py): a MIME tree nested about a thousand
+        # levels deep overflowed the parser's recursion and the ingest stopped with a RecursionError.
+        raise UnreadableMail(TOO_DEEP) from None
     if not message.keys():
         raise UnreadableMail("no e-mail headers found")
     sender = _header(message, "From")
@@ -638,14 +687,16 @@ def mail_parse(raw: bytes) -> ParsedMail:
         body = "" if part is None else part.get_content()
         if part is not None and part.get_content_type() == "text/html":
             body = strip_tags(body)
-        attachments = []
-        for item in message.iter_attachments():
-            content = item.get_content()
-            if isinstance(content, str):
-                content = content.encode("utf-8")
-            elif isinstance(content, ParsedEmail):
-                content = content.as_bytes()
-            attachments.append(IncomingAttachment(content=content, content_type=item.get_content_type()))
+        if message.get_content_maintype() == "multipart":
+            items = list(message.iter_attachments())
+        else:
+            items = [] if part is not None else [message]  # a message that is one file, e.g. a scan
+        attachments = [
+            IncomingAttachment(content=_part_bytes(leaf), content_type=_plain_text(leaf.get_content_type()))
+            for item in items for leaf in _leaf_parts(item)
+        ]
+    except RecursionError:
+        raise UnreadableMail(TOO_DEEP) from None
     except (LookupError, UnicodeError, ValueError, KeyError, AttributeError) as exc:
         raise UnreadableMail(f"the body cannot be decoded ({type(exc).__name__})") from None
     references = REFERENCE_ID_RE.findall(_header(message, "In-Reply-To") + " " + _header(message, "References"))

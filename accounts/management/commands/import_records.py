@@ -56,10 +56,10 @@ class Command(BaseCommand):
             raise CommandError(f"Cannot read {file}: {exc.strerror}.") from exc
         try:
             dataset = imports.dataset_from_file(content=content, file_name=file.name, file_format=format)
-        except ValueError as exc:
+        except imports.UnreadableFile as exc:
+            # The reader says what is wrong and where (fuzz finding: a catch-all here named only the
+            # exception's class, e.g. "UnicodeDecodeError", and hid errors that were not the file's).
             raise CommandError(str(exc)) from exc
-        except Exception as exc:  # a damaged file: name the kind of error, not its content
-            raise CommandError(f"Cannot read {file.name} as {format or file.suffix}: {type(exc).__name__}.") from exc
 
         desc = f"Checking {records} (dry run)" if dry_run else f"Importing {records}"
         with progress(total=len(dataset), desc=desc, unit="row", enabled=not no_progress, stream=self.stderr) as bar:
