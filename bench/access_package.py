@@ -62,8 +62,8 @@ def member_with(transactions: int, user):
         Verification,
     )
     from consents.choices import ActorKind, Channel, ConsentAction
+    from consents.ledger import consent_record
     from consents.models import PolicyVersion, Purpose
-    from consents.services import consent_record
     from requests_desk import services, workflow
     from requests_desk.choices import IntakeChannel, RequesterKind, RequestType, VerificationMethod
     from requests_desk.models import IdentityCheck, Request

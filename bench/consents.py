@@ -8,7 +8,7 @@ Starts from empty member and consent tables (this database only: its name must s
 
 1. loads the missing members with a lean COPY of its own (member number, status, kind, encrypted
    date of birth with its plain birth year; guardians for the 14-17-year-olds, verified);
-2. records their consent histories through ``consents.services.consent_record_many`` (validated,
+2. records their consent histories through ``consents.ledger.consent_record_many`` (validated,
    bulk insert, set-based state rebuild; batches of ``--batch`` events, each all-or-nothing) and
    prints events per second;
 3. times ``consents.selectors.audience`` for marketing SMS and counts its queries (expected: the
@@ -167,7 +167,7 @@ def plan_events(indexes, ids: dict[int, int], population: Population, guardians:
 
 
 def record_events(events_iter, *, batch: int) -> tuple[int, float]:
-    from consents.services import consent_record_many
+    from consents.ledger import consent_record_many
 
     total, seconds, pending = 0, 0.0, []
 
@@ -218,9 +218,9 @@ def main() -> None:
     setup()
     from django.db import connection
 
+    from consents.drift import consent_state_drift
     from consents.legal_grounds import INITIAL_POLICY_VERSION
     from consents.models import ConsentEvent, ConsentState, Guardian, PolicyVersion, Purpose
-    from consents.services import consent_state_drift
 
     with connection.cursor() as cursor:
         # This database only (checked in setup): empty members and everything hanging off them.

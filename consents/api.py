@@ -60,8 +60,8 @@ from accounts.models import Member
 from consents import signing
 from consents.campaigns import reconsent_notice_accept, reconsent_notice_seen
 from consents.choices import ActorKind, Channel, SiteEventKind, SiteEventOutcome
+from consents.ledger import FUTURE_SKEW, consent_record
 from consents.models import Guardian, PolicyVersion, Purpose, SiteEvent
-from consents.services import FUTURE_SKEW, consent_record
 
 logger = logging.getLogger(__name__)
 

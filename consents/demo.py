@@ -6,7 +6,7 @@ Runs after accounts' steps (``INSTALLED_APPS`` order), on whatever members exist
   purposes at sign-up and some additional ones, some withdrawn later (by app, web, SMS reply or a
   ticket entered by staff); a few grants carry a third-party source (PP-16). Members aged 14-17
   get a verified guardian and the guardian's grants; children under 14 get nothing (PP-03).
-  Recorded through ``consents.services.consent_record_many`` (validated, bulk, chunked).
+  Recorded through ``consents.ledger.consent_record_many`` (validated, bulk, chunked).
 - **A major policy version** published ten days ago with its campaign part-way through: about
   60% notified, 40% seen, 20% accepted (PP-39). Nothing is e-mailed by the demo.
 - **Recipients and disclosures** (PP-21): a partner with a valid agreement, one whose agreement
@@ -43,9 +43,9 @@ from consents.choices import (
     PurposeKind,
     RecipientKind,
 )
+from consents.ledger import consent_record_many
 from consents.legal_grounds import BIOMETRIC_PURPOSE, INITIAL_POLICY_VERSION
 from consents.models import ConsentEvent, Disclosure, Guardian, PolicyVersion, Purpose, Recipient, ReconsentNotice
-from consents.services import consent_record_many
 
 DEFAULT_SEED = 2026
 CHUNK_SIZE = 500

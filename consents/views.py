@@ -20,7 +20,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from consents import signing
-from consents.services import sms_reply_receive
+from consents.sms import sms_reply_receive
 
 logger = logging.getLogger(__name__)
 

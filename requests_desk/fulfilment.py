@@ -46,8 +46,8 @@ from accounts.fields import EncryptedDateField
 from accounts.masking import mask_value
 from accounts.models import Member, StaffUser
 from consents.choices import ActorKind, Channel, ConsentAction, PurposeKind
+from consents.ledger import consent_record
 from consents.models import Purpose
-from consents.services import consent_record
 from requests_desk import access_package, letters, services, workflow
 from requests_desk.choices import IntakeChannel, RequesterKind, RequestType, Severity
 from requests_desk.models import Message, Request

@@ -24,6 +24,7 @@ from consents.forms import (
     GuardianForm,
     TimelineForm,
 )
+from consents.guardians import guardian_add, guardian_verify
 from consents.models import (
     ConsentEvent,
     ConsentState,
@@ -32,7 +33,6 @@ from consents.models import (
     ReconsentNotice,
     SmsReply,
 )
-from consents.services import guardian_add, guardian_verify
 
 
 # --- The ledger (read-only) -----------------------------------------------------------------------

@@ -8,9 +8,9 @@ from django.utils import timezone
 
 from accounts.models import Member
 from consents.choices import ActorKind, Channel, ConsentAction
+from consents.ledger import consent_record
 from consents.legal_grounds import INITIAL_POLICY_VERSION
 from consents.models import ConsentEvent, Guardian, PolicyVersion
-from consents.services import consent_record
 
 EPOCH = datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC)
 

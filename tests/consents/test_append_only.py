@@ -11,8 +11,8 @@ from django.test import RequestFactory
 
 from accounts import roles
 from consents.choices import ConsentAction
+from consents.ledger import ledger_erasure_allowed
 from consents.models import ConsentEvent, ConsentState
-from consents.services import ledger_erasure_allowed
 from tests.consents.ledger_helpers import aware, initial_version, record
 from tests.factories import MemberFactory
 

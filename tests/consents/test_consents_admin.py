@@ -29,6 +29,7 @@ from consents.choices import (
     SmsOutcome,
 )
 from consents.disclosures import disclosure_prepare
+from consents.ledger import consent_record
 from consents.legal_grounds import INITIAL_POLICY_VERSION
 from consents.models import (
     ConsentEvent,
@@ -42,7 +43,6 @@ from consents.models import (
     ReconsentNotice,
     SmsReply,
 )
-from consents.services import consent_record
 from tests.factories import MemberFactory, StaffUserFactory
 
 pytestmark = pytest.mark.django_db

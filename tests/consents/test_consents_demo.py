@@ -15,9 +15,9 @@ from accounts.choices import MemberStatus
 from accounts.models import Member
 from consents import demo
 from consents.choices import ActorKind, ConsentAction, DisclosureStatus, PurposeKind
+from consents.drift import consent_state_drift
 from consents.models import ConsentEvent, Disclosure, Guardian, PolicyVersion, Purpose, Recipient, ReconsentNotice
 from consents.selectors import may_process
-from consents.services import consent_state_drift
 
 pytestmark = pytest.mark.django_db
 

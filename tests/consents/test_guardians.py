@@ -10,9 +10,9 @@ from django.db import connection
 from django.utils import timezone
 
 from consents.choices import ActorKind, Channel, ConsentAction
+from consents.guardians import guardian_add, guardian_consent_record, guardian_verify
 from consents.models import ConsentEvent, ConsentState, Guardian
 from consents.selectors import may_process
-from consents.services import guardian_add, guardian_consent_record, guardian_verify
 from tests.clock import frozen
 from tests.consents.ledger_helpers import born, initial_version, record
 from tests.factories import MemberFactory

@@ -14,11 +14,12 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.choices import MemberStatus
-from consents import services
+from consents import ledger
 from consents.choices import ActorKind, Channel, ConsentAction
+from consents.drift import consent_state_drift
+from consents.ledger import consent_record, consent_record_many
 from consents.models import ConsentEvent, ConsentState, Purpose
 from consents.selectors import may_process
-from consents.services import consent_record, consent_record_many, consent_state_drift
 from tests.consents.ledger_helpers import aware, born, initial_version, record, verified_guardian, version_publish
 from tests.factories import MemberFactory
 
@@ -61,7 +62,7 @@ def test_pp05_event_and_state_are_one_transaction(monkeypatch):
     def broken_rebuild(**kwargs):
         raise RuntimeError("state table unavailable")
 
-    monkeypatch.setattr(services, "_states_rebuild", broken_rebuild)
+    monkeypatch.setattr(ledger, "_states_rebuild", broken_rebuild)
     with pytest.raises(RuntimeError):
         record(member, "marketing-sms", at=T0)
     assert not ConsentEvent.objects.filter(member=member).exists()  # the event went with the failed state

@@ -12,9 +12,9 @@ from django.utils import timezone
 
 from accounts.choices import MemberStatus
 from consents.choices import ConsentAction
+from consents.guardians import guardian_add
 from consents.models import Purpose
 from consents.selectors import audience, may_process
-from consents.services import guardian_add
 from tests.clock import frozen
 from tests.consents.ledger_helpers import aware, born, initial_version, record, verified_guardian, version_publish
 from tests.factories import InstitutionFactory, MemberFactory

@@ -16,9 +16,9 @@ from accounts.choices import MemberStatus
 from accounts.models import Member, TransactionRecord
 from accounts.storage import protected_storage
 from consents.choices import ActorKind, Channel, ConsentAction
+from consents.ledger import consent_record
 from consents.models import ConsentEvent, ConsentState, LegalGround
 from consents.selectors import may_process
-from consents.services import consent_record
 from requests_desk import fulfilment, services, workflow
 from requests_desk.choices import IntakeChannel, MessageDirection, RequesterKind, RequestType, Severity
 from requests_desk.models import AccessPackage, IdentityCheck, Message, Request

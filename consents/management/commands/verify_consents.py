@@ -14,8 +14,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import Member
 from accounts.progress import progress
+from consents.drift import consent_state_drift
 from consents.models import Purpose
-from consents.services import consent_state_drift
 
 SHOWN_ROWS = 50
 

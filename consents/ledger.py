@@ -1,8 +1,9 @@
-"""Writes of the consents app: the consent ledger, guardians and SMS unsubscribe replies.
+"""The consent ledger: validate and record grants and withdrawals, keep the state table derived.
 
 The ledger is append-only (design decision 3): every grant or withdrawal is a new
 ``ConsentEvent``, and ``ConsentState`` is re-derived from the ledger in the same transaction
-(``consents.selectors.derive_state`` holds the rules). Nothing here edits or deletes an event.
+(``consents.selectors.derive_state`` holds the rules). Nothing here edits or deletes an event;
+only the erasure engine passes the append-only trigger (``ledger_erasure_allowed``).
 """
 
 from __future__ import annotations
@@ -10,32 +11,27 @@ from __future__ import annotations
 import contextlib
 import datetime
 import logging
-import unicodedata
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, connections, transaction
+from django.core.exceptions import ValidationError
+from django.db import connections, transaction
 from django.utils import timezone
 
-from accounts import crypto
 from accounts.models import CHILD_AGE_LIMIT, Member, StaffUser, age_on
 from accounts.progress import chunked
-from consents.choices import ActorKind, Channel, ConsentAction, PurposeKind, SmsOutcome
-from consents.legal_grounds import SMS_WITHDRAWN_PURPOSES
-from consents.models import ConsentEvent, ConsentState, Guardian, PolicyVersion, Purpose, SmsReply
+from consents.choices import ActorKind, Channel, ConsentAction, PurposeKind
+from consents.models import ConsentEvent, ConsentState, Guardian, PolicyVersion, Purpose
 from consents.selectors import (
     ACTIVE_STATUSES,
     DerivedState,
     expected_states,
-    iter_member_id_chunks,
     policy_version_current,
     purpose_get,
 )
 
 logger = logging.getLogger(__name__)
 
-GUARDIAN_VERIFY_PERMISSION = "consents.change_guardian"
 #: Clock skew tolerated between the caller and us before an event counts as "in the future"; an
 #: event less than this ahead is recorded as happening now (the ledger never holds future events,
 #: so the state table and a "may we process now?" read of the ledger always agree).
@@ -132,7 +128,7 @@ def _is_child(born: datetime.date | None, occurred_at: datetime.datetime) -> boo
 
 
 # --- The ledger --------------------------------------------------------------------------------------
-def _states_upsert(expected: dict[tuple[int, int], DerivedState]) -> int:
+def states_upsert(expected: dict[tuple[int, int], DerivedState]) -> int:
     """Write derived states: ``INSERT … ON CONFLICT (member, purpose) DO UPDATE``, many rows a statement.
 
     What ``bulk_create(update_conflicts=True)`` does, without a model instance and seven
@@ -176,10 +172,10 @@ def _states_rebuild(*, member_ids: Iterable[int], purpose_ids: Iterable[int]) ->
 
     The caller holds the lock on the members' rows (see ``_lock_members``).
     """
-    return _states_upsert(expected_states(member_ids=member_ids, purpose_ids=purpose_ids))
+    return states_upsert(expected_states(member_ids=member_ids, purpose_ids=purpose_ids))
 
 
-def _lock_members(member_ids: Iterable[int]) -> dict[int, str]:
+def members_lock(member_ids: Iterable[int]) -> dict[int, str]:
     """Lock the members' rows in primary-key order and return their statuses.
 
     FOR NO KEY UPDATE: it serialises consent writers for a member (two events recorded at once
@@ -230,7 +226,7 @@ def consent_record(
     )
     introduced = purpose.introduced_in if purpose.introduced_in_id else None
     with transaction.atomic():
-        statuses = _lock_members([member.pk])  # lock first, then read and write (see _lock_members)
+        statuses = members_lock([member.pk])  # lock first, then read and write (see _lock_members)
         # The guardian as stored now (the caller's instance may predate its verification).
         guardian_member_id = guardian_verified_at = None
         if guardian is not None:
@@ -340,7 +336,7 @@ def consent_record_many(
                 raise ValidationError({"events": problems})
         for chunk in chunked(events, chunk_size):
             member_ids = {event.member_id for event in chunk}
-            _lock_members(member_ids)
+            members_lock(member_ids)
             ConsentEvent.objects.bulk_create(chunk, batch_size=chunk_size)
             counts["events"] += len(chunk)
             counts["states"] += _states_rebuild(
@@ -351,87 +347,6 @@ def consent_record_many(
     return counts
 
 
-# --- Verification: the state table against the ledger ------------------------------------------------
-@dataclass(frozen=True)
-class DriftRow:
-    member_id: int
-    purpose_id: int
-    problem: str  # "missing", "extra" or "differs: field, field"
-
-
-@dataclass
-class DriftReport:
-    members: int = 0
-    pairs: int = 0  # (member, purpose) pairs with events
-    drift: list[DriftRow] = field(default_factory=list)
-    fixed: int = 0
-
-    @property
-    def drift_count(self) -> int:
-        return len(self.drift)
-
-
-def _compare(member_ids: list[int]) -> tuple[list[DriftRow], dict[tuple[int, int], object]]:
-    expected = expected_states(member_ids=member_ids)
-    actual = {
-        (row["member_id"], row["purpose_id"]): row
-        for row in ConsentState.objects.filter(member_id__in=member_ids).order_by().values(
-            "member_id", "purpose_id", "granted", "by_guardian", "policy_version_id", "last_event_id", "changed_at"
-        )
-    }
-    drift = []
-    for pair in sorted(expected.keys() | actual.keys()):
-        want, have = expected.get(pair), actual.get(pair)
-        if have is None:
-            drift.append(DriftRow(*pair, "missing"))
-        elif want is None:
-            drift.append(DriftRow(*pair, "extra"))
-        else:
-            values = want.state_values()
-            differing = [name for name, value in values.items() if have[name] != value]
-            if differing:
-                drift.append(DriftRow(*pair, "differs: " + ", ".join(differing)))
-    return drift, expected
-
-
-def consent_state_drift(
-    *, fix: bool = False, dry_run: bool = False, chunk_size: int = 2000, bar=None
-) -> DriftReport:
-    """Recompute every member's consent state from the ledger and compare it with ``ConsentState``.
-
-    Chunked by member (keyset on the primary key), two reads per chunk, nothing decrypted. A pair
-    that looks different is re-checked under the members' locks, so an event recorded meanwhile is
-    not reported as drift. ``fix`` rewrites drifting rows from the ledger (and deletes states that
-    have no event); ``dry_run`` never writes, even with ``fix``. Expected drift: 0.
-    """
-    report = DriftReport()
-    for member_ids in iter_member_id_chunks(size=chunk_size):
-        drift, expected = _compare(member_ids)
-        report.members += len(member_ids)
-        report.pairs += len(expected)
-        if drift:
-            suspect = sorted({row.member_id for row in drift})
-            with transaction.atomic():
-                _lock_members(suspect)
-                drift, expected = _compare(suspect)
-                report.drift.extend(drift)
-                if fix and not dry_run and drift:
-                    report.fixed += _drift_fix(drift, expected)
-        if bar is not None:
-            bar.update(len(member_ids))
-    return report
-
-
-def _drift_fix(drift: list[DriftRow], expected: dict) -> int:
-    extra = [(row.member_id, row.purpose_id) for row in drift if row.problem == "extra"]
-    rewrite = {
-        (row.member_id, row.purpose_id): expected[(row.member_id, row.purpose_id)]
-        for row in drift if row.problem != "extra"
-    }
-    _states_upsert(rewrite)
-    for member_id, purpose_id in extra:  # states without any event: rare, one by one is fine
-        ConsentState.objects.filter(member_id=member_id, purpose_id=purpose_id).delete()
-    return len(rewrite) + len(extra)
 
 
 # --- Erasure's way through the append-only trigger ----------------------------------------------------
@@ -456,132 +371,3 @@ def ledger_erasure_allowed(using: str = "default") -> Iterator[None]:
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("SELECT set_config('privacy.erasure', 'off', true)")
-
-
-# --- Guardians (PP-38, PP-15) ------------------------------------------------------------------------
-def guardian_add(*, member: Member, name: str, relation: str, contact: str) -> Guardian:
-    """Record a minor member's parent or guardian, not yet verified (PP-38)."""
-    guardian = Guardian(member=member, name=(name or "").strip(), relation=(relation or "").strip(),
-                        contact=(contact or "").strip())
-    errors: dict[str, list[str]] = {}
-    age = member.age_on(timezone.localdate())
-    if age is None:
-        errors["member"] = ["Guardians are recorded for individual members with a date of birth."]
-    elif age >= 18:
-        errors["member"] = ["This member is an adult: guardians are recorded for members under 18 (PP-38)."]
-    try:
-        guardian.full_clean(exclude=["member", "verified_by"])
-    except ValidationError as exc:
-        for name_, messages in exc.message_dict.items():
-            errors.setdefault(name_, []).extend(messages)
-    if errors:
-        raise ValidationError(errors)
-    guardian.save()
-    return guardian
-
-
-def guardian_verify(
-    *, guardian: Guardian, evidence: str, verified_by: StaffUser, verified_at: datetime.datetime | None = None
-) -> Guardian:
-    """Record how a guardian's identity and relation were verified, by whom and when (PP-38)."""
-    if not verified_by.has_perm(GUARDIAN_VERIFY_PERMISSION):
-        raise PermissionDenied("Verifying a guardian needs the permission to change guardians.")
-    evidence = (evidence or "").strip()
-    if not evidence:
-        raise ValidationError({"verification_evidence": "Say how the guardian was verified (document, call…)."})
-    with transaction.atomic():
-        # Re-read under lock: two officers verifying at once must not both record a verification.
-        current = Guardian.objects.select_for_update().get(pk=guardian.pk)
-        if current.verified_at is not None:
-            raise ValidationError({"verified_at": "This guardian is already verified."})
-        current.verification_evidence = evidence
-        current.verified_by = verified_by
-        current.verified_at = verified_at or timezone.now()
-        current.save(update_fields=["verification_evidence", "verified_by", "verified_at"])
-    return current
-
-
-def guardian_consent_record(
-    *,
-    guardian: Guardian,
-    purpose: Purpose | str,
-    action: str,
-    channel: str,
-    policy_version: PolicyVersion | None = None,
-    evidence: str = "",
-    occurred_at: datetime.datetime | None = None,
-    staff_user: StaffUser | None = None,
-) -> ConsentEvent:
-    """A guardian's grant or withdrawal for their ward: a consent event with the guardian as actor."""
-    return consent_record(
-        member=guardian.member, purpose=purpose, action=action, policy_version=policy_version, channel=channel,
-        actor_kind=ActorKind.GUARDIAN, evidence=evidence, guardian=guardian, staff_user=staff_user,
-        occurred_at=occurred_at,
-    )
-
-
-# --- SMS unsubscribe (PP-12) ---------------------------------------------------------------------------
-UNSUBSCRIBE_KEYWORDS = frozenset({"TD", "T", "STOP", "退订"})
-
-
-def sms_keyword(text: str) -> str:
-    """The reply folded for matching: NFKC (full-width letters), no whitespace, upper case."""
-    return "".join(unicodedata.normalize("NFKC", text or "").split()).upper()
-
-
-@dataclass(frozen=True)
-class SmsResult:
-    reply: SmsReply
-    created: bool  # False: this message id was handled before (nothing changed)
-    withdrawn: int  # consent events recorded
-
-
-def sms_reply_receive(
-    *, message_id: str, phone: str, text: str, received_at: datetime.datetime | None = None
-) -> SmsResult:
-    """Handle one inbound SMS reply, once per gateway message id (PP-12).
-
-    The sender is found through the phone blind index; the number itself is never stored or
-    logged. An unsubscribe keyword from a member's number withdraws ``SMS_WITHDRAWN_PURPOSES``
-    (channel SMS, actor the member, evidence "SMS reply <message id>") from the reply's time. Other
-    words and unknown numbers are recorded and change nothing. The reply's text is kept (first 40
-    characters) only when it came from a member, whose erasure then removes it.
-    """
-    received_at = min(received_at or timezone.now(), timezone.now())
-    # A sender without digits has no number to look up (its blind index would hash the empty string).
-    phone_bidx = (crypto.blind_index("phone", phone) or "") if crypto.normalise("phone", phone or "") else ""
-    keyword = sms_keyword(text)
-    with transaction.atomic():
-        existing = SmsReply.objects.filter(message_id=message_id).first()
-        if existing is not None:
-            return SmsResult(existing, created=False, withdrawn=0)
-        members = list(Member.objects.filter(phone_bidx=phone_bidx).order_by("pk")) if phone_bidx else []
-        if not members:
-            outcome = SmsOutcome.UNKNOWN_NUMBER
-        elif keyword in UNSUBSCRIBE_KEYWORDS:
-            outcome = SmsOutcome.WITHDRAWN
-        else:
-            outcome = SmsOutcome.IGNORED
-        try:
-            # The unique message id is the idempotency lock: a concurrent delivery of the same
-            # message waits on this insert and then fails it, after our withdrawals committed.
-            with transaction.atomic():
-                reply = SmsReply.objects.create(
-                    message_id=message_id, phone_bidx=phone_bidx, member=members[0] if members else None,
-                    keyword=keyword[:40] if members else "", outcome=outcome, received_at=received_at,
-                )
-        except IntegrityError:
-            return SmsResult(SmsReply.objects.get(message_id=message_id), created=False, withdrawn=0)
-        withdrawn = 0
-        if outcome == SmsOutcome.WITHDRAWN:
-            version = policy_version_current(at=received_at)
-            for member in members:  # a number shared by several accounts unsubscribes them all
-                for code in SMS_WITHDRAWN_PURPOSES:
-                    consent_record(
-                        member=member, purpose=code, action=ConsentAction.WITHDRAW, policy_version=version,
-                        channel=Channel.SMS, actor_kind=ActorKind.MEMBER, evidence=f"SMS reply {message_id}",
-                        occurred_at=received_at,
-                    )
-                    withdrawn += 1
-    logger.info("SMS reply %s handled: %s, %d withdrawal(s)", reply.pk, outcome, withdrawn)
-    return SmsResult(reply, created=True, withdrawn=withdrawn)
