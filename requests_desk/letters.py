@@ -26,6 +26,7 @@ from django.utils import timezone
 from requests_desk import services, workflow
 from requests_desk.choices import IntakeChannel, RequesterKind
 from requests_desk.models import Message, Request
+from requests_desk.permissions import DECIDE, WORK_QUEUE, require
 
 
 @dataclass(frozen=True)
@@ -136,7 +137,7 @@ def letter_identity_gate(*, request: Request, template: str, note: str, user) ->
     """
     if not identity_gate_applies(request) or request.identity_checks.exists():
         return
-    may_decide = user is not None and user.has_perm(services.DECIDE)
+    may_decide = user is not None and user.has_perm(DECIDE)
     decided = may_decide and (template in DECISION_LETTERS or request.type not in workflow.NEEDS_IDENTITY)
     if template not in BEFORE_VERIFICATION and not decided:
         allowed = " and ".join(f"\u201c{LETTERS[name].label}\u201d" for name in sorted(BEFORE_VERIFICATION))
@@ -162,7 +163,7 @@ def letter_send(
     identity is verified, ``letter_identity_gate`` limits which letters and whose free text go out.
     """
     if user is not None:
-        services._require(user, services.WORK_QUEUE, "send replies")
+        require(user, WORK_QUEUE, "send replies")
     rendered = letter_render(request=request, template=template, note=note, extra=extra)
     letter_identity_gate(request=request, template=template, note=note, user=user)
     address = request.requester_email
