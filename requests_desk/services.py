@@ -34,6 +34,7 @@ from django.utils.html import strip_tags
 
 from accounts import crypto
 from accounts.models import Member, StaffUser
+from requests_desk import letters, workflow
 from requests_desk.choices import (
     IntakeChannel,
     MessageDirection,
@@ -46,7 +47,6 @@ from requests_desk.choices import (
 from requests_desk.models import Attachment, IdentityCheck, Message, Request, new_reference
 from requests_desk.permissions import DECIDE, WORK_QUEUE, require
 from requests_desk.states import OPEN_STATES, Status
-from requests_desk.workflow import due_date_for
 
 logger = logging.getLogger(__name__)
 
@@ -191,7 +191,7 @@ def request_create(
             requester_email=requester_email.strip(),
             channel=channel,
             received_at=received_at,
-            due_at=due_date_for(received_at),
+            due_at=workflow.due_date_for(received_at),
             priority=priority or Priority.NORMAL,
             severity=severity,
             assignee=assignee,
@@ -207,8 +207,6 @@ def request_create(
         request._change_reason = f"intake ({channel})"
         _save_with_fresh_reference(request)
         if acknowledge:
-            from requests_desk import letters
-
             letters.letter_send(request=request, template="acknowledgement", user=user)
     logger.info("request %s received (type %s, channel %s, repeat %s)", request.reference, type, channel,
                 request.is_repeat)
@@ -490,17 +488,6 @@ def message_log_contact(
     return message
 
 
-def message_record_outbound(
-    *, request: Request, subject: str, body: str, template: str, user, channel: str,
-    source_message_id: str = "",
-) -> Message:
-    """Keep one outbound letter on its request (called by ``requests_desk.letters``)."""
-    return Message.objects.create(
-        request=request, direction=MessageDirection.OUTBOUND, channel=channel, template=template,
-        subject=subject[:300], body=body, sender=user, at=timezone.now(), source_message_id=source_message_id[:300],
-    )
-
-
 def message_bodies_read_log(*, user, request: Request, messages: list[Message], ip_address: str | None) -> int:
     """Log that ``user`` read these messages' bodies on the request page (PP-25): one row each, one query.
 
@@ -545,8 +532,6 @@ def request_extend(*, request: Request, user, due_at: datetime.datetime, reason:
 
     One transaction: if the letter cannot be sent, the extension is not recorded either.
     """
-    from requests_desk import letters, workflow
-
     with transaction.atomic():
         updated = workflow.transition(request=request, name="extend", user=user, note=reason, due_at=due_at)
         if notify:
@@ -556,8 +541,6 @@ def request_extend(*, request: Request, user, due_at: datetime.datetime, reason:
 
 def request_refuse(*, request: Request, user, grounds, note: str = "", notify: bool = True) -> Request:
     """Refuse naming legal grounds (the ``refuse`` transition); the reply states each ground (PP-35/36)."""
-    from requests_desk import letters, workflow
-
     with transaction.atomic():
         updated = workflow.transition(request=request, name="refuse", user=user, note=note, grounds=list(grounds))
         if notify:
@@ -757,8 +740,6 @@ def mail_ingest(raw: bytes, *, acknowledge: bool = False) -> IngestOutcome:
     if acknowledge and action == "created":
         # After the commit: a mail server that is down loses no inbound message; the agent can
         # send the acknowledgement from the request page.
-        from requests_desk import letters
-
         try:
             letters.letter_send(request=target, template="acknowledgement", user=None)
         except Exception as exc:
