@@ -6,38 +6,16 @@ Each app may provide a ``demo.py`` with ``register(steps)``; the command runs th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from django.contrib.auth.models import Group
 from django.db import transaction
 
 from accounts import roles
+from accounts.demo_logins import DEMO_LOGINS, DEMO_PASSWORD
 from accounts.models import StaffUser
 from accounts.seeding import DEFAULT_SEED, demo_members_seed
 
 # `make run` seeds this many (Makefile DEMO_MEMBERS); `seed_demo --members N` for more.
 DEFAULT_MEMBERS = 200
-
-# Printed by `make run`; refused when DEMO_DATA_ALLOWED is off (production).
-DEMO_PASSWORD = "privacy-demo-2026!"  # noqa: S105 - public demo credential, dev only
-
-
-@dataclass(frozen=True)
-class DemoLogin:
-    email: str
-    full_name: str
-    role: str | None
-    superuser: bool = False
-
-
-DEMO_LOGINS = (
-    DemoLogin("compliance@demo.example", "Demo Compliance Officer", roles.COMPLIANCE_OFFICER),
-    DemoLogin("agent@demo.example", "Demo Service Agent", roles.CUSTOMER_SERVICE_AGENT),
-    DemoLogin("agent2@demo.example", "Second Demo Agent", roles.CUSTOMER_SERVICE_AGENT),
-    DemoLogin("supervisor@demo.example", "Demo Supervisor", roles.SUPERVISOR),
-    DemoLogin("auditor@demo.example", "Demo Auditor", roles.AUDITOR),
-    DemoLogin("admin@demo.example", "Demo Administrator", None, superuser=True),
-)
 
 
 @transaction.atomic

@@ -8,12 +8,12 @@ rule of another app must run inside an ``accounts`` model, that app appends a ca
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # pragma: no cover
-    from accounts.models import IdentityDocument
+from django.db import models
 
-DocumentCheck = Callable[["IdentityDocument"], None]
+#: A check receives the ``accounts.models.IdentityDocument`` being stored. Typed as any model so
+#: that this module imports no model: the models call into it, never the reverse.
+DocumentCheck = Callable[[models.Model], None]
 
 #: Called by ``IdentityDocument.clean()`` before a document is stored. Each check raises a
 #: field-keyed ``ValidationError`` to refuse it (e.g. consents: a face capture needs a biometric
@@ -28,6 +28,6 @@ def register_document_store_check(check: DocumentCheck) -> DocumentCheck:
     return check
 
 
-def run_document_store_checks(document: IdentityDocument) -> None:
+def run_document_store_checks(document: models.Model) -> None:
     for check in list(document_store_checks):
         check(document)

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
+from accounts import hooks
 from accounts.choices import (
     AssetType,
     DocumentKind,
@@ -31,6 +32,7 @@ from accounts.choices import (
 from accounts.datamap import Category, DataMap, Erasure, Mask, Personal
 from accounts.fields import BlindIndexField, EncryptedDateField, EncryptedTextField
 from accounts.storage import document_upload_to, protected_storage
+from accounts.validators import validate_document_number
 
 
 class StaffUserManager(BaseUserManager):
@@ -408,9 +410,6 @@ class IdentityDocument(models.Model):
         return self.kind == DocumentKind.FACE_CAPTURE
 
     def clean(self) -> None:
-        from accounts import hooks
-        from accounts.validators import validate_document_number
-
         validate_document_number(kind=self.kind, country=self.issuing_country, number=self.number)
         if self.related_person_id and self.member_id and self.related_person.member_id != self.member_id:
             raise ValidationError({"related_person": _("This person belongs to another member.")})
@@ -600,7 +599,7 @@ class TransactionRecord(models.Model):
 class ImportBatch(models.Model):
     """One import of records from a file and where the data came from (PP-16). No personal data.
 
-    Written by ``accounts.imports.import_batch_record`` inside the import's transaction, so a
+    Written by ``accounts.record_writes.import_batch_record`` inside the import's transaction, so a
     refused import leaves none. The members, related persons and transaction records it wrote or
     changed point to it (``import_batch``); their history rows keep the import of each version.
     """

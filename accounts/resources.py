@@ -8,7 +8,7 @@ Issue 3, requirement 10 (design decision 8: bad input gets a clear error and los
   number as in the file (header = line 1), the column and the reason, never with the value.
 - Keys must be unique inside one file (member number, order number, related-person id).
 - Member numbers and product lines are resolved for the whole file in one query each; rows are
-  written with ``bulk_create``/``bulk_update`` and their audit history in bulk (``accounts.imports``).
+  written with ``bulk_create``/``bulk_update`` and their audit history in bulk (``accounts.record_writes``).
 - Encrypted fields take plaintext in and out; blind indexes and ciphertext are never columns.
 - Exports escape spreadsheet formulas (``=``, ``+``, ``-``, ``@``, tab, carriage return get a ``'``
   prefix) and mask sensitive columns unless the user may reveal them (PP-25); an unmasked export
@@ -24,7 +24,6 @@ import re
 import zipfile
 import zlib
 from collections import defaultdict
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from xml.etree import ElementTree
 
@@ -41,8 +40,9 @@ from import_export.instance_loaders import ModelInstanceLoader
 from import_export.resources import Diff
 from import_export.results import Error, Result
 
-from accounts import datamap, imports
+from accounts import datamap, record_writes
 from accounts.choices import AssetType, MemberKind, MemberStatus, RelatedPersonRole, VerificationLevel
+from accounts.import_problems import ImportProblem, UnreadableFile, source_problem
 from accounts.masking import HIDDEN, mask_value
 from accounts.models import ImportBatch, Member, ProductLine, RelatedPerson, TransactionRecord
 from accounts.progress import chunked
@@ -69,19 +69,6 @@ def looks_masked(text: str) -> bool:
 
 
 # --- Problems -----------------------------------------------------------------------------------
-@dataclass(frozen=True, order=True)
-class ImportProblem:
-    """One reason an import was refused: where (file line, column) and why. Never the value."""
-
-    line: int
-    column: str
-    message: str
-
-    def __str__(self) -> str:
-        where = f"line {self.line}" + (f", column {self.column}" if self.column else "")
-        return f"{where}: {self.message}"
-
-
 class ImportFileProblem(Exception):
     """A problem with the file as a whole (header) or with a line that is not a record."""
 
@@ -204,7 +191,7 @@ def _decoded(content: bytes, encoding: str) -> str:
         # GB18030, Latin-1) raised a bare UnicodeDecodeError that said neither what nor where.
         line = content.count(b"\n", 0, exc.start) + 1
         byte = exc.start - (content.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise imports.UnreadableFile(
+        raise UnreadableFile(
             f"line {line}: byte {byte} of the line is not UTF-8 text; save the file as CSV UTF-8 and import it again."
         ) from None
 
@@ -228,7 +215,7 @@ class CSV(base_formats.CSV):
         except csv.Error as exc:
             # Fuzz finding: a cell over the csv module's limit (131,072 characters) raised _csv.Error.
             # Its text names the rule, never the cell.
-            raise imports.UnreadableFile(f"line {reader.line_num}: this line cannot be read as CSV ({exc}).") from None
+            raise UnreadableFile(f"line {reader.line_num}: this line cannot be read as CSV ({exc}).") from None
 
 
 #: What openpyxl raises for a file that is not a workbook, or a damaged one (fuzz finding: these
@@ -246,11 +233,11 @@ class XLSX(base_formats.XLSX):
         try:
             book = openpyxl.load_workbook(io.BytesIO(in_stream), read_only=True, data_only=True)
         except XLSX_READ_ERRORS as exc:
-            raise imports.UnreadableFile(_DAMAGED_XLSX.format(kind=type(exc).__name__)) from None
+            raise UnreadableFile(_DAMAGED_XLSX.format(kind=type(exc).__name__)) from None
         try:
             rows = list(enumerate(book.active.iter_rows(values_only=True), start=1))
         except XLSX_READ_ERRORS as exc:
-            raise imports.UnreadableFile(_DAMAGED_XLSX.format(kind=type(exc).__name__)) from None
+            raise UnreadableFile(_DAMAGED_XLSX.format(kind=type(exc).__name__)) from None
         finally:
             book.close()
         return _dataset_from_rows(rows)
@@ -500,7 +487,7 @@ class RecordResource(resources.ModelResource):
     #: Columns a file must have.
     required_columns: tuple[str, ...] = ()
     #: Model fields written alongside a field on update (derived columns kept in step; blind
-    #: indexes are kept by ``imports.records_bulk_save`` for every model).
+    #: indexes are kept by ``record_writes.records_bulk_save`` for every model).
     derived_fields: dict[str, tuple[str, ...]] = {}
     #: Model fields that ``full_clean`` must skip because a widget already resolved them in bulk
     #: (a foreign key's own check would run one query per row).
@@ -610,7 +597,7 @@ class RecordResource(resources.ModelResource):
         self._reset()
         self._line_numbers = list(getattr(dataset, "line_numbers", None) or range(2, len(dataset) + 2))
         problems = self.header_problems(list(dataset.headers or []))
-        missing_source = imports.source_problem(self.source)
+        missing_source = source_problem(self.source)
         if missing_source:
             problems.insert(0, ImportProblem(0, "source", missing_source))
         if not dataset.headers:
@@ -765,7 +752,7 @@ class RecordResource(resources.ModelResource):
                 name: [(obj, related) for key, (obj, related) in values.items() if key in written]
                 for name, values in self._m2m_values.items()
             }
-            imports.records_bulk_save(
+            record_writes.records_bulk_save(
                 model=self._meta.model,
                 new_objs=list(self.create_instances),
                 changed_objs=list(self.update_instances),
@@ -787,7 +774,7 @@ class RecordResource(resources.ModelResource):
         """
         if self.batch is None:
             totals = result.totals
-            self.batch = imports.import_batch_record(
+            self.batch = record_writes.import_batch_record(
                 source=self.source, user=self.user, model=self._meta.model, total_rows=result.total_rows,
                 new=totals["new"], updated=totals["update"], unchanged=totals["skip"],
             )
@@ -847,7 +834,7 @@ class RecordResource(resources.ModelResource):
         fields = self.get_export_fields(kwargs.get("export_fields"))
         shown = [self.get_field_name(field) for field in fields if self.get_field_name(field) in self.sensitive]
         if shown:
-            imports.sensitive_export_log(
+            record_writes.sensitive_export_log(
                 user=self.user,
                 model=self._meta.model,
                 field_names=shown,
@@ -923,7 +910,7 @@ class MemberResource(RecordResource):
     product_lines = Field(attribute="product_lines", column_name="product_lines", widget=ProductLinesWidget())
 
     required_columns = ("member_number",)
-    # Blind indexes follow their source in ``imports.records_bulk_save``; the birth year is ours to keep.
+    # Blind indexes follow their source in ``record_writes.records_bulk_save``; the birth year is ours to keep.
     derived_fields = {"date_of_birth": ("birth_year",)}
 
     class Meta(RecordResource.Meta):

@@ -58,6 +58,7 @@ from accounts.choices import (
     VerificationMethod,
     VerificationOutcome,
 )
+from accounts.demo_logins import DEMO_LOGINS
 from accounts.models import (
     DeviceRecord,
     IdentityDocument,
@@ -834,8 +835,6 @@ def product_lines_ensure() -> dict[str, ProductLine]:
 
 def demo_reviewer_id() -> int | None:
     """The demo compliance officer reviews the demo documents (None before staff users exist)."""
-    from accounts.demo import DEMO_LOGINS
-
     email = next(login.email for login in DEMO_LOGINS if login.role == roles.COMPLIANCE_OFFICER)
     return StaffUser.objects.filter(email=email).values_list("pk", flat=True).first()
 

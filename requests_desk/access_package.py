@@ -49,9 +49,9 @@ from accounts.spreadsheet import escape_formula
 from accounts.storage import protected_storage
 from requests_desk.choices import RequestType
 from requests_desk.models import AccessPackage, Request
+from requests_desk.permissions import DECIDE
 from requests_desk.states import Status
 
-DECIDE = "requests_desk.decide_request"
 #: Rows fetched per round trip while streaming a model's rows.
 CHUNK_SIZE = 2000
 #: What a file field shows in the package: the file is listed, not included.

@@ -51,10 +51,9 @@ from requests_desk.models import (
     Request,
     Transition,
 )
+from requests_desk.permissions import DECIDE, WORK_QUEUE
 from requests_desk.states import OPEN_STATES
 
-WORK_QUEUE = "requests_desk.work_queue"
-DECIDE = "requests_desk.decide_request"
 #: "Due soon" in the deadline filter: due within this many days (and not overdue).
 DUE_SOON_DAYS = 3
 #: Per-request errors listed one by one in the messages; the rest are counted.

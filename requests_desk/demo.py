@@ -204,7 +204,7 @@ def _create(spec: DemoRequest, member: Member | None, concerns: Request | None, 
     request = Request.objects.get(pk=request.pk)
     services.message_record_inbound(request=request, body=body, subject=subject, channel=channel, at=received)
     if spec.has_email:
-        services.message_record_outbound(
+        letters.message_record_outbound(
             request=request, subject=f"[{spec.reference}] Call notes", template="", user=staff.agent,
             channel=IntakeChannel.PHONE, body="Called the requester to confirm we received the request.",
         )

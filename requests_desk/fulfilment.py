@@ -33,7 +33,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import models, transaction
 from django.db.models import Count, Q
@@ -51,20 +51,14 @@ from consents.models import Purpose
 from requests_desk import access_package, letters, services, workflow
 from requests_desk.choices import IntakeChannel, RequesterKind, RequestType, Severity
 from requests_desk.models import Message, Request
+from requests_desk.permissions import DECIDE, WORK_QUEUE, require
 from requests_desk.states import OPEN_STATES, Status
 from retention import engine
 from retention.choices import ErasureTrigger, RunStatus
 from retention.models import ErasureRun, LegalHold
 
-DECIDE = "requests_desk.decide_request"
-WORK_QUEUE = "requests_desk.work_queue"
 #: Member fields a correction may change: identity and contact data the member gave us (data map).
 CORRECTABLE_CATEGORIES = frozenset({Category.IDENTITY, Category.CONTACT})
-
-
-def _require(user, permission: str, what: str) -> None:
-    if user is None or not user.has_perm(permission):
-        raise PermissionDenied(f"Your role may not {what}.")
 
 
 def _load(request: Request | int) -> Request:
@@ -199,7 +193,7 @@ def correction_propose(*, request: Request | int, changes: dict, user) -> Reques
     Values are validated now (field-keyed errors), so the reviewer approves something that can be
     applied. The proposal is reviewed and applied by ``correction_fulfil`` (four eyes).
     """
-    _require(user, WORK_QUEUE, "record corrections")
+    require(user, WORK_QUEUE, "record corrections")
     request = _load(request)
     _expect_type(request, RequestType.CORRECTION)
     member = _expect_member(request)
@@ -340,7 +334,7 @@ def _held_error(request: Request) -> ValidationError:
 
 def deletion_prepare(*, request: Request | int, user, note: str = "") -> Request:
     """Compliance prepares the deletion (``submit_for_approval``); a supervisor approves it (four eyes)."""
-    _require(user, DECIDE, "prepare deletions")
+    require(user, DECIDE, "prepare deletions")
     request = _load(request)
     _expect_type(request, RequestType.DELETION)
     member = _expect_member(request)
@@ -420,7 +414,7 @@ def deletion_refuse_held(*, request: Request | int, user, grounds: Iterable, not
 # --- Consent withdrawal (PP-32) -----------------------------------------------------------------------
 def consent_withdrawal_propose(*, request: Request | int, purposes: Iterable, user) -> Request:
     """Record which purposes the member withdraws: ``details["purposes"]`` (codes of additional purposes)."""
-    _require(user, WORK_QUEUE, "record consent withdrawals")
+    require(user, WORK_QUEUE, "record consent withdrawals")
     codes = list(dict.fromkeys(p.code if isinstance(p, Purpose) else str(p) for p in purposes))
     if not codes:
         raise ValidationError({"purposes": "Name at least one purpose."})
@@ -487,7 +481,7 @@ def member_cancel(*, member: Member, user, reason: str = "") -> Member:
     The service stops; ``retention.jobs.anonymise_cancelled`` erases the member once
     ``CANCELLATION_GRACE_DAYS`` have passed, except data under legal hold or legal retention.
     """
-    _require(user, DECIDE, "cancel accounts")
+    require(user, DECIDE, "cancel accounts")
     with transaction.atomic():
         locked = Member.objects.select_for_update().get(pk=member.pk)
         if locked.status in (MemberStatus.CANCELLED, MemberStatus.CLOSED):
@@ -526,7 +520,7 @@ def underage_report_confirm(*, request: Request | int, user, note: str = "", not
     closes the account and erases the member, with no legal-retention exception. ``details`` also
     records ``confirmed`` with who and when.
     """
-    _require(user, DECIDE, "confirm underage reports")
+    require(user, DECIDE, "confirm underage reports")
     request = _load(request)
     _expect_type(request, RequestType.UNDERAGE_REPORT)
     _expect_member(request)
@@ -558,7 +552,7 @@ def compliance_officer_least_loaded() -> StaffUser | None:
 
 def security_report_set_severity(*, request: Request | int, severity: str, user) -> Request:
     """Compliance grades a security report (PP-28); the severity decides its priority."""
-    _require(user, DECIDE, "grade security reports")
+    require(user, DECIDE, "grade security reports")
     if severity not in Severity.values:
         raise ValidationError({"severity": "Choose low, medium, high or critical."})
     with transaction.atomic():
@@ -590,7 +584,7 @@ def security_report_fulfil(*, request: Request | int, user, note: str = "", noti
     _expect_type(request, RequestType.SECURITY_REPORT)
     if request.severity not in Severity.values:
         raise ValidationError({"severity": "A security report is fulfilled only once graded with a severity (PP-28)."})
-    _require(user, DECIDE, "fulfil security reports")
+    require(user, DECIDE, "fulfil security reports")
     with transaction.atomic():
         if request.status in OPEN_STATES:
             request = security_report_route(request=request, user=user)

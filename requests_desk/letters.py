@@ -23,9 +23,10 @@ from django.template import TemplateDoesNotExist
 from django.template.loader import get_template, render_to_string
 from django.utils import timezone
 
-from requests_desk import services, workflow
-from requests_desk.choices import IntakeChannel, RequesterKind
+from requests_desk import workflow
+from requests_desk.choices import IntakeChannel, MessageDirection, RequesterKind
 from requests_desk.models import Message, Request
+from requests_desk.permissions import DECIDE, WORK_QUEUE, require
 
 
 @dataclass(frozen=True)
@@ -136,7 +137,7 @@ def letter_identity_gate(*, request: Request, template: str, note: str, user) ->
     """
     if not identity_gate_applies(request) or request.identity_checks.exists():
         return
-    may_decide = user is not None and user.has_perm(services.DECIDE)
+    may_decide = user is not None and user.has_perm(DECIDE)
     decided = may_decide and (template in DECISION_LETTERS or request.type not in workflow.NEEDS_IDENTITY)
     if template not in BEFORE_VERIFICATION and not decided:
         allowed = " and ".join(f"\u201c{LETTERS[name].label}\u201d" for name in sorted(BEFORE_VERIFICATION))
@@ -152,6 +153,17 @@ def letter_identity_gate(*, request: Request, template: str, note: str, user) ->
         )})
 
 
+def message_record_outbound(
+    *, request: Request, subject: str, body: str, template: str, user, channel: str,
+    source_message_id: str = "",
+) -> Message:
+    """Keep one outbound letter on its request (called by ``letter_send``)."""
+    return Message.objects.create(
+        request=request, direction=MessageDirection.OUTBOUND, channel=channel, template=template,
+        subject=subject[:300], body=body, sender=user, at=timezone.now(), source_message_id=source_message_id[:300],
+    )
+
+
 def letter_send(
     *, request: Request, template: str, user, note: str = "", extra: dict | None = None
 ) -> Message:
@@ -162,18 +174,18 @@ def letter_send(
     identity is verified, ``letter_identity_gate`` limits which letters and whose free text go out.
     """
     if user is not None:
-        services._require(user, services.WORK_QUEUE, "send replies")
+        require(user, WORK_QUEUE, "send replies")
     rendered = letter_render(request=request, template=template, note=note, extra=extra)
     letter_identity_gate(request=request, template=template, note=note, user=user)
     address = request.requester_email
     with transaction.atomic():
         if not address:
-            return services.message_record_outbound(
+            return message_record_outbound(
                 request=request, subject=rendered.subject, body=rendered.text, template=template, user=user,
                 channel=IntakeChannel.LETTER,
             )
         message_id = make_msgid(domain="requests.invalid")
-        message = services.message_record_outbound(
+        message = message_record_outbound(
             request=request, subject=rendered.subject, body=rendered.text, template=template, user=user,
             channel=IntakeChannel.EMAIL, source_message_id=message_id,
         )

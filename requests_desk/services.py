@@ -25,7 +25,7 @@ from email.message import EmailMessage as ParsedEmail
 from pathlib import Path
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
@@ -34,6 +34,7 @@ from django.utils.html import strip_tags
 
 from accounts import crypto
 from accounts.models import Member, StaffUser
+from requests_desk import letters, workflow
 from requests_desk.choices import (
     IntakeChannel,
     MessageDirection,
@@ -44,13 +45,10 @@ from requests_desk.choices import (
     VerificationMethod,
 )
 from requests_desk.models import Attachment, IdentityCheck, Message, Request, new_reference
+from requests_desk.permissions import DECIDE, WORK_QUEUE, require
 from requests_desk.states import OPEN_STATES, Status
-from requests_desk.workflow import due_date_for
 
 logger = logging.getLogger(__name__)
-
-WORK_QUEUE = "requests_desk.work_queue"
-DECIDE = "requests_desk.decide_request"
 
 #: The statuses the "take next" partial index (``desk_request_unassigned_open``) covers, in its order.
 TAKEABLE_STATES = (Status.NEW, Status.AWAITING_IDENTITY, Status.IN_PROGRESS)
@@ -64,11 +62,6 @@ SEVERITY_PRIORITY = {
 #: PP-15: requesters acting for a member prove their authority as well as their identity.
 ACTING_FOR_MEMBER = frozenset({RequesterKind.GUARDIAN, RequesterKind.AGENT})
 MIN_TEXT = 5
-
-
-def _require(user, permission: str, what: str) -> None:
-    if user is None or not user.has_perm(permission):
-        raise PermissionDenied(f"Your role may not {what}.")
 
 
 def _open(request: Request, what: str) -> None:
@@ -168,7 +161,7 @@ def request_create(
     if channel not in IntakeChannel.values:
         raise ValidationError({"channel": "Unknown intake channel."})
     if user is not None:
-        _require(user, WORK_QUEUE, "record requests")
+        require(user, WORK_QUEUE, "record requests")
     now = timezone.now()
     received_at = received_at or now
     if received_at > now + datetime.timedelta(minutes=5):
@@ -198,7 +191,7 @@ def request_create(
             requester_email=requester_email.strip(),
             channel=channel,
             received_at=received_at,
-            due_at=due_date_for(received_at),
+            due_at=workflow.due_date_for(received_at),
             priority=priority or Priority.NORMAL,
             severity=severity,
             assignee=assignee,
@@ -214,8 +207,6 @@ def request_create(
         request._change_reason = f"intake ({channel})"
         _save_with_fresh_reference(request)
         if acknowledge:
-            from requests_desk import letters
-
             letters.letter_send(request=request, template="acknowledgement", user=user)
     logger.info("request %s received (type %s, channel %s, repeat %s)", request.reference, type, channel,
                 request.is_repeat)
@@ -238,7 +229,7 @@ def _save_with_fresh_reference(request: Request, attempts: int = 5) -> None:
 
 def request_member_identify(*, request: Request, member: Member, user) -> Request:
     """Link the member a request is about once identified; the repeat flag follows (PP-31)."""
-    _require(user, WORK_QUEUE, "identify members on requests")
+    require(user, WORK_QUEUE, "identify members on requests")
     with transaction.atomic():
         locked = Request.objects.select_for_update().get(pk=request.pk)
         _open(locked, "change the member")
@@ -269,7 +260,7 @@ def identity_check_record(
     identified first. A guardian or an authorised agent also proves their authority to act for
     the member (PP-15); a guardian acts only for a member under 18.
     """
-    _require(user, WORK_QUEUE, "record identity checks")
+    require(user, WORK_QUEUE, "record identity checks")
     if method not in VerificationMethod.values:
         raise ValidationError({"method": "Unknown verification method."})
     evidence = (evidence or "").strip()
@@ -313,7 +304,7 @@ def identity_check_record(
 # --- Fees (PP-31) --------------------------------------------------------------------------------------
 def request_fee_record(*, request: Request, amount, reason: str, user) -> Request:
     """Record a reasonable fee for a repeated or onerous request, with its reason (PP-31)."""
-    _require(user, DECIDE, "record fees")
+    require(user, DECIDE, "record fees")
     try:
         amount = Decimal(str(amount))
     except (InvalidOperation, ValueError):
@@ -337,7 +328,7 @@ def request_fee_record(*, request: Request, amount, reason: str, user) -> Reques
 # --- Assignment and take-next (requirement 5) ----------------------------------------------------------
 def request_assign(*, request: Request, assignee, user) -> Request:
     """Give an open request to ``assignee`` (or release it with ``None``)."""
-    _require(user, WORK_QUEUE, "assign requests")
+    require(user, WORK_QUEUE, "assign requests")
     if assignee is not None and not assignee.has_perm(WORK_QUEUE):
         raise ValidationError({"assignee": "The assignee does not work the request queue."})
     with transaction.atomic():
@@ -370,7 +361,7 @@ def take_next(*, user) -> Request | None:
     lock a different row (a row another agent is taking is skipped, not waited for), and the
     assignment commits with the lock held, so no request is ever given to two agents.
     """
-    _require(user, WORK_QUEUE, "take requests from the queue")
+    require(user, WORK_QUEUE, "take requests from the queue")
     with transaction.atomic():
         request = takeable_requests(user).select_for_update(skip_locked=True).first()
         if request is None:
@@ -471,7 +462,7 @@ def message_log_contact(
     attachments. ``sender`` names the staff user who logged it; ``at`` is when the contact happened
     (now by default, never in the future).
     """
-    _require(user, WORK_QUEUE, "log contacts on requests")
+    require(user, WORK_QUEUE, "log contacts on requests")
     if channel not in LOGGED_CHANNELS:
         raise ValidationError({"channel": "Log a phone call, a letter or a visit in person (e-mail is read in "
                                           "by the mail ingest)."})
@@ -495,17 +486,6 @@ def message_log_contact(
     )
     logger.info("request %s: %s contact logged by staff user %s", request.reference, channel, user.pk)
     return message
-
-
-def message_record_outbound(
-    *, request: Request, subject: str, body: str, template: str, user, channel: str,
-    source_message_id: str = "",
-) -> Message:
-    """Keep one outbound letter on its request (called by ``requests_desk.letters``)."""
-    return Message.objects.create(
-        request=request, direction=MessageDirection.OUTBOUND, channel=channel, template=template,
-        subject=subject[:300], body=body, sender=user, at=timezone.now(), source_message_id=source_message_id[:300],
-    )
 
 
 def message_bodies_read_log(*, user, request: Request, messages: list[Message], ip_address: str | None) -> int:
@@ -533,7 +513,7 @@ def attachment_read(*, user, attachment: Attachment, ip_address: str | None) -> 
     """Decrypt one message attachment for download and log it (PP-25, PP-26)."""
     from accounts.models import SensitiveAccessLog
 
-    _require(user, WORK_QUEUE, "download attachments")
+    require(user, WORK_QUEUE, "download attachments")
     request = attachment.message.request
     with attachment.file.open("rb") as handle:  # the protected storage decrypts
         content = handle.read()
@@ -552,8 +532,6 @@ def request_extend(*, request: Request, user, due_at: datetime.datetime, reason:
 
     One transaction: if the letter cannot be sent, the extension is not recorded either.
     """
-    from requests_desk import letters, workflow
-
     with transaction.atomic():
         updated = workflow.transition(request=request, name="extend", user=user, note=reason, due_at=due_at)
         if notify:
@@ -563,8 +541,6 @@ def request_extend(*, request: Request, user, due_at: datetime.datetime, reason:
 
 def request_refuse(*, request: Request, user, grounds, note: str = "", notify: bool = True) -> Request:
     """Refuse naming legal grounds (the ``refuse`` transition); the reply states each ground (PP-35/36)."""
-    from requests_desk import letters, workflow
-
     with transaction.atomic():
         updated = workflow.transition(request=request, name="refuse", user=user, note=note, grounds=list(grounds))
         if notify:
@@ -764,8 +740,6 @@ def mail_ingest(raw: bytes, *, acknowledge: bool = False) -> IngestOutcome:
     if acknowledge and action == "created":
         # After the commit: a mail server that is down loses no inbound message; the agent can
         # send the acknowledgement from the request page.
-        from requests_desk import letters
-
         try:
             letters.letter_send(request=target, template="acknowledgement", user=None)
         except Exception as exc:

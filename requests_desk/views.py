@@ -35,12 +35,12 @@ from requests_desk.forms import (
     ReplyForm,
 )
 from requests_desk.models import Attachment, Request
+from requests_desk.permissions import DECIDE, WORK_QUEUE
 from requests_desk.states import OPEN_STATES
 
 PAGE_SIZE = 25
 VIEW = "requests_desk.view_request"
-WORK = services.WORK_QUEUE
-DECIDE = services.DECIDE
+WORK = WORK_QUEUE
 
 #: Bar colours of the dashboard chart, one per request type (also its legend).
 TYPE_COLOURS = {

@@ -245,7 +245,7 @@ def test_a_bad_last_row_of_1000_transactions_writes_nothing_and_names_line_1001(
 
 def test_a_database_error_while_writing_rolls_back_everything(compliance_officer, product_lines, monkeypatch):
     """Even when every row passes the checks, a failure of the bulk write leaves nothing behind."""
-    from accounts import imports as services
+    from accounts import record_writes as services
 
     real = services._bulk_history
 

@@ -2,7 +2,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from accounts import roles
-from accounts.demo import DEMO_LOGINS
+from accounts.demo_logins import DEMO_LOGINS
 from accounts.models import StaffUser
 
 pytestmark = pytest.mark.django_db

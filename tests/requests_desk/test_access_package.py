@@ -23,7 +23,7 @@ from accounts.datamap import Category, declaration
 from accounts.models import TransactionRecord
 from accounts.storage import protected_storage
 from consents.models import DisclosedMember, Disclosure, Recipient
-from requests_desk import access_package, services, workflow
+from requests_desk import access_package, letters, services, workflow
 from requests_desk.access_package import FILE_PLACEHOLDER, export_plan
 from requests_desk.choices import IntakeChannel, MessageDirection, RequesterKind, RequestType, VerificationMethod
 from requests_desk.models import AccessPackage, Attachment, IdentityCheck, Message, PackageDownload, Request
@@ -330,8 +330,8 @@ def test_pp14_messages_of_the_member_are_in_the_package_in_both_directions(compl
     member = MemberFactory()
     request = access_request(member, compliance_officer)
     services.message_record_inbound(request=request, body="inbound words", subject="in")
-    services.message_record_outbound(request=request, subject="out", body="outbound words", template="",
-                                     user=compliance_officer, channel=IntakeChannel.EMAIL)
+    letters.message_record_outbound(request=request, subject="out", body="outbound words", template="",
+                                    user=compliance_officer, channel=IntakeChannel.EMAIL)
     archive = open_zip(access_package.package_content(member=member, reference=request.reference).data)
     bodies = {r["fields"]["Message body"] for r in json.loads(archive.read("communication.json"))["records"]
               if r["record_type"] == "Message"}

@@ -5,6 +5,7 @@ import threading
 
 import pytest
 from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
 from django.db import connection, connections
 from django.urls import reverse
 from django.utils import timezone
@@ -67,7 +68,7 @@ def test_take_next_button_assigns_and_opens_the_request(client, agent):
 @pytest.mark.django_db
 def test_take_next_needs_the_queue_permission(auditor):
     create()
-    with pytest.raises(services.PermissionDenied):
+    with pytest.raises(PermissionDenied):
         services.take_next(user=auditor)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts import imports
+from accounts import import_problems, imports
 from accounts.admin_import import IMPORT_PERMISSION
 from accounts.progress import progress
 from accounts.resources import FORMATS, RESOURCES
@@ -45,7 +45,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, records: str, path: str, format: str = "", dry_run: bool = False,
                user: str = "", no_progress: bool = False, source: str = "", **options):
-        problem = imports.source_problem(source)
+        problem = import_problems.source_problem(source)
         if problem:
             raise CommandError(f"--source: {problem}")
         staff = self._staff_user(user)
@@ -56,7 +56,7 @@ class Command(BaseCommand):
             raise CommandError(f"Cannot read {file}: {exc.strerror}.") from exc
         try:
             dataset = imports.dataset_from_file(content=content, file_name=file.name, file_format=format)
-        except imports.UnreadableFile as exc:
+        except import_problems.UnreadableFile as exc:
             # The reader says what is wrong and where (fuzz finding: a catch-all here named only the
             # exception's class, e.g. "UnicodeDecodeError", and hid errors that were not the file's).
             raise CommandError(str(exc)) from exc

@@ -15,7 +15,8 @@ from django.apps import apps
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.demo import DEFAULT_MEMBERS, DEMO_LOGINS, DEMO_PASSWORD
+from accounts.demo import DEFAULT_MEMBERS
+from accounts.demo_logins import DEMO_LOGINS, DEMO_PASSWORD
 from accounts.progress import progress
 from accounts.seeding import DEFAULT_SEED
 
