@@ -56,7 +56,7 @@ def signed_in(client, compliance_officer):
     return client
 
 
-@settings(max_examples=2000, deadline=None, database=None,
+@settings(max_examples=2000, deadline=None, database=None, print_blob=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(term=TERMS, other=st.sampled_from(OTHER_CHANGELISTS))
 def test_pp25_any_search_term_gets_a_page_not_an_error_and_stays_out_of_urls(signed_in, term, other):

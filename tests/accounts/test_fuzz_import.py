@@ -417,7 +417,7 @@ def check_command(resource_name: str, path) -> None:
 
 # --- Property ----------------------------------------------------------------------------------------
 @pytest.mark.filterwarnings("ignore::UserWarning:openpyxl")  # "date outside the limits", "unknown extension"
-@settings(max_examples=2000, deadline=None, database=None,
+@settings(max_examples=2000, deadline=None, database=None, print_blob=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(file=st.one_of(csv_file().map(lambda f: ("csv", *f)), xlsx_file().map(lambda f: ("xlsx", *f))),
        via_command=st.booleans())

@@ -381,7 +381,7 @@ def row_counts() -> tuple[int, int, int]:
 
 
 # --- Property ----------------------------------------------------------------------------------------
-@settings(max_examples=2000, deadline=None, database=None,
+@settings(max_examples=2000, deadline=None, database=None, print_blob=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(mail=raw_mail())
 def test_pp14_any_mail_is_kept_on_a_request_or_refused_with_a_clear_reason_and_nothing_written(mail):
