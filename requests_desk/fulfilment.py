@@ -52,8 +52,9 @@ from requests_desk import access_package, letters, services, workflow
 from requests_desk.choices import IntakeChannel, RequesterKind, RequestType, Severity
 from requests_desk.models import Message, Request
 from requests_desk.states import OPEN_STATES, Status
-from retention import engine
 from retention.choices import ErasureTrigger, RunStatus
+from retention.erasure import runner
+from retention.erasure.plan import plan
 from retention.models import ErasureRun, LegalHold
 
 DECIDE = "requests_desk.decide_request"
@@ -308,7 +309,7 @@ def kept_after_erasure(*, counts: dict[str, int], closure: datetime.datetime) ->
     """
     kept = []
     now = timezone.now()
-    for p in engine.plan():
+    for p in plan():
         if p.is_history or not p.retention_days or not counts.get(p.label):
             continue
         until = closure + datetime.timedelta(days=p.retention_days)
@@ -369,7 +370,7 @@ def deletion_fulfil(*, request: Request | int, user, note: str = "", notify: boo
             trigger=ErasureTrigger.DELETION_REQUEST, status=RunStatus.APPROVED, prepared_by_id=updated.prepared_by_id,
             approved_by=user, request_reference=updated.reference,
         )
-        result = engine.erase_members(member_ids=[member.pk], trigger=ErasureTrigger.DELETION_REQUEST, run=run,
+        result = runner.erase_members(member_ids=[member.pk], trigger=ErasureTrigger.DELETION_REQUEST, run=run,
                                       request_reference=updated.reference)
         if result.held:  # a hold placed since the check above: the engine honoured it
             raise _held_error(updated)

@@ -4,7 +4,7 @@ A Celery task (``retention/tasks.py``) and a management command call each one. E
 records a ``JobRun`` row with its counts (shown read-only in the admin); a dry run reports what
 would happen and writes nothing at all, not even its ``JobRun``.
 
-Erasing jobs hand their members to the engine (``retention.engine.erase_members``), which works in
+Erasing jobs hand their members to the engine (``retention.erasure.runner.erase_members``), which works in
 chunks, each in its own transaction under a lock, re-selects inside the lock who still qualifies
 (``eligible``), skips members under legal hold and writes the erasure records.
 """
@@ -31,8 +31,10 @@ from django.utils import timezone
 from accounts import roles
 from accounts.choices import MemberStatus
 from accounts.models import DeviceRecord, Member, ProductLine, StaffUser
-from retention import deidentify, engine, reminders, selectors, services
+from retention import deidentify, reminders, selectors, services
 from retention.choices import ErasureTrigger
+from retention.erasure import expiry, runner
+from retention.erasure.tombstones import is_tombstone_number
 from retention.models import ImpactAssessment, JobRun, ProcessingReview
 
 logger = logging.getLogger(__name__)
@@ -158,7 +160,7 @@ def _erase(
         bar.total = len(candidates)
         bar.refresh()
     run = None if dry_run else services.erasure_run_create_approved(trigger=trigger, product_line=product_line)
-    result = engine.erase_members(
+    result = runner.erase_members(
         member_ids=list(candidates), trigger=trigger, run=run, chunk_size=chunk_size, dry_run=dry_run,
         eligible=eligible, progress=bar.update if bar is not None else None,
     )
@@ -185,11 +187,11 @@ def expire_legal_retention(
     periods has run out, the engine erases what remains. A tombstone already emptied is not
     selected again, so the job is idempotent.
     """
-    candidates = list(engine.tombstones_due_for_retention(now).order_by("pk").values_list("pk", flat=True))
+    candidates = list(expiry.tombstones_due_for_retention(now).order_by("pk").values_list("pk", flat=True))
     if bar is not None:
         bar.total = len(candidates)
         bar.refresh()
-    result = engine.expire_retention(dry_run=dry_run, chunk_size=chunk_size, now=now,
+    result = expiry.expire_retention(dry_run=dry_run, chunk_size=chunk_size, now=now,
                                      progress=bar.update if bar is not None else None)
     rows = dict(result.counts)
     return JobResult(selected=len(candidates), changed=0 if dry_run else sum(rows.values()), dry_run=dry_run,
@@ -247,7 +249,7 @@ def under_14_member_ids(*, today: datetime.date, extra_member_ids: Iterable[int]
         found.update(
             (pk, number)
             for pk, number in Member.objects.filter(pk__in=named).values_list("pk", "member_number")
-            if not engine.is_tombstone_number(number)
+            if not is_tombstone_number(number)
         )
     return dict(sorted(found.items()))
 

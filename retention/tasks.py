@@ -10,8 +10,8 @@ from celery import shared_task
 from accounts.dispatch.slots import OncePerSlot
 from retention import jobs
 
-# The engine's chunk task lives beside the engine; importing it here registers it on every worker.
-from retention.engine_tasks import erase_run  # noqa: F401
+# The engine's task lives beside the engine; importing it here registers it on every worker.
+from retention.erasure.tasks import erase_run  # noqa: F401
 
 
 @shared_task(name="retention.clear_expired_sessions", base=OncePerSlot)

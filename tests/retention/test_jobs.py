@@ -13,8 +13,10 @@ from django.utils import timezone
 from accounts.choices import MemberStatus
 from accounts.models import DeviceRecord, Member, ProductLine, TransactionRecord
 from config.schedule import SCHEDULE
-from retention import engine, jobs, services, tasks
+from retention import jobs, services, tasks
 from retention.choices import ErasureTrigger, ItemStatus, RunStatus
+from retention.erasure import runner
+from retention.erasure.records import was_erased
 from retention.models import ErasureRecord, ErasureRun, JobRun
 from tests.clock import frozen
 from tests.factories import DeviceRecordFactory, MemberFactory, TransactionRecordFactory
@@ -71,11 +73,11 @@ def test_pp33_members_past_the_grace_period_are_erased_and_no_one_else(grace, co
     gone = Member.objects.get(pk=due.pk)
     assert gone.status == MemberStatus.CLOSED
     assert gone.member_number != due.member_number and gone.legal_name != due.legal_name and not gone.email
-    assert engine.was_erased(due.member_number)
+    assert was_erased(due.member_number)
     assert not DeviceRecord.objects.filter(member=due).exists()
     for untouched in (recent, held, active, requested):
         assert intact(untouched)
-        assert not engine.was_erased(untouched.member_number)
+        assert not was_erased(untouched.member_number)
     record = ErasureRecord.objects.get()
     assert record.trigger == ErasureTrigger.CANCELLATION
     run = ErasureRun.objects.get()
@@ -98,19 +100,19 @@ def test_pp33_a_rerun_erases_nothing_more_and_a_released_hold_lets_erasure_resum
     services.legal_hold_release(hold=hold, released_by=compliance_officer, reason="Inquiry closed, no action")
     resumed = jobs.anonymise_cancelled()
     assert resumed.changed == 1
-    assert engine.was_erased(held.member_number)
+    assert was_erased(held.member_number)
 
 
 def test_pp33_a_member_reinstated_after_selection_is_not_erased(grace, monkeypatch):
     member = cancelled(40)
-    original = engine.erase_members
+    original = runner.erase_members
 
     def reinstate_then_erase(**kwargs):
         # Between the job's selection and the engine's lock, customer service reinstates the account.
         Member.objects.filter(pk=member.pk).update(status=MemberStatus.ACTIVE, cancelled_at=None)
         return original(**kwargs)
 
-    monkeypatch.setattr(engine, "erase_members", reinstate_then_erase)
+    monkeypatch.setattr(runner, "erase_members", reinstate_then_erase)
     result = jobs.anonymise_cancelled()
     assert (result.selected, result.changed, result.details["skipped"]) == (1, 0, 1)
     assert intact(member)
@@ -153,9 +155,9 @@ def test_pp33_selection_and_bookkeeping_queries_are_constant(grace, monkeypatch)
 
     def fake_engine(**kwargs):
         calls.append(len(kwargs["member_ids"]))
-        return engine.EngineResult(erased=[], held=[], skipped=[], failed={}, counts={})
+        return runner.EngineResult(erased=[], held=[], skipped=[], failed={}, counts={})
 
-    monkeypatch.setattr(engine, "erase_members", fake_engine)
+    monkeypatch.setattr(runner, "erase_members", fake_engine)
     for _ in range(5):
         cancelled(40)
     with CaptureQueriesContext(connection) as small:
@@ -252,7 +254,7 @@ def test_pp19_shutdown_erases_members_of_that_line_only_and_unlinks_the_others(l
     result = jobs.shutdown_service(product_line="legacy")
 
     assert (result.selected, result.changed, result.details["members_unlinked"]) == (1, 1, 1)
-    assert engine.was_erased(lines["only"].member_number)
+    assert was_erased(lines["only"].member_number)
     both = Member.objects.get(pk=lines["both"].pk)
     assert intact(lines["both"]) and intact(lines["other"])
     assert list(both.product_lines.values_list("code", flat=True)) == ["spot"]
@@ -290,7 +292,7 @@ def test_pp19_the_command_shows_the_dry_run_first_and_needs_confirmation(lines, 
     out = StringIO()
     call_command("shutdown_service", "legacy", "--no-progress", stdout=out)
     assert out.getvalue().index("DRY RUN") < out.getvalue().index("erased: 1\n", out.getvalue().index("DRY RUN") + 1)
-    assert engine.was_erased(lines["only"].member_number)
+    assert was_erased(lines["only"].member_number)
 
 
 def test_pp19_members_of_the_closed_line_are_told_once_before_their_data_goes(lines, mailoutbox):
@@ -380,7 +382,7 @@ def test_a_failing_job_records_its_error(grace, monkeypatch):
     def broken(**kwargs):
         raise RuntimeError("engine unavailable")
 
-    monkeypatch.setattr(engine, "erase_members", broken)
+    monkeypatch.setattr(runner, "erase_members", broken)
     with pytest.raises(RuntimeError):
         jobs.anonymise_cancelled()
     assert JobRun.objects.get().error == "RuntimeError: engine unavailable"

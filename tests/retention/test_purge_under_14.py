@@ -13,8 +13,9 @@ from django.utils import timezone
 from accounts import crypto
 from accounts.choices import MemberStatus
 from accounts.models import Member, TransactionRecord
-from retention import engine, jobs, services
+from retention import jobs, services
 from retention.choices import ErasureTrigger
+from retention.erasure.records import was_erased
 from retention.models import ErasureRecord, JobRun
 from tests.clock import frozen
 from tests.consents.ledger_helpers import born
@@ -42,7 +43,7 @@ def child(born: datetime.date, **kwargs) -> Member:
 
 
 def erased(member: Member) -> bool:
-    return engine.was_erased(member.member_number)
+    return was_erased(member.member_number)
 
 
 def test_pp37_the_day_before_the_14th_birthday_is_purged_the_birthday_is_not():
