@@ -18,8 +18,8 @@ deletion (PP-29)            prepared by compliance, approved by a supervisor, er
 consent withdrawal (PP-32)  a withdrawal event per purpose named in ``details["purposes"]``
 account cancellation        the member is marked cancelled; ``anonymise_cancelled`` erases after the
 (PP-33)                     grace period
-underage report (PP-37)     confirmed by compliance: ``retention.jobs.purge_under_14`` reads confirmed
-                            (fulfilled) reports and closes and erases the member
+underage report (PP-37)     confirmed by compliance: ``retention.jobs.under_14.purge_under_14`` reads
+                            confirmed (fulfilled) reports and closes and erases the member
 security report (PP-28)     needs a severity; routed to a compliance officer
 complaint, dispute,         the reply
 enquiry
@@ -485,7 +485,7 @@ def consent_withdrawal_fulfil(*, request: Request | int, user, note: str = "", n
 def member_cancel(*, member: Member, user, reason: str = "") -> Member:
     """Mark the member cancelled now (status and date, with a history row naming who and why).
 
-    The service stops; ``retention.jobs.anonymise_cancelled`` erases the member once
+    The service stops; ``retention.jobs.cancelled.anonymise_cancelled`` erases the member once
     ``CANCELLATION_GRACE_DAYS`` have passed, except data under legal hold or legal retention.
     """
     _require(user, DECIDE, "cancel accounts")
@@ -522,8 +522,8 @@ def account_cancellation_fulfil(*, request: Request | int, user, note: str = "",
 def underage_report_confirm(*, request: Request | int, user, note: str = "", notify: bool = True) -> Request:
     """Compliance confirms that the reported member is under 14 (PP-37).
 
-    Fulfilling the report is the confirmation ``retention.jobs.underage_confirmed_member_ids`` reads
-    (type ``underage_report``, status ``fulfilled``, member set): the next ``purge_under_14`` run
+    Fulfilling the report is the confirmation ``retention.jobs.under_14.underage_confirmed_member_ids``
+    reads (type ``underage_report``, status ``fulfilled``, member set): the next ``purge_under_14`` run
     closes the account and erases the member, with no legal-retention exception. ``details`` also
     records ``confirmed`` with who and when.
     """

@@ -23,11 +23,12 @@ from requests_desk import fulfilment, services, workflow
 from requests_desk.choices import IntakeChannel, MessageDirection, RequesterKind, RequestType, Severity
 from requests_desk.models import AccessPackage, IdentityCheck, Message, Request
 from requests_desk.states import Status
-from retention import jobs
 from retention import services as retention_services
 from retention.choices import ErasureTrigger, RunStatus
 from retention.erasure import runner
 from retention.erasure.records import was_erased
+from retention.jobs.cancelled import anonymise_cancelled
+from retention.jobs.under_14 import purge_under_14, underage_confirmed_member_ids
 from retention.models import ErasureRecord, ErasureRun
 from tests.consents.ledger_helpers import initial_version
 from tests.factories import MemberFactory, TransactionRecordFactory
@@ -304,8 +305,8 @@ def test_pp33_cancellation_marks_the_member_and_the_job_erases_after_the_grace_p
     assert (change.status, change.history_user) == (MemberStatus.CANCELLED, compliance_officer)
     assert "30 days" in fulfilment_mail()[0].body
 
-    assert jobs.anonymise_cancelled(now=timezone.now() + datetime.timedelta(days=29)).changed == 0
-    assert jobs.anonymise_cancelled(now=timezone.now() + datetime.timedelta(days=31)).changed == 1
+    assert anonymise_cancelled(now=timezone.now() + datetime.timedelta(days=29)).changed == 0
+    assert anonymise_cancelled(now=timezone.now() + datetime.timedelta(days=31)).changed == 1
     assert was_erased(member.member_number)
 
 
@@ -321,21 +322,21 @@ def test_pp37_a_confirmed_underage_report_leads_the_purge_job_to_erase_the_membe
     report = make(RequestType.UNDERAGE_REPORT, None, kind=RequesterKind.THIRD_PARTY)
     services.request_member_identify(request=report, member=member, user=agent)
     workflow.transition(request=report, name="start", user=agent)
-    assert jobs.purge_under_14().selected == 0
+    assert purge_under_14().selected == 0
     with pytest.raises(PermissionDenied):
         fulfilment.request_fulfil(request=report, user=agent)
 
     confirmed = fulfilment.request_fulfil(request=report, user=compliance_officer)
     assert confirmed.status == Status.FULFILLED
     assert Request.objects.get(pk=report.pk).details["confirmed"] is True
-    assert jobs.underage_confirmed_member_ids() == {member.pk}
+    assert underage_confirmed_member_ids() == {member.pk}
 
-    result = jobs.purge_under_14()
+    result = purge_under_14()
     assert (result.selected, result.changed) == (1, 1)
     assert was_erased(member.member_number)
     assert ErasureRecord.objects.get().trigger == ErasureTrigger.UNDER_14
     assert Member.objects.get(pk=member.pk).status == MemberStatus.CLOSED
-    assert jobs.purge_under_14().selected == 0  # the report no longer names anyone
+    assert purge_under_14().selected == 0  # the report no longer names anyone
 
 
 # --- Security report ---------------------------------------------------------------------------------

@@ -12,10 +12,11 @@ from django.core.management import CommandError, call_command
 
 from accounts.models import Member
 from config.schedule import SCHEDULE
-from retention import jobs, records_io
+from retention import records_io
 from retention.choices import ErasureTrigger
 from retention.erasure import reapply, runner
 from retention.erasure.tombstones import is_tombstone_number
+from retention.jobs.erasure_records import copy_erasure_records
 from retention.models import ErasureRecord, JobRun
 from tests.retention.erasure_seed import seed_member
 
@@ -98,7 +99,7 @@ def test_pp02_the_daily_copy_job_writes_outside_the_database_and_keeps_the_newes
 
     now = timezone.now()  # one instant: the copies are named after the day of the clock passed in
     for days_ago in (3, 2, 1, 0):
-        result = jobs.copy_erasure_records(now=now - datetime.timedelta(days=days_ago))
+        result = copy_erasure_records(now=now - datetime.timedelta(days=days_ago))
         assert result.changed == 1
     copies = sorted(p.name for p in (tmp_path / "copies").iterdir())
     assert len(copies) == 2 and copies[-1] == f"erasure-records-{timezone.localdate(now):%Y%m%d}.jsonl"
@@ -108,5 +109,5 @@ def test_pp02_the_daily_copy_job_writes_outside_the_database_and_keeps_the_newes
 
 def test_pp02_the_copy_job_without_a_directory_says_so_and_writes_nothing(erased, settings):
     settings.ERASURE_RECORDS_COPY_DIR = ""
-    result = jobs.copy_erasure_records()
+    result = copy_erasure_records()
     assert result.changed == 0 and result.details["skipped"] == "no directory set"
