@@ -9,7 +9,7 @@ for everything that keeps history (two versions of each member). Loaded with COP
 ``bench_erasure``, then kept as the template database ``bench_erasure_seed`` with a copy of the
 media directory, so every method starts from exactly the same data:
 
-1. **engine**: ``retention.engine.erase_members`` in chunks of ``--chunk-size``. The queries of one
+1. **engine**: ``retention.erasure.runner.erase_members`` in chunks of ``--chunk-size``. The queries of one
    chunk are counted at two chunk sizes first (they must be equal), then the rest is timed.
 2. **raw SQL floor**: the same UPDATE/DELETE statements written by hand (``= ANY(%s)`` per chunk,
    one transaction per chunk, file names to the outbox and files deleted after commit, one erasure
@@ -215,10 +215,10 @@ def member_ids() -> list[int]:
 
 
 def run_engine(ids: list[int], chunk_size: int) -> None:
-    from retention import engine
     from retention.choices import ErasureTrigger
+    from retention.erasure import runner
 
-    result = engine.erase_members(member_ids=ids, trigger=ErasureTrigger.CANCELLATION, chunk_size=chunk_size)
+    result = runner.erase_members(member_ids=ids, trigger=ErasureTrigger.CANCELLATION, chunk_size=chunk_size)
     assert len(result.erased) == len(ids) and not result.failed, (len(result.erased), result.failed)
 
 
@@ -227,15 +227,15 @@ def engine_queries(ids: list[int]) -> int:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from retention import engine, outbox
+    from retention import outbox
 
     drain = outbox.drain
-    engine.outbox.drain = lambda **kwargs: 0
+    outbox.drain = lambda **kwargs: 0
     try:
         with CaptureQueriesContext(connection) as ctx:
             run_engine(ids, chunk_size=len(ids))
     finally:
-        engine.outbox.drain = drain
+        outbox.drain = drain
     drain()  # two queries per 2,000 files, after the chunk has committed
     return len(ctx.captured_queries)
 
@@ -263,7 +263,8 @@ def run_floor(ids: list[int], chunk_size: int) -> None:
 
     from accounts.models import IdentityDocument
     from accounts.storage import protected_storage
-    from retention import engine
+    from retention.erasure.records import subject_hash
+    from retention.erasure.tombstones import new_tombstone_number
 
     for start in range(0, len(ids), chunk_size):
         part = ids[start : start + chunk_size]
@@ -284,7 +285,7 @@ def run_floor(ids: list[int], chunk_size: int) -> None:
                            "WHERE member_id = ANY(%s)", [part])
             cursor.execute("DELETE FROM accounts_historicalmember_product_lines WHERE history_id IN "
                            "(SELECT history_id FROM accounts_historicalmember WHERE id = ANY(%s))", [part])
-            new = [engine.new_tombstone_number() for _ in numbers]
+            new = [new_tombstone_number() for _ in numbers]
             pks = [pk for pk, _ in numbers]
             cursor.execute(f"UPDATE accounts_historicalmember h SET member_number = t.new, {SCRUB}, "
                            "history_change_reason = NULL FROM unnest(%s::bigint[], %s::text[]) AS t(id, new) "
@@ -297,7 +298,7 @@ def run_floor(ids: list[int], chunk_size: int) -> None:
                            "finished_at, engine_version, request_reference) "
                            "SELECT unnest(%s::text[]), 'cancellation', '{}'::jsonb, %s, %s, '1', '' "
                            "ON CONFLICT DO NOTHING",
-                           [[engine.subject_hash(number) for _, number in numbers], now, now])
+                           [[subject_hash(number) for _, number in numbers], now, now])
         for name in files:
             protected_storage.delete(name)
         with connection.cursor() as cursor:
@@ -345,17 +346,19 @@ def run_naive(ids: list[int]) -> None:
     from django.utils import timezone
 
     from accounts.models import Member
-    from retention import engine
+    from retention.erasure.plan import plan
+    from retention.erasure.records import subject_hash
+    from retention.erasure.tombstones import new_tombstone_number
     from retention.models import ErasureRecord
 
-    plans = [p for p in engine.plan() if not p.is_subject or p.is_history]
-    member_plan = next(p for p in engine.plan() if p.is_subject and not p.is_history)
+    plans = [p for p in plan() if not p.is_subject or p.is_history]
+    member_plan = next(p for p in plan() if p.is_subject and not p.is_history)
     for pk in ids:
         with transaction.atomic():
             with connection.cursor() as cursor:
                 cursor.execute("SELECT set_config('privacy.erasure', 'on', true)")
             number = Member.objects.values_list("member_number", flat=True).get(pk=pk)
-            tombstone = engine.new_tombstone_number()
+            tombstone = new_tombstone_number()
             started = timezone.now()
             for p in [*plans, member_plan]:
                 for row in list(p.model._base_manager.filter(**{p.lookup: pk})):
@@ -378,7 +381,7 @@ def run_naive(ids: list[int]) -> None:
                         row.status = "closed"
                         row.cancelled_at = row.cancelled_at or dt.datetime.now(dt.UTC)
                     row.save()
-            ErasureRecord.objects.create(subject_hash=engine.subject_hash(number), trigger="cancellation",
+            ErasureRecord.objects.create(subject_hash=subject_hash(number), trigger="cancellation",
                                          counts={}, started_at=started, finished_at=timezone.now(),
                                          engine_version="naive")
 
@@ -397,7 +400,7 @@ def main() -> None:
     from django.conf import settings
     from django.contrib.contenttypes.models import ContentType
 
-    from retention.engine import plan
+    from retention.erasure.plan import plan
 
     work = settings.DATABASES["default"]["NAME"]
     template = work + SEED_DB_SUFFIX

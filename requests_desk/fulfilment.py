@@ -18,8 +18,8 @@ deletion (PP-29)            prepared by compliance, approved by a supervisor, er
 consent withdrawal (PP-32)  a withdrawal event per purpose named in ``details["purposes"]``
 account cancellation        the member is marked cancelled; ``anonymise_cancelled`` erases after the
 (PP-33)                     grace period
-underage report (PP-37)     confirmed by compliance: ``retention.jobs.purge_under_14`` reads confirmed
-                            (fulfilled) reports and closes and erases the member
+underage report (PP-37)     confirmed by compliance: ``retention.jobs.under_14.purge_under_14`` reads
+                            confirmed (fulfilled) reports and closes and erases the member
 security report (PP-28)     needs a severity; routed to a compliance officer
 complaint, dispute,         the reply
 enquiry
@@ -53,8 +53,9 @@ from requests_desk.choices import IntakeChannel, RequesterKind, RequestType, Sev
 from requests_desk.models import Message, Request
 from requests_desk.permissions import DECIDE, WORK_QUEUE, require
 from requests_desk.states import OPEN_STATES, Status
-from retention import engine
 from retention.choices import ErasureTrigger, RunStatus
+from retention.erasure import runner
+from retention.erasure.plan import plan
 from retention.models import ErasureRun, LegalHold
 
 #: Member fields a correction may change: identity and contact data the member gave us (data map).
@@ -302,7 +303,7 @@ def kept_after_erasure(*, counts: dict[str, int], closure: datetime.datetime) ->
     """
     kept = []
     now = timezone.now()
-    for p in engine.plan():
+    for p in plan():
         if p.is_history or not p.retention_days or not counts.get(p.label):
             continue
         until = closure + datetime.timedelta(days=p.retention_days)
@@ -363,7 +364,7 @@ def deletion_fulfil(*, request: Request | int, user, note: str = "", notify: boo
             trigger=ErasureTrigger.DELETION_REQUEST, status=RunStatus.APPROVED, prepared_by_id=updated.prepared_by_id,
             approved_by=user, request_reference=updated.reference,
         )
-        result = engine.erase_members(member_ids=[member.pk], trigger=ErasureTrigger.DELETION_REQUEST, run=run,
+        result = runner.erase_members(member_ids=[member.pk], trigger=ErasureTrigger.DELETION_REQUEST, run=run,
                                       request_reference=updated.reference)
         if result.held:  # a hold placed since the check above: the engine honoured it
             raise _held_error(updated)
@@ -478,7 +479,7 @@ def consent_withdrawal_fulfil(*, request: Request | int, user, note: str = "", n
 def member_cancel(*, member: Member, user, reason: str = "") -> Member:
     """Mark the member cancelled now (status and date, with a history row naming who and why).
 
-    The service stops; ``retention.jobs.anonymise_cancelled`` erases the member once
+    The service stops; ``retention.jobs.cancelled.anonymise_cancelled`` erases the member once
     ``CANCELLATION_GRACE_DAYS`` have passed, except data under legal hold or legal retention.
     """
     require(user, DECIDE, "cancel accounts")
@@ -515,8 +516,8 @@ def account_cancellation_fulfil(*, request: Request | int, user, note: str = "",
 def underage_report_confirm(*, request: Request | int, user, note: str = "", notify: bool = True) -> Request:
     """Compliance confirms that the reported member is under 14 (PP-37).
 
-    Fulfilling the report is the confirmation ``retention.jobs.underage_confirmed_member_ids`` reads
-    (type ``underage_report``, status ``fulfilled``, member set): the next ``purge_under_14`` run
+    Fulfilling the report is the confirmation ``retention.jobs.under_14.underage_confirmed_member_ids``
+    reads (type ``underage_report``, status ``fulfilled``, member set): the next ``purge_under_14`` run
     closes the account and erases the member, with no legal-retention exception. ``details`` also
     records ``confirmed`` with who and when.
     """

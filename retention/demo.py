@@ -29,7 +29,7 @@ from accounts.choices import AssetType, MemberStatus
 from accounts.models import DeviceRecord, Member, ProductLine, StaffUser, TransactionRecord
 from retention import services
 from retention.choices import ReviewOutcome, RiskLevel
-from retention.jobs import under_14_member_ids
+from retention.jobs.under_14 import under_14_member_ids
 from retention.models import ImpactAssessment, LegalHold, ProcessingReview
 
 LEGACY_LINE = ("launchpad", "Launchpad (closing)")

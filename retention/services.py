@@ -21,7 +21,7 @@ from retention.models import ErasureRun, ErasureRunItem, ImpactAssessment, Legal
 PREPARE_PERMISSION = "retention.prepare_erasure"
 APPROVE_PERMISSION = "retention.approve_erasure"
 MIN_REASON_LENGTH = 10
-#: The engine's task (``retention.engine_tasks``), enqueued by name: tasks import services, not the reverse.
+#: The engine's task (``retention.erasure.tasks``), enqueued by name: tasks import services, not the reverse.
 ERASE_RUN_TASK = "retention.erase_run"
 #: Runs in these states still hold their members: a member is in at most one of them.
 OPEN_RUN_STATES = (RunStatus.PREPARED, RunStatus.APPROVED, RunStatus.RUNNING)

@@ -8,47 +8,56 @@ the task queued again, and every job is idempotent, so the rerun finishes the wo
 from celery import shared_task
 
 from accounts.dispatch.slots import OncePerSlot
-from retention import jobs
 
-# The engine's chunk task lives beside the engine; importing it here registers it on every worker.
-from retention.engine_tasks import erase_run  # noqa: F401
+# The engine's task lives beside the engine; importing it here registers it on every worker.
+from retention.erasure.tasks import erase_run  # noqa: F401
+from retention.jobs import (
+    cancelled,
+    deidentified,
+    erasure_records,
+    legal_retention,
+    reviews,
+    security_data,
+    sessions,
+    under_14,
+)
 
 
 @shared_task(name="retention.clear_expired_sessions", base=OncePerSlot)
 def clear_expired_sessions() -> dict:
-    return jobs.clear_expired_sessions().as_dict()
+    return sessions.clear_expired_sessions().as_dict()
 
 
 @shared_task(name="retention.anonymise_cancelled", base=OncePerSlot)
 def anonymise_cancelled() -> dict:
-    return jobs.anonymise_cancelled().as_dict()
+    return cancelled.anonymise_cancelled().as_dict()
 
 
 @shared_task(name="retention.purge_under_14", base=OncePerSlot)
 def purge_under_14() -> dict:
-    return jobs.purge_under_14().as_dict()
+    return under_14.purge_under_14().as_dict()
 
 
 @shared_task(name="retention.expire_security_data", base=OncePerSlot)
 def expire_security_data() -> dict:
-    return jobs.expire_security_data().as_dict()
+    return security_data.expire_security_data().as_dict()
 
 
 @shared_task(name="retention.send_review_reminders", base=OncePerSlot)
 def send_review_reminders() -> dict:
-    return jobs.send_review_reminders().as_dict()
+    return reviews.send_review_reminders().as_dict()
 
 
 @shared_task(name="retention.export_deidentified", base=OncePerSlot)
 def export_deidentified() -> dict:
-    return jobs.export_deidentified().as_dict()
+    return deidentified.export_deidentified().as_dict()
 
 
 @shared_task(name="retention.expire_legal_retention", base=OncePerSlot)
 def expire_legal_retention() -> dict:
-    return jobs.expire_legal_retention().as_dict()
+    return legal_retention.expire_legal_retention().as_dict()
 
 
 @shared_task(name="retention.copy_erasure_records", base=OncePerSlot)
 def copy_erasure_records() -> dict:
-    return jobs.copy_erasure_records().as_dict()
+    return erasure_records.copy_erasure_records().as_dict()

@@ -19,8 +19,8 @@ from requests_desk import services
 from requests_desk.choices import IntakeChannel, RequesterKind, RequestType
 from requests_desk.models import Request
 from requests_desk.states import Status
-from retention import engine
 from retention.choices import RunStatus
+from retention.erasure.records import was_erased
 from retention.models import ErasureRun
 from tests.factories import MemberFactory, TransactionRecordFactory
 from tests.otp import device_for
@@ -93,7 +93,7 @@ def test_pp29_officer_prepares_a_deletion_request_a_supervisor_approves_and_the_
     assert "Deletions are approved by a supervisor." in officer.messages()
     assert _status(page) == "Awaiting approval"
     officer.shot("own-approval-refused")
-    assert not engine.was_erased(number)
+    assert not was_erased(number)
     assert Request.objects.get(pk=request.pk).prepared_by == compliance_officer
 
     boss = browser.person("supervisor")
@@ -109,7 +109,7 @@ def test_pp29_officer_prepares_a_deletion_request_a_supervisor_approves_and_the_
     assert number not in page.content()
     boss.shot("approved-and-erased")
 
-    assert engine.was_erased(number)
+    assert was_erased(number)
     tombstone = Member.objects.get(pk=member.pk)
     assert tombstone.status == MemberStatus.CLOSED and tombstone.member_number != number and not tombstone.email
     stored = Request.objects.get(pk=request.pk)
@@ -153,7 +153,7 @@ def test_pp33_officer_prepares_an_erasure_run_in_the_admin_and_only_a_supervisor
     actions = page.locator("select[name=action] option").all_inner_texts()
     assert not [text for text in actions if "Approve" in text]
     officer.shot("no-approve-action")
-    assert not engine.was_erased(number)
+    assert not was_erased(number)
 
     boss = browser.person("supervisor")
     boss.login(supervisor, next_path="/admin/retention/erasurerun/")
@@ -170,6 +170,6 @@ def test_pp33_officer_prepares_an_erasure_run_in_the_admin_and_only_a_supervisor
 
     run.refresh_from_db()
     assert (run.status, run.approved_by) == (RunStatus.FINISHED, supervisor)
-    assert engine.was_erased(number)
-    assert not engine.was_erased(bystander.member_number)
+    assert was_erased(number)
+    assert not was_erased(bystander.member_number)
     assert Member.objects.get(pk=bystander.pk).member_number == bystander.member_number

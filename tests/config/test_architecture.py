@@ -42,8 +42,6 @@ KNOWN_OVERSIZE: dict[str, int] = {
     "requests_desk/services.py": 899,
     "requests_desk/fulfilment.py": 630,
     "requests_desk/admin.py": 605,
-    "retention/engine.py": 1255,
-    "retention/jobs.py": 570,
 }
 
 

@@ -27,8 +27,8 @@ from requests_desk import access_package, letters, services, workflow
 from requests_desk.access_package import FILE_PLACEHOLDER, export_plan
 from requests_desk.choices import IntakeChannel, MessageDirection, RequesterKind, RequestType, VerificationMethod
 from requests_desk.models import AccessPackage, Attachment, IdentityCheck, Message, PackageDownload, Request
-from retention import engine
 from retention.choices import ErasureTrigger
+from retention.erasure import runner
 from tests.factories import MemberFactory, TransactionRecordFactory
 from tests.retention.erasure_seed import seed_member
 
@@ -319,7 +319,7 @@ def test_pp02_erasing_the_member_removes_the_package_row_and_file(compliance_off
     name = built.package.file.name
     assert protected_storage.exists(name)
     with django_capture_on_commit_callbacks(execute=True):
-        result = engine.erase_members(member_ids=[member.pk], trigger=ErasureTrigger.DELETION_REQUEST)
+        result = runner.erase_members(member_ids=[member.pk], trigger=ErasureTrigger.DELETION_REQUEST)
     assert result.erased == [member.member_number]
     assert not AccessPackage.objects.filter(pk=built.package.pk).exists()
     assert not PackageDownload.objects.exists()

@@ -15,7 +15,8 @@ from requests_desk import demo, selectors, workflow
 from requests_desk.choices import MessageDirection, RequestType
 from requests_desk.models import AccessPackage, Message, Request, Transition
 from requests_desk.states import OPEN_STATES, Status
-from retention import engine, jobs
+from retention.erasure.records import was_erased
+from retention.jobs.under_14 import purge_under_14
 from retention.models import ErasureRecord
 from tests.factories import MemberFactory
 
@@ -79,8 +80,8 @@ def test_fulfilled_requests_did_their_work(seeded):
     assert Member.objects.get(member_number="R910000002").status == "cancelled"
     assert Member.objects.get(member_number="R910000004").phone == "+86 139 5555 0100"
     child = Member.objects.get(member_number="R910000003")
-    jobs.purge_under_14()
-    assert engine.was_erased(child.member_number)
+    purge_under_14()
+    assert was_erased(child.member_number)
 
 
 def test_seeding_twice_creates_nothing_more(seeded, django_capture_on_commit_callbacks):

@@ -23,9 +23,12 @@ from requests_desk import fulfilment, services, workflow
 from requests_desk.choices import IntakeChannel, MessageDirection, RequesterKind, RequestType, Severity
 from requests_desk.models import AccessPackage, IdentityCheck, Message, Request
 from requests_desk.states import Status
-from retention import engine, jobs
 from retention import services as retention_services
 from retention.choices import ErasureTrigger, RunStatus
+from retention.erasure import runner
+from retention.erasure.records import was_erased
+from retention.jobs.cancelled import anonymise_cancelled
+from retention.jobs.under_14 import purge_under_14, underage_confirmed_member_ids
 from retention.models import ErasureRecord, ErasureRun
 from tests.consents.ledger_helpers import initial_version
 from tests.factories import MemberFactory, TransactionRecordFactory
@@ -176,7 +179,7 @@ def test_pp29_four_eyes_deletion_compliance_prepares_a_supervisor_approves_the_e
         done = fulfilment.request_fulfil(request=request, user=supervisor)
 
     assert (done.status, done.prepared_by, done.approved_by) == (Status.FULFILLED, compliance_officer, supervisor)
-    assert engine.was_erased(number)
+    assert was_erased(number)
     record = ErasureRecord.objects.get()
     assert (record.trigger, record.request_reference) == (ErasureTrigger.DELETION_REQUEST, request.reference)
     run = ErasureRun.objects.get()
@@ -215,7 +218,7 @@ def test_pp29_a_member_under_legal_hold_is_not_erased_and_the_refusal_says_why(a
     retention_services.legal_hold_place(member=member, reason="Police inquiry 2026-17", owner=compliance_officer)
     with pytest.raises(ValidationError, match="legal hold"):
         fulfilment.request_fulfil(request=request, user=supervisor)
-    assert not engine.was_erased(member.member_number)
+    assert not was_erased(member.member_number)
     assert Request.objects.get(pk=request.pk).status == Status.AWAITING_APPROVAL
     assert not ErasureRun.objects.exists()
 
@@ -230,13 +233,13 @@ def test_pp29_a_member_under_legal_hold_is_not_erased_and_the_refusal_says_why(a
 def test_a_hold_placed_while_approving_rolls_everything_back(agent, compliance_officer, supervisor, monkeypatch):
     member = MemberFactory()
     request, _ = deletion_ready(agent, compliance_officer, member)
-    real = engine.erase_members
+    real = runner.erase_members
 
     def hold_first(**kwargs):
         retention_services.legal_hold_place(member=member, reason="Regulator inquiry 9", owner=compliance_officer)
         return real(**kwargs)
 
-    monkeypatch.setattr(engine, "erase_members", hold_first)
+    monkeypatch.setattr(runner, "erase_members", hold_first)
     with pytest.raises(ValidationError, match="legal hold"):
         fulfilment.request_fulfil(request=request, user=supervisor)
     assert Request.objects.get(pk=request.pk).status == Status.AWAITING_APPROVAL
@@ -302,9 +305,9 @@ def test_pp33_cancellation_marks_the_member_and_the_job_erases_after_the_grace_p
     assert (change.status, change.history_user) == (MemberStatus.CANCELLED, compliance_officer)
     assert "30 days" in fulfilment_mail()[0].body
 
-    assert jobs.anonymise_cancelled(now=timezone.now() + datetime.timedelta(days=29)).changed == 0
-    assert jobs.anonymise_cancelled(now=timezone.now() + datetime.timedelta(days=31)).changed == 1
-    assert engine.was_erased(member.member_number)
+    assert anonymise_cancelled(now=timezone.now() + datetime.timedelta(days=29)).changed == 0
+    assert anonymise_cancelled(now=timezone.now() + datetime.timedelta(days=31)).changed == 1
+    assert was_erased(member.member_number)
 
 
 def test_an_account_already_cancelled_is_not_cancelled_twice(compliance_officer):
@@ -319,21 +322,21 @@ def test_pp37_a_confirmed_underage_report_leads_the_purge_job_to_erase_the_membe
     report = make(RequestType.UNDERAGE_REPORT, None, kind=RequesterKind.THIRD_PARTY)
     services.request_member_identify(request=report, member=member, user=agent)
     workflow.transition(request=report, name="start", user=agent)
-    assert jobs.purge_under_14().selected == 0
+    assert purge_under_14().selected == 0
     with pytest.raises(PermissionDenied):
         fulfilment.request_fulfil(request=report, user=agent)
 
     confirmed = fulfilment.request_fulfil(request=report, user=compliance_officer)
     assert confirmed.status == Status.FULFILLED
     assert Request.objects.get(pk=report.pk).details["confirmed"] is True
-    assert jobs.underage_confirmed_member_ids() == {member.pk}
+    assert underage_confirmed_member_ids() == {member.pk}
 
-    result = jobs.purge_under_14()
+    result = purge_under_14()
     assert (result.selected, result.changed) == (1, 1)
-    assert engine.was_erased(member.member_number)
+    assert was_erased(member.member_number)
     assert ErasureRecord.objects.get().trigger == ErasureTrigger.UNDER_14
     assert Member.objects.get(pk=member.pk).status == MemberStatus.CLOSED
-    assert jobs.purge_under_14().selected == 0  # the report no longer names anyone
+    assert purge_under_14().selected == 0  # the report no longer names anyone
 
 
 # --- Security report ---------------------------------------------------------------------------------

@@ -36,8 +36,9 @@ from accounts import crypto
 from accounts.datamap import declaration, models_about_members
 from accounts.fields import BlindIndexField
 from accounts.models import Member, StaffUser, TransactionRecord
-from retention import engine
 from retention.choices import ErasureTrigger, ItemStatus, RunStatus
+from retention.erasure import expiry, runner
+from retention.erasure.plan import plan
 from retention.models import ErasureRun, ErasureRunItem, LegalHold
 from tests.retention.erasure_seed import consents_model, member_is_untouched, seed_member
 
@@ -126,7 +127,7 @@ def seed_everything(tag: str, staff: StaffUser):
     consents_model("DisclosedMember").objects.create(disclosure=disclosure, member=member)
     # Every other model about members (the request desk's, and any added later): generic rows.
     parents: dict = {}
-    for p in reversed(engine.plan()):
+    for p in reversed(plan()):
         if p.is_history or p.model not in models_about_members():
             continue
         if p.queryset([member.pk]).exists():
@@ -178,7 +179,7 @@ def stored_secrets(member: Member) -> list[str]:
     Read as text through ``Cast`` so nothing is decrypted: these are the exact stored strings.
     """
     found = []
-    for p in engine.plan():
+    for p in plan():
         names = [f.name for f in p.model._meta.concrete_fields
                  if getattr(f, "encrypted", False) or isinstance(f, BlindIndexField)]
         if not names:
@@ -208,7 +209,7 @@ def test_pp02_canary_scan_finds_nothing_of_the_erased_member(superuser, django_c
 
     run = ErasureRun.objects.create(trigger=ErasureTrigger.DELETION_REQUEST, status=RunStatus.APPROVED)
     with django_capture_on_commit_callbacks(execute=True):
-        result = engine.erase_members(member_ids=[victim.member.pk], trigger=ErasureTrigger.DELETION_REQUEST,
+        result = runner.erase_members(member_ids=[victim.member.pk], trigger=ErasureTrigger.DELETION_REQUEST,
                                       run=run, request_reference="DSR-CANARY01")
     assert result.erased == [victim.number] and not result.failed
 
@@ -223,7 +224,7 @@ def test_pp02_canary_scan_finds_nothing_of_the_erased_member(superuser, django_c
     # Once the retention has passed, the catch-up anonymises that too: nothing is left at all.
     later = timezone.now() + datetime.timedelta(days=max(settings.LEGAL_RETENTION_DAYS.values()) + 1)
     with django_capture_on_commit_callbacks(execute=True):
-        engine.expire_retention(now=later)
+        expiry.expire_retention(now=later)
     after = scan_database(victim_secrets)
     assert {secret: sorted(where) for secret, where in after.items()} == {}
     assert dict(scan_media([VICTIM])) == {}

@@ -7,7 +7,7 @@ from django.contrib.sessions.models import Session
 from django.core.management import call_command
 from django.utils import timezone
 
-from retention.jobs import clear_expired_sessions
+from retention.jobs.sessions import clear_expired_sessions
 
 pytestmark = pytest.mark.django_db
 

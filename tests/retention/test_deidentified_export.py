@@ -14,7 +14,8 @@ from django.utils import timezone
 
 from accounts.choices import MemberStatus
 from accounts.models import Member
-from retention import deidentify, jobs
+from retention import deidentify
+from retention.jobs.deidentified import export_deidentified, generated_export_paths
 from retention.models import JobRun
 from tests.factories import DeviceRecordFactory, InstitutionFactory, MemberFactory, TransactionRecordFactory
 
@@ -77,7 +78,7 @@ def test_pp18_small_groups_are_generalised_before_they_are_suppressed():
 
 def test_pp18_export_has_no_direct_identifiers_and_suppresses_rare_combinations(population, tmp_path):
     target = tmp_path / "research.csv"
-    result = jobs.export_deidentified(path=target, today=TODAY, k=5)
+    result = export_deidentified(path=target, today=TODAY, k=5)
 
     rows = read(target)
     assert (result.details["suppressed"], result.details["generalised"]) == (1, 0)
@@ -96,8 +97,8 @@ def test_pp18_export_has_no_direct_identifiers_and_suppresses_rare_combinations(
 
 
 def test_pp18_keys_are_fresh_per_export_and_unlinkable(population, tmp_path):
-    jobs.export_deidentified(path=tmp_path / "a.csv", today=TODAY, k=5)
-    jobs.export_deidentified(path=tmp_path / "b.csv", today=TODAY, k=5)
+    export_deidentified(path=tmp_path / "a.csv", today=TODAY, k=5)
+    export_deidentified(path=tmp_path / "b.csv", today=TODAY, k=5)
     first = {r["record_key"] for r in read(tmp_path / "a.csv")}
     second = {r["record_key"] for r in read(tmp_path / "b.csv")}
     assert len(first) == len(second) == 5
@@ -108,19 +109,19 @@ def test_pp18_keys_are_fresh_per_export_and_unlinkable(population, tmp_path):
 def test_pp18_cells_that_look_like_formulas_are_escaped(tmp_path):
     for _ in range(5):
         adult(region="=HYPERLINK(\"http://evil.example\")")
-    jobs.export_deidentified(path=tmp_path / "x.csv", today=TODAY, k=5)
+    export_deidentified(path=tmp_path / "x.csv", today=TODAY, k=5)
     rows = read(tmp_path / "x.csv")
     assert {r["region"] for r in rows} == {"'=HYPERLINK(\"http://evil.example\")"}
 
 
 def test_pp02_the_export_is_recorded_so_erasure_can_find_it(population):
-    result = jobs.export_deidentified(today=TODAY, k=5)
+    result = export_deidentified(today=TODAY, k=5)
     path = Path(result.details["path"])
     assert path.is_file()
     assert path.parent == Path(settings.MEDIA_ROOT) / "exports"
     run = JobRun.objects.get(job="export_deidentified")
     assert run.counts["path"] == str(path) and run.counts["suppressed"] == 1
-    assert jobs.generated_export_paths() == [str(path)]
+    assert generated_export_paths() == [str(path)]
 
 
 @pytest.mark.parametrize("count", [5, 50])

@@ -30,9 +30,11 @@ from accounts.models import (
     Verification,
 )
 from accounts.storage import protected_storage
-from retention import engine, locks, outbox
+from retention import locks, outbox
 from retention.choices import ErasureTrigger, ItemStatus, RunStatus
-from retention.engine_tasks import erase_run
+from retention.erasure import cache_keys, expiry, records, runner
+from retention.erasure.plan import plan, plan_problems
+from retention.erasure.tasks import erase_run
 from retention.models import ErasureRecord, ErasureRun, ErasureRunItem, FileDeletionOutbox
 from tests.retention.erasure_seed import consents_model, member_is_untouched, seed_member
 
@@ -50,7 +52,7 @@ def erase(django_capture_on_commit_callbacks):
 
     def run(*seeded, trigger=ErasureTrigger.CANCELLATION, **options):
         with django_capture_on_commit_callbacks(execute=True):
-            return engine.erase_members(member_ids=[s.member.pk for s in seeded], trigger=trigger, **options)
+            return runner.erase_members(member_ids=[s.member.pk for s in seeded], trigger=trigger, **options)
 
     return run
 
@@ -144,7 +146,7 @@ def test_queries_per_chunk_depend_on_models_not_on_members_or_rows(erase, superu
 
     assert few == many
     # At most two statements per model, plus a fixed number for the chunk itself.
-    assert many <= 2 * len(engine.plan()) + 10
+    assert many <= 2 * len(plan()) + 10
 
 
 def test_chunks_are_separate_transactions_with_the_same_query_count(erase):
@@ -153,13 +155,13 @@ def test_chunks_are_separate_transactions_with_the_same_query_count(erase):
         result = erase(*members, chunk_size=2)
     assert len(result.erased) == 6
     per_chunk = len(ctx.captured_queries) / 3
-    assert per_chunk <= 2 * len(engine.plan()) + 10
+    assert per_chunk <= 2 * len(plan()) + 10
 
 
 def test_dry_run_reports_and_changes_nothing(django_capture_on_commit_callbacks):
     a = seed_member()
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        result = engine.erase_members(member_ids=[a.member.pk], trigger=ErasureTrigger.CANCELLATION, dry_run=True)
+        result = runner.erase_members(member_ids=[a.member.pk], trigger=ErasureTrigger.CANCELLATION, dry_run=True)
     assert result.erased == [a.number]
     assert result.counts["accounts.DeviceRecord"] == 2 and result.counts["accounts.Member"] == 1
     assert callbacks == []
@@ -181,7 +183,7 @@ def test_crash_between_commit_and_drain_is_finished_by_the_next_run(django_captu
     a, b = seed_member(), seed_member()
     # The chunk commits but its after-commit drain never runs (the worker died in between).
     with django_capture_on_commit_callbacks(execute=False):
-        engine.erase_members(member_ids=[a.member.pk], trigger=ErasureTrigger.CANCELLATION)
+        runner.erase_members(member_ids=[a.member.pk], trigger=ErasureTrigger.CANCELLATION)
     assert not IdentityDocument.objects.filter(member=a.member).exists()  # no row points at the files …
     assert all(protected_storage.exists(name) for name in a.files)  # … which are still there, queued
     assert outbox.pending_count() == len(a.files)
@@ -198,7 +200,7 @@ def test_crash_before_commit_leaves_rows_files_and_outbox_untouched(monkeypatch,
     def crash(*args, **kwargs):
         raise RuntimeError("worker died")
 
-    monkeypatch.setattr(engine, "_write_records", crash)  # the last write of the chunk's transaction
+    monkeypatch.setattr(records, "write_records", crash)  # the last write of the chunk's transaction
     result = erase(a)
 
     assert result.erased == [] and set(result.failed) == {a.number}
@@ -271,7 +273,7 @@ def test_two_runs_never_erase_the_same_member_at_once():
         assert holding.wait(30)
         if connection.vendor == "postgresql":
             # Row locks, SKIP LOCKED: this run leaves a to the other one and erases b.
-            result = engine.erase_members(member_ids=[a.member.pk, b.member.pk],
+            result = runner.erase_members(member_ids=[a.member.pk, b.member.pk],
                                           trigger=ErasureTrigger.CANCELLATION)
             assert result.skipped == [a.number] and result.erased == [b.number]
             assert member_is_untouched(a)
@@ -319,14 +321,14 @@ def test_pp13_retained_rows_are_kept_then_anonymised_when_retention_passes(erase
 
     # Five years and a day later the catch-up anonymises what was kept, exactly once.
     later = timezone.now() + datetime.timedelta(days=5 * 365 + 1)
-    assert list(engine.tombstones_due_for_retention(later).values_list("pk", flat=True)) == [a.member.pk]
+    assert list(expiry.tombstones_due_for_retention(later).values_list("pk", flat=True)) == [a.member.pk]
     with transaction.atomic():
-        result = engine.expire_retention(now=later)
+        result = expiry.expire_retention(now=later)
     assert result.counts["accounts.TransactionRecord"] == 3 and result.erased == []
     assert not TransactionRecord.objects.filter(member=a.member, order_number__startswith="ORD-").exists()
     assert not consents_model("DisclosedMember").objects.filter(pk=link.pk).exists()
     assert Member.objects.get(pk=a.member.pk).cancelled_at is None
-    assert engine.expire_retention(now=later).counts == {}
+    assert expiry.expire_retention(now=later).counts == {}
     assert ErasureRecord.objects.count() == 1
 
 
@@ -355,11 +357,11 @@ def test_registered_cache_keys_are_deleted(erase):
         return [f"member-card:{pk}" for pk in members]
 
     cache.set(f"member-card:{a.member.pk}", a.tag)
-    engine.register_cache_keys(keys)
+    cache_keys.register_cache_keys(keys)
     try:
         erase(a)
     finally:
-        engine.unregister_cache_keys(keys)
+        cache_keys.unregister_cache_keys(keys)
     assert cache.get(f"member-card:{a.member.pk}") is None
 
 
@@ -376,9 +378,9 @@ def test_consent_events_are_erased_and_the_ledger_stays_append_only(erase):
 
 
 def test_every_model_about_members_is_planned_and_every_declaration_is_possible():
-    planned = {p.model for p in engine.plan()}
+    planned = {p.model for p in plan()}
     assert set(models_about_members()) <= planned
-    assert engine.plan_problems() == []
+    assert plan_problems() == []
     # Simple-history tables of those models are planned too.
     for model in models_about_members():
         historical = getattr(model, "history", None)
@@ -390,8 +392,8 @@ def test_a_prepared_run_is_refused_until_approved(erase, compliance_officer):
     a = seed_member()
     run = ErasureRun.objects.create(trigger=ErasureTrigger.DELETION_REQUEST, prepared_by=compliance_officer)
     with pytest.raises(ValidationError):
-        engine.erase_members(member_ids=[a.member.pk], trigger=run.trigger, run=run)
-    preview = engine.erase_members(member_ids=[a.member.pk], trigger=run.trigger, run=run, dry_run=True)
+        runner.erase_members(member_ids=[a.member.pk], trigger=run.trigger, run=run)
+    preview = runner.erase_members(member_ids=[a.member.pk], trigger=run.trigger, run=run, dry_run=True)
     assert preview.erased == [a.number]
     assert member_is_untouched(a)
     assert erase_run.apply(args=[run.pk]).get()["erased"] == 0

@@ -12,8 +12,11 @@ from django.core.management import CommandError, call_command
 
 from accounts.models import Member
 from config.schedule import SCHEDULE
-from retention import engine, jobs, records_io
+from retention import records_io
 from retention.choices import ErasureTrigger
+from retention.erasure import reapply, runner
+from retention.erasure.tombstones import is_tombstone_number
+from retention.jobs.erasure_records import copy_erasure_records
 from retention.models import ErasureRecord, JobRun
 from tests.retention.erasure_seed import seed_member
 
@@ -24,7 +27,7 @@ pytestmark = pytest.mark.django_db
 def erased(django_capture_on_commit_callbacks):
     seeded = seed_member(files=False)
     with django_capture_on_commit_callbacks(execute=True):
-        engine.erase_members(member_ids=[seeded.member.pk], trigger=ErasureTrigger.DELETION_REQUEST,
+        runner.erase_members(member_ids=[seeded.member.pk], trigger=ErasureTrigger.DELETION_REQUEST,
                              request_reference="DSR-IOTEST1")
     return seeded
 
@@ -43,15 +46,15 @@ def test_pp02_records_exported_before_a_restore_let_reapply_erase_the_member_aga
     ErasureRecord.objects.all().delete()
     Member.objects.filter(pk=erased.member.pk).update(member_number="Z-old-tombstone")
     restored = seed_member(number=erased.number, tag=erased.tag, files=False)
-    assert engine.reapply_erasures(dry_run=True).matched == 0  # without the records: resurrected
+    assert reapply.reapply_erasures(dry_run=True).matched == 0  # without the records: resurrected
 
     out = StringIO()
     call_command("erasure_records", "import", str(copy), "--no-progress", stdout=out)
     assert "1 record(s) read, 1 added, 0 already present" in out.getvalue()
     with django_capture_on_commit_callbacks(execute=True):
-        report = engine.reapply_erasures()
+        report = reapply.reapply_erasures()
     assert report.engine.erased == [restored.number]
-    assert engine.is_tombstone_number(Member.objects.get(pk=restored.member.pk).member_number)
+    assert is_tombstone_number(Member.objects.get(pk=restored.member.pk).member_number)
 
     # Importing again adds nothing (idempotent).
     out = StringIO()
@@ -96,7 +99,7 @@ def test_pp02_the_daily_copy_job_writes_outside_the_database_and_keeps_the_newes
 
     now = timezone.now()  # one instant: the copies are named after the day of the clock passed in
     for days_ago in (3, 2, 1, 0):
-        result = jobs.copy_erasure_records(now=now - datetime.timedelta(days=days_ago))
+        result = copy_erasure_records(now=now - datetime.timedelta(days=days_ago))
         assert result.changed == 1
     copies = sorted(p.name for p in (tmp_path / "copies").iterdir())
     assert len(copies) == 2 and copies[-1] == f"erasure-records-{timezone.localdate(now):%Y%m%d}.jsonl"
@@ -106,5 +109,5 @@ def test_pp02_the_daily_copy_job_writes_outside_the_database_and_keeps_the_newes
 
 def test_pp02_the_copy_job_without_a_directory_says_so_and_writes_nothing(erased, settings):
     settings.ERASURE_RECORDS_COPY_DIR = ""
-    result = jobs.copy_erasure_records()
+    result = copy_erasure_records()
     assert result.changed == 0 and result.details["skipped"] == "no directory set"

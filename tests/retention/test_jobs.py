@@ -13,8 +13,14 @@ from django.utils import timezone
 from accounts.choices import MemberStatus
 from accounts.models import DeviceRecord, Member, ProductLine, TransactionRecord
 from config.schedule import SCHEDULE
-from retention import engine, jobs, services, tasks
+from retention import services, tasks
 from retention.choices import ErasureTrigger, ItemStatus, RunStatus
+from retention.erasure import runner
+from retention.erasure.records import was_erased
+from retention.jobs.cancelled import anonymise_cancelled
+from retention.jobs.legal_retention import expire_legal_retention
+from retention.jobs.security_data import expire_security_data
+from retention.jobs.shutdown import shutdown_service
 from retention.models import ErasureRecord, ErasureRun, JobRun
 from tests.clock import frozen
 from tests.factories import DeviceRecordFactory, MemberFactory, TransactionRecordFactory
@@ -64,18 +70,18 @@ def test_pp33_members_past_the_grace_period_are_erased_and_no_one_else(grace, co
     active = MemberFactory()
     requested = MemberFactory(status=MemberStatus.CANCELLATION_REQUESTED, cancelled_at=ago(60))
 
-    result = jobs.anonymise_cancelled()
+    result = anonymise_cancelled()
 
     assert (result.selected, result.changed) == (2, 1)
     assert result.details["held"] == 1
     gone = Member.objects.get(pk=due.pk)
     assert gone.status == MemberStatus.CLOSED
     assert gone.member_number != due.member_number and gone.legal_name != due.legal_name and not gone.email
-    assert engine.was_erased(due.member_number)
+    assert was_erased(due.member_number)
     assert not DeviceRecord.objects.filter(member=due).exists()
     for untouched in (recent, held, active, requested):
         assert intact(untouched)
-        assert not engine.was_erased(untouched.member_number)
+        assert not was_erased(untouched.member_number)
     record = ErasureRecord.objects.get()
     assert record.trigger == ErasureTrigger.CANCELLATION
     run = ErasureRun.objects.get()
@@ -90,28 +96,28 @@ def test_pp33_a_rerun_erases_nothing_more_and_a_released_hold_lets_erasure_resum
     held = cancelled(90)
     hold = services.legal_hold_place(member=held, reason="Regulator inquiry 2026-17", owner=compliance_officer)
     cancelled(45)
-    assert jobs.anonymise_cancelled().changed == 1
-    again = jobs.anonymise_cancelled()
+    assert anonymise_cancelled().changed == 1
+    again = anonymise_cancelled()
     assert (again.selected, again.changed, again.details["held"]) == (1, 0, 1)
     assert ErasureRecord.objects.count() == 1
 
     services.legal_hold_release(hold=hold, released_by=compliance_officer, reason="Inquiry closed, no action")
-    resumed = jobs.anonymise_cancelled()
+    resumed = anonymise_cancelled()
     assert resumed.changed == 1
-    assert engine.was_erased(held.member_number)
+    assert was_erased(held.member_number)
 
 
 def test_pp33_a_member_reinstated_after_selection_is_not_erased(grace, monkeypatch):
     member = cancelled(40)
-    original = engine.erase_members
+    original = runner.erase_members
 
     def reinstate_then_erase(**kwargs):
         # Between the job's selection and the engine's lock, customer service reinstates the account.
         Member.objects.filter(pk=member.pk).update(status=MemberStatus.ACTIVE, cancelled_at=None)
         return original(**kwargs)
 
-    monkeypatch.setattr(engine, "erase_members", reinstate_then_erase)
-    result = jobs.anonymise_cancelled()
+    monkeypatch.setattr(runner, "erase_members", reinstate_then_erase)
+    result = anonymise_cancelled()
     assert (result.selected, result.changed, result.details["skipped"]) == (1, 0, 1)
     assert intact(member)
 
@@ -143,7 +149,7 @@ def test_pp33_job_queries_do_not_grow_with_members(grace, count, django_assert_m
         cancelled(40)
     # One chunk for both sizes: the engine's own per-chunk bound is asserted by its tests.
     with django_assert_max_num_queries(70):
-        result = jobs.anonymise_cancelled(chunk_size=100)
+        result = anonymise_cancelled(chunk_size=100)
     assert result.changed == count
 
 
@@ -153,17 +159,17 @@ def test_pp33_selection_and_bookkeeping_queries_are_constant(grace, monkeypatch)
 
     def fake_engine(**kwargs):
         calls.append(len(kwargs["member_ids"]))
-        return engine.EngineResult(erased=[], held=[], skipped=[], failed={}, counts={})
+        return runner.EngineResult(erased=[], held=[], skipped=[], failed={}, counts={})
 
-    monkeypatch.setattr(engine, "erase_members", fake_engine)
+    monkeypatch.setattr(runner, "erase_members", fake_engine)
     for _ in range(5):
         cancelled(40)
     with CaptureQueriesContext(connection) as small:
-        jobs.anonymise_cancelled()
+        anonymise_cancelled()
     for _ in range(45):
         cancelled(40)
     with CaptureQueriesContext(connection) as large:
-        jobs.anonymise_cancelled()
+        anonymise_cancelled()
     assert calls == [5, 50]
     assert len(small.captured_queries) == len(large.captured_queries) <= 6
 
@@ -176,14 +182,14 @@ def test_pp11_old_device_records_are_deleted_in_chunks_except_under_hold(grace, 
     held_old = DeviceRecordFactory(member=held, seen_at=ago(400))
     services.legal_hold_place(member=held, reason="Fraud investigation 2026-3", owner=compliance_officer)
 
-    result = jobs.expire_security_data(chunk_size=2)
+    result = expire_security_data(chunk_size=2)
 
     assert result.changed == 5
     remaining = set(DeviceRecord.objects.values_list("pk", flat=True))
     assert remaining == {recent.pk, held_old.pk}
     assert not remaining & {d.pk for d in old}
     assert JobRun.objects.get(job="expire_security_data").counts["changed"] == 5
-    assert jobs.expire_security_data().changed == 0  # idempotent
+    assert expire_security_data().changed == 0  # idempotent
     assert intact(member)
 
 
@@ -204,7 +210,7 @@ def test_pp11_expiry_queries_do_not_grow_with_rows(grace, count, django_assert_m
     )
     # 6 for the device records, 8 for the three sign-in record tables (an id SELECT each, in a savepoint).
     with django_assert_max_num_queries(14):
-        assert jobs.expire_security_data().changed == count
+        assert expire_security_data().changed == count
 
 
 def test_pp11_staff_sign_in_records_expire_with_the_security_data(grace):
@@ -221,16 +227,16 @@ def test_pp11_staff_sign_in_records_expire_with_the_security_data(grace):
            sign_in(AccessAttempt, 365, get_data="", post_data="", failures_since_start=3)]
     recent = [sign_in(AccessLog, 10), sign_in(AccessFailureLog, 179)]
 
-    assert jobs.expire_security_data(dry_run=True).details["sign_in_records"] == 3
+    assert expire_security_data(dry_run=True).details["sign_in_records"] == 3
     assert AccessLog.objects.count() + AccessFailureLog.objects.count() + AccessAttempt.objects.count() == 5
 
-    result = jobs.expire_security_data(chunk_size=1)
+    result = expire_security_data(chunk_size=1)
 
     assert result.details["sign_in_records"] == 3
     left = {*AccessLog.objects.values_list("pk", flat=True), *AccessFailureLog.objects.values_list("pk", flat=True)}
     assert left == {r.pk for r in recent} and not AccessAttempt.objects.exists()
     assert all(not type(r).objects.filter(pk=r.pk).exists() for r in old)
-    assert jobs.expire_security_data().details["sign_in_records"] == 0
+    assert expire_security_data().details["sign_in_records"] == 0
 
 
 # --- shutdown_service (PP-19) ------------------------------------------------------------------------
@@ -249,10 +255,10 @@ def lines():
 
 
 def test_pp19_shutdown_erases_members_of_that_line_only_and_unlinks_the_others(lines):
-    result = jobs.shutdown_service(product_line="legacy")
+    result = shutdown_service(product_line="legacy")
 
     assert (result.selected, result.changed, result.details["members_unlinked"]) == (1, 1, 1)
-    assert engine.was_erased(lines["only"].member_number)
+    assert was_erased(lines["only"].member_number)
     both = Member.objects.get(pk=lines["both"].pk)
     assert intact(lines["both"]) and intact(lines["other"])
     assert list(both.product_lines.values_list("code", flat=True)) == ["spot"]
@@ -290,15 +296,15 @@ def test_pp19_the_command_shows_the_dry_run_first_and_needs_confirmation(lines, 
     out = StringIO()
     call_command("shutdown_service", "legacy", "--no-progress", stdout=out)
     assert out.getvalue().index("DRY RUN") < out.getvalue().index("erased: 1\n", out.getvalue().index("DRY RUN") + 1)
-    assert engine.was_erased(lines["only"].member_number)
+    assert was_erased(lines["only"].member_number)
 
 
 def test_pp19_members_of_the_closed_line_are_told_once_before_their_data_goes(lines, mailoutbox):
     only_email, both_email = lines["only"].email, lines["both"].email
-    assert jobs.shutdown_service(product_line="legacy", dry_run=True).details["members_notified"] == 2
+    assert shutdown_service(product_line="legacy", dry_run=True).details["members_notified"] == 2
     assert mailoutbox == []  # the dry run tells nobody
 
-    result = jobs.shutdown_service(product_line="legacy")
+    result = shutdown_service(product_line="legacy")
 
     assert result.details["members_notified"] == 2
     by_recipient = {message.to[0]: message for message in mailoutbox}
@@ -311,7 +317,7 @@ def test_pp19_members_of_the_closed_line_are_told_once_before_their_data_goes(li
     assert line.closed_on is not None and line.members_notified_at is not None
 
     # A rerun (e.g. after a crash) tells nobody twice.
-    assert jobs.shutdown_service(product_line="legacy").details["members_notified"] == 0
+    assert shutdown_service(product_line="legacy").details["members_notified"] == 0
     assert len(mailoutbox) == 2
 
 
@@ -343,24 +349,24 @@ def test_the_retention_jobs_are_on_the_beat_schedule():
 # --- expire_legal_retention (PP-13) ------------------------------------------------------------------
 def test_pp13_retained_transactions_are_anonymised_by_the_job_once_retention_has_passed(grace):
     member = cancelled(40)
-    jobs.anonymise_cancelled()
+    anonymise_cancelled()
     kept = TransactionRecord.objects.filter(member=member)
     assert kept.count() == 1  # pseudonymised, kept for the legal retention period
     order_number = kept.get().order_number
 
     # Within retention: the job (and its dry run) select nobody; nothing changes.
-    assert jobs.expire_legal_retention().selected == 0
+    assert expire_legal_retention().selected == 0
     later = timezone.now() + datetime.timedelta(days=5 * 365 + 1)
-    dry = jobs.expire_legal_retention(dry_run=True, now=later)
+    dry = expire_legal_retention(dry_run=True, now=later)
     assert (dry.selected, dry.changed) == (1, 0)
     assert TransactionRecord.objects.get(member=member).order_number == order_number
 
-    result = jobs.expire_legal_retention(now=later)
+    result = expire_legal_retention(now=later)
     assert result.selected == 1 and result.changed >= 1
     assert result.details["rows"]["accounts.TransactionRecord"] == 1
     assert not TransactionRecord.objects.filter(member=member, order_number=order_number).exists()
     # Idempotent: a rerun finds nothing more to do.
-    assert jobs.expire_legal_retention(now=later).selected == 0
+    assert expire_legal_retention(now=later).selected == 0
     assert JobRun.objects.filter(job="expire_legal_retention").count() == 3
 
 
@@ -380,7 +386,7 @@ def test_a_failing_job_records_its_error(grace, monkeypatch):
     def broken(**kwargs):
         raise RuntimeError("engine unavailable")
 
-    monkeypatch.setattr(engine, "erase_members", broken)
+    monkeypatch.setattr(runner, "erase_members", broken)
     with pytest.raises(RuntimeError):
-        jobs.anonymise_cancelled()
+        anonymise_cancelled()
     assert JobRun.objects.get().error == "RuntimeError: engine unavailable"

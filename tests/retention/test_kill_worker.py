@@ -33,9 +33,10 @@ from django.utils import timezone
 from accounts.choices import MemberStatus
 from accounts.models import DeviceRecord, IdentityDocument, Member, TransactionRecord
 from accounts.storage import protected_storage
-from retention import engine
 from retention.choices import ErasureTrigger, ItemStatus, RunStatus
-from retention.engine_tasks import erase_run, erase_run_now
+from retention.erasure.records import subject_hash
+from retention.erasure.tasks import erase_run, erase_run_now
+from retention.erasure.tombstones import is_tombstone_number
 from retention.models import ErasureRecord, ErasureRun, ErasureRunItem
 from tests.retention.erasure_seed import consent_refs, consents_model
 
@@ -101,14 +102,14 @@ def _states(seeded: dict[int, str]) -> Counter:
             and member.legal_name.startswith("Kill Name") and member.date_of_birth is not None
             and devices[member.pk] == DEVICES and plain_txns[member.pk] == TRANSACTIONS and events[member.pk] == 1
             and member.pk in docs and protected_storage.exists(docs[member.pk])
-            and engine.subject_hash(number) not in records
+            and subject_hash(number) not in records
         )
         erased = (
-            engine.is_tombstone_number(member.member_number) and member.status == MemberStatus.CLOSED
+            is_tombstone_number(member.member_number) and member.status == MemberStatus.CLOSED
             and HEX_TOKEN.match(member.legal_name) and member.email == "" and member.date_of_birth is None
             and devices[member.pk] == 0 and plain_txns[member.pk] == 0 and all_txns[member.pk] == TRANSACTIONS
             and events[member.pk] == 0 and member.pk not in docs
-            and engine.subject_hash(number) in records
+            and subject_hash(number) in records
         )
         if untouched:
             states["untouched"] += 1
@@ -141,7 +142,7 @@ def _start_worker(queue: str, application_name: str, log: Path) -> subprocess.Po
     }
     handle = log.open("wb")
     return subprocess.Popen(
-        [str(celery), "-A", "config", "worker", "--pool=solo", "-Q", queue, "-I", "retention.engine_tasks",
+        [str(celery), "-A", "config", "worker", "--pool=solo", "-Q", queue, "-I", "retention.erasure.tasks",
          "-n", f"{queue}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "warning"],
         cwd=BASE_DIR, env=env, stdout=handle, stderr=subprocess.STDOUT,
     )

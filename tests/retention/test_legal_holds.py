@@ -8,8 +8,10 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import Member, TransactionRecord
-from retention import engine
 from retention.choices import ErasureTrigger, ItemStatus, RunStatus
+from retention.erasure import runner
+from retention.erasure.plan import plan
+from retention.erasure.records import was_erased
 from retention.models import ErasureRun, ErasureRunItem, LegalHold
 from tests.clock import frozen
 from tests.retention.erasure_seed import member_is_untouched, seed_member
@@ -29,7 +31,7 @@ def clock():
 def erase(django_capture_on_commit_callbacks):
     def run(*seeded, trigger=ErasureTrigger.CANCELLATION, **options):
         with django_capture_on_commit_callbacks(execute=True):
-            return engine.erase_members(member_ids=[s.member.pk for s in seeded], trigger=trigger, **options)
+            return runner.erase_members(member_ids=[s.member.pk for s in seeded], trigger=trigger, **options)
 
     return run
 
@@ -63,7 +65,7 @@ def test_pp33_erasure_resumes_once_the_hold_has_ended(erase, compliance_officer)
     result = erase(member)
 
     assert result.erased == [member.number] and result.held == []
-    assert engine.was_erased(member.number)
+    assert was_erased(member.number)
 
 
 def test_a_released_hold_no_longer_blocks(erase, compliance_officer, supervisor):
@@ -84,7 +86,7 @@ def test_a_hold_blocks_the_retention_catch_up_too(erase, compliance_officer):
     erase(member)
     _hold(member.member, compliance_officer)
     later = timezone.now() + datetime.timedelta(days=5 * 365 + 1)
-    result = engine.erase_members(member_ids=[member.member.pk], trigger=ErasureTrigger.CANCELLATION, now=later)
+    result = runner.erase_members(member_ids=[member.member.pk], trigger=ErasureTrigger.CANCELLATION, now=later)
     assert result.held == [Member.objects.get(pk=member.member.pk).member_number]
     assert TransactionRecord.objects.filter(member=member.member, order_number__startswith="ORD-").count() == 3
 
@@ -102,11 +104,11 @@ def test_pp33_legal_retention_periods_come_from_settings(erase, settings):
     assert TransactionRecord.objects.filter(member=recent.member, order_number__startswith="ORD-").count() == 3
 
     settings.LEGAL_RETENTION_DAYS = {**settings.LEGAL_RETENTION_DAYS, "transaction": 30, "account": 30}
-    engine.plan.cache_clear()
+    plan.cache_clear()
     try:
         erase(old)  # closed 60 days ago, retention of 30 days has passed: anonymised at once
     finally:
-        engine.plan.cache_clear()
+        plan.cache_clear()
     txns = TransactionRecord.objects.filter(member=old.member)
     assert txns.count() == 3 and not txns.filter(order_number__startswith="ORD-").exists()
     assert Member.objects.get(pk=old.member.pk).cancelled_at is None

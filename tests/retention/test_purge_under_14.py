@@ -13,8 +13,12 @@ from django.utils import timezone
 from accounts import crypto
 from accounts.choices import MemberStatus
 from accounts.models import Member, TransactionRecord
-from retention import engine, jobs, services
+from retention import services
 from retention.choices import ErasureTrigger
+from retention.erasure.records import was_erased
+from retention.jobs import under_14
+from retention.jobs.cancelled import anonymise_cancelled
+from retention.jobs.under_14 import purge_under_14, under_14_member_ids, underage_confirmed_member_ids
 from retention.models import ErasureRecord, JobRun
 from tests.clock import frozen
 from tests.consents.ledger_helpers import born
@@ -42,7 +46,7 @@ def child(born: datetime.date, **kwargs) -> Member:
 
 
 def erased(member: Member) -> bool:
-    return engine.was_erased(member.member_number)
+    return was_erased(member.member_number)
 
 
 def test_pp37_the_day_before_the_14th_birthday_is_purged_the_birthday_is_not():
@@ -50,7 +54,7 @@ def test_pp37_the_day_before_the_14th_birthday_is_purged_the_birthday_is_not():
     turns_14_today = child(datetime.date(2012, 6, 10))
     adult = MemberFactory()
 
-    result = jobs.purge_under_14(today=TODAY)
+    result = purge_under_14(today=TODAY)
 
     assert (result.selected, result.changed) == (1, 1)
     assert erased(turns_14_tomorrow)
@@ -75,7 +79,7 @@ def test_pp37_the_day_before_the_14th_birthday_is_purged_the_birthday_is_not():
 )
 def test_pp37_29_february(born, today, purged):
     member = child(born)
-    jobs.purge_under_14(today=today)
+    purge_under_14(today=today)
     assert erased(member) is purged
 
 
@@ -85,8 +89,8 @@ def test_pp37_no_legal_retention_exception_for_children(settings):
     kid_order = TransactionRecord.objects.get(member=kid)
     adult = MemberFactory(status=MemberStatus.CANCELLED, cancelled_at=timezone.now() - datetime.timedelta(days=40))
     adult_order = TransactionRecordFactory(member=adult)
-    jobs.purge_under_14(today=TODAY)
-    jobs.anonymise_cancelled()
+    purge_under_14(today=TODAY)
+    anonymise_cancelled()
     # A cancelled adult's order is kept for the legal retention period, detached from the person …
     kept = TransactionRecord.objects.get(pk=adult_order.pk)
     assert (kept.order_number, kept.order_time) == (adult_order.order_number, adult_order.order_time)
@@ -100,7 +104,7 @@ def test_pp37_no_legal_retention_exception_for_children(settings):
 def test_pp37_a_legal_hold_still_applies_but_the_account_is_closed(compliance_officer):
     kid = child(datetime.date(2015, 1, 1))
     services.legal_hold_place(member=kid, reason="Court order 2026-44 preserves it", owner=compliance_officer)
-    result = jobs.purge_under_14(today=TODAY)
+    result = purge_under_14(today=TODAY)
     assert (result.changed, result.details["held"], result.details["closed"]) == (0, 1, 1)
     member = Member.objects.get(pk=kid.pk)
     assert member.status == MemberStatus.CLOSED
@@ -117,17 +121,17 @@ def test_pp37_only_birth_year_candidates_are_decrypted(monkeypatch):
     decrypted = []
     original = crypto.decrypt_str
     monkeypatch.setattr(crypto, "decrypt_str", lambda token: decrypted.append(token) or original(token))
-    found = jobs.under_14_member_ids(today=TODAY)
+    found = under_14_member_ids(today=TODAY)
     assert set(found) == {k.pk for k in kids}
     assert len(decrypted) == len(kids)  # one date of birth each, nothing else, no adult
 
 
 def test_pp37_members_named_by_a_report_are_closed_and_erased_too():
     reported = MemberFactory()  # an adult date of birth, but confirmed under 14 by a report
-    result = jobs.purge_under_14(today=TODAY, extra_member_ids=[reported.pk])
+    result = purge_under_14(today=TODAY, extra_member_ids=[reported.pk])
     assert result.changed == 1
     assert erased(reported)
-    assert jobs.purge_under_14(today=TODAY, extra_member_ids=[reported.pk]).selected == 0  # tombstone now
+    assert purge_under_14(today=TODAY, extra_member_ids=[reported.pk]).selected == 0  # tombstone now
 
 
 def test_pp37_members_of_confirmed_underage_reports_are_purged():
@@ -139,8 +143,8 @@ def test_pp37_members_of_confirmed_underage_reports_are_purged():
                                      channel="web", received_at=now, due_at=now + datetime.timedelta(days=15))
     request_model.objects.create(type="deletion", status="fulfilled", member=MemberFactory(),
                                  requester_kind="member", channel="web", received_at=now, due_at=now)
-    assert jobs.underage_confirmed_member_ids() == {confirmed.pk}
-    assert jobs.purge_under_14(today=TODAY).changed == 1
+    assert underage_confirmed_member_ids() == {confirmed.pk}
+    assert purge_under_14(today=TODAY).changed == 1
     assert erased(confirmed) and not erased(refused) and not erased(pending)
 
 
@@ -148,21 +152,21 @@ def test_pp37_reports_read_as_none_without_the_request_desk_model_or_its_fields(
     def missing(app_label, model_name):
         raise LookupError(model_name)
 
-    monkeypatch.setattr(jobs.apps, "get_model", missing)
-    assert jobs.underage_confirmed_member_ids() == set()
+    monkeypatch.setattr(under_14.apps, "get_model", missing)
+    assert underage_confirmed_member_ids() == set()
     incomplete = SimpleNamespace(_meta=SimpleNamespace(label="requests_desk.Request",
                                                        get_fields=lambda: [SimpleNamespace(name="member")]))
-    monkeypatch.setattr(jobs.apps, "get_model", lambda app_label, model_name: incomplete)
+    monkeypatch.setattr(under_14.apps, "get_model", lambda app_label, model_name: incomplete)
     with caplog.at_level(logging.WARNING):
-        assert jobs.underage_confirmed_member_ids() == set()
+        assert underage_confirmed_member_ids() == set()
     assert "confirmed-underage fields" in caplog.text
 
 
 def test_pp37_a_rerun_changes_nothing_more():
     child(datetime.date(2015, 1, 1))
-    jobs.purge_under_14(today=TODAY)
+    purge_under_14(today=TODAY)
     before = snapshot()
-    again = jobs.purge_under_14(today=TODAY)
+    again = purge_under_14(today=TODAY)
     assert (again.selected, again.changed) == (0, 0)
     db_before, media = before
     db_after, media_after = snapshot()
@@ -217,7 +221,7 @@ def test_pp37_the_14th_birthday_is_counted_on_the_site_time_zones_date(settings,
         assert timezone.localdate() == local_day
         turns_14_today = child(born(14, local_day))
         turns_14_tomorrow = child(born(14, local_day, days_later=1))
-        result = jobs.purge_under_14()
+        result = purge_under_14()
     assert result.selected == 1
     assert erased(turns_14_tomorrow) and not erased(turns_14_today)
 
@@ -240,5 +244,5 @@ def test_pp37_job_queries_do_not_grow_with_members(count, django_assert_max_num_
         MemberFactory()
     # One engine chunk for both sizes: the engine's own per-chunk bound is asserted by its tests.
     with django_assert_max_num_queries(75):
-        result = jobs.purge_under_14(today=TODAY, chunk_size=100)
+        result = purge_under_14(today=TODAY, chunk_size=100)
     assert result.changed == count

@@ -8,8 +8,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Member
-from retention import engine
 from retention.choices import ErasureTrigger
+from retention.erasure import reapply, runner
+from retention.erasure.tombstones import is_tombstone_number
 from retention.models import ErasureRecord
 from tests.retention.erasure_seed import member_is_untouched, seed_member
 
@@ -21,7 +22,7 @@ def erased_then_restored(django_capture_on_commit_callbacks):
     """A member erased, then brought back with all its rows by a restore of an older backup."""
     original = seed_member()
     with django_capture_on_commit_callbacks(execute=True):
-        engine.erase_members(member_ids=[original.member.pk], trigger=ErasureTrigger.UNDER_14,
+        runner.erase_members(member_ids=[original.member.pk], trigger=ErasureTrigger.UNDER_14,
                              request_reference="DSR-RESTORE1")
     # The restore brings the row back as it was (same number, same data); the tombstone would not
     # exist in the restored database, so it is renamed out of the way here.
@@ -35,20 +36,20 @@ def test_pp02_reapply_erases_members_brought_back_by_a_restore(
 ):
     bystander = seed_member()
     with django_capture_on_commit_callbacks(execute=True):
-        report = engine.reapply_erasures()
+        report = reapply.reapply_erasures()
     assert report.matched == 1 and report.engine.erased == [erased_then_restored.number]
     member = Member.objects.get(pk=erased_then_restored.member.pk)
-    assert engine.is_tombstone_number(member.member_number) and member.email == ""
+    assert is_tombstone_number(member.member_number) and member.email == ""
     # The first record stays the proof: no second one, same trigger and ticket.
     record = ErasureRecord.objects.get()
     assert (record.trigger, record.request_reference) == (ErasureTrigger.UNDER_14, "DSR-RESTORE1")
     assert member_is_untouched(bystander)
     # Running it again finds nothing more to do.
-    assert engine.reapply_erasures().matched == 0
+    assert reapply.reapply_erasures().matched == 0
 
 
 def test_reapply_dry_run_changes_nothing(erased_then_restored):
-    report = engine.reapply_erasures(dry_run=True)
+    report = reapply.reapply_erasures(dry_run=True)
     assert report.matched == 1 and report.engine.erased == [erased_then_restored.number]
     assert member_is_untouched(erased_then_restored)
 
@@ -56,11 +57,11 @@ def test_reapply_dry_run_changes_nothing(erased_then_restored):
 def test_matching_is_set_based_per_chunk_of_members():
     seed_member(files=False)
     with CaptureQueriesContext(connection) as few:
-        engine.erased_members_present(chunk_size=1000)
+        reapply.erased_members_present(chunk_size=1000)
     for _ in range(12):
         seed_member(files=False)
     with CaptureQueriesContext(connection) as many:
-        engine.erased_members_present(chunk_size=1000)
+        reapply.erased_members_present(chunk_size=1000)
     assert len(few.captured_queries) == len(many.captured_queries) == 3  # members, records, end of scan
 
 

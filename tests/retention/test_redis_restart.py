@@ -32,8 +32,8 @@ from accounts.dispatch.models import OutboxTask, ScheduledRun
 from config.celery import app
 from consents.campaigns import policy_version_publish
 from consents.models import PolicyVersion, ReconsentNotice
-from retention import engine
 from retention.choices import RunStatus
+from retention.erasure.records import subject_hash
 from retention.models import ErasureRecord, ErasureRun
 from retention.schedule import schedule_sync
 from retention.services import erasure_run_approve, erasure_run_prepare
@@ -175,7 +175,7 @@ def test_pp02_pp39_pp34_a_redis_restart_mid_run_loses_no_task_and_does_none_twic
     assert run.status == RunStatus.FINISHED, run.status
     hashes = list(ErasureRecord.objects.values_list("subject_hash", flat=True))
     assert len(hashes) == len(set(hashes)) == MEMBERS  # each member erased once: 0 lost, 0 twice
-    assert set(hashes) == {engine.subject_hash(number) for number in seeded.values()}
+    assert set(hashes) == {subject_hash(number) for number in seeded.values()}
     sent = ReconsentNotice.objects.filter(policy_version=version, notified_at__isnull=False).count()
     assert sent == notices
     assert ScheduledRun.objects.filter(job=reminders.task).exclude(outcome="duplicate").count() == 1

@@ -14,9 +14,11 @@ from django.utils import timezone
 
 from accounts.choices import MemberStatus
 from accounts.models import Member
-from retention import engine, services
+from retention import services
 from retention.admin_actions import attach_member_actions, prepare_erasure
 from retention.choices import ErasureTrigger, ItemStatus, ReviewOutcome, RiskLevel, RunStatus
+from retention.erasure import apply, runner
+from retention.erasure.records import was_erased
 from retention.models import (
     ErasureRecord,
     ErasureRun,
@@ -44,7 +46,7 @@ def action_names(response) -> set[str]:
 
 
 def erased(member: Member) -> bool:
-    return engine.was_erased(member.member_number)
+    return was_erased(member.member_number)
 
 
 # --- Four eyes (services) ----------------------------------------------------------------------------
@@ -116,14 +118,14 @@ def test_a_failure_is_listed_per_member_and_retry_reruns_exactly_those(
 ):
     good, bad = cancelled_member(), cancelled_member()
     run = services.erasure_run_prepare(member_ids=[good.pk, bad.pk], prepared_by=compliance_officer)
-    original = engine._erase_chunk
+    original = apply.erase_chunk
 
     def flaky(chunk):
         if bad.pk in chunk.fresh:
             raise RuntimeError("disk full")
         return original(chunk)
 
-    monkeypatch.setattr(engine, "_erase_chunk", flaky)
+    monkeypatch.setattr(apply, "erase_chunk", flaky)
     with django_capture_on_commit_callbacks(execute=True):
         services.erasure_run_approve(run=run, approved_by=supervisor)
     run.refresh_from_db()
@@ -277,7 +279,7 @@ def test_history_cannot_be_reverted(compliance_officer, client):
 # --- Read-only registers -----------------------------------------------------------------------------
 def test_records_runs_items_and_job_runs_are_read_only_for_everyone(superuser, auditor, client):
     member = cancelled_member()
-    engine.erase_members(member_ids=[member.pk], trigger=ErasureTrigger.CANCELLATION)
+    runner.erase_members(member_ids=[member.pk], trigger=ErasureTrigger.CANCELLATION)
     JobRun.objects.create(job="anonymise_cancelled", counts={"erased": 1})
     record = ErasureRecord.objects.get()
     for user in (superuser, auditor):
@@ -361,7 +363,7 @@ def _populate(n: int, officer, supervisor) -> None:
     for member in members[:n]:  # n holds; the other n members are erased: n records, n run items
         services.legal_hold_place(member=member, reason="Regulator inquiry 2026-17", owner=officer)
     run = services.erasure_run_prepare(member_ids=[m.pk for m in members[n:]], prepared_by=officer)
-    engine.erase_members(member_ids=[m.pk for m in members], trigger=ErasureTrigger.CANCELLATION)
+    runner.erase_members(member_ids=[m.pk for m in members], trigger=ErasureTrigger.CANCELLATION)
     ErasureRunItem.objects.filter(run=run).update(status=ItemStatus.FAILED, error="accounts.Member: boom")
     for i in range(n):
         JobRun.objects.create(job="expire_security_data", counts={"changed": i})

@@ -8,7 +8,12 @@ from django.utils import timezone
 from accounts.demo import seed_staff
 from accounts.management.commands.seed_demo import collect_steps
 from accounts.models import DeviceRecord, Member
-from retention import demo, jobs
+from retention import demo
+from retention.jobs.cancelled import anonymise_cancelled
+from retention.jobs.reviews import send_review_reminders
+from retention.jobs.security_data import expire_security_data
+from retention.jobs.shutdown import shutdown_service
+from retention.jobs.under_14 import purge_under_14, under_14_member_ids
 from retention.models import ImpactAssessment, LegalHold, ProcessingReview
 from tests.factories import MemberFactory
 from tests.retention.snapshots import database_snapshot
@@ -30,13 +35,13 @@ def test_the_retention_step_is_part_of_seed_demo_after_the_accounts_steps():
 
 def test_every_job_has_work_after_seeding(seeded):
     assert seeded["members created"] == len(demo.DEMO_MEMBERS)
-    cancelled = jobs.anonymise_cancelled(dry_run=True)
+    cancelled = anonymise_cancelled(dry_run=True)
     assert cancelled.selected == 4 and cancelled.details["erased"] == 3 and cancelled.details["held"] == 1
-    assert jobs.purge_under_14(dry_run=True).selected >= 2
+    assert purge_under_14(dry_run=True).selected >= 2
     # Ten old device records, two of them kept because their member is under legal hold.
-    assert jobs.expire_security_data(dry_run=True).selected == 8
-    assert jobs.send_review_reminders(dry_run=True).selected == 2
-    shutdown = jobs.shutdown_service(product_line="launchpad", dry_run=True)
+    assert expire_security_data(dry_run=True).selected == 8
+    assert send_review_reminders(dry_run=True).selected == 2
+    shutdown = shutdown_service(product_line="launchpad", dry_run=True)
     assert (shutdown.selected, shutdown.details["members_unlinked"]) == (2, 1)
 
 
@@ -47,7 +52,7 @@ def test_the_accounts_seeders_children_are_used_when_there_are_some(db):
     counts = demo.seed_retention()
     assert counts["members created"] == len(demo.DEMO_MEMBERS) - 2
     assert not Member.objects.filter(member_number__in=["R900000007", "R900000008"]).exists()
-    assert seeder_child.pk in jobs.under_14_member_ids(today=timezone.localdate())
+    assert seeder_child.pk in under_14_member_ids(today=timezone.localdate())
 
 
 def test_seeding_twice_changes_nothing(seeded):
@@ -60,11 +65,11 @@ def test_seeding_twice_changes_nothing(seeded):
 
 
 def test_after_the_jobs_ran_seeding_again_gives_them_work_again(seeded):
-    jobs.anonymise_cancelled()
-    jobs.expire_security_data()
-    assert jobs.anonymise_cancelled(dry_run=True).details["erased"] == 0
+    anonymise_cancelled()
+    expire_security_data()
+    assert anonymise_cancelled(dry_run=True).details["erased"] == 0
     demo.seed_retention()
-    assert jobs.anonymise_cancelled(dry_run=True).details["erased"] == 3
+    assert anonymise_cancelled(dry_run=True).details["erased"] == 3
     assert Member.objects.filter(member_number="R900000006").count() == 1  # the held member is kept, not doubled
     assert DeviceRecord.objects.filter(device_id__contains="-old-").count() == 10
 

@@ -11,8 +11,9 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from accounts import roles
-from retention import jobs, reminders, services
+from retention import reminders, services
 from retention.choices import ReviewOutcome, RiskLevel
+from retention.jobs.reviews import REVIEW_DIGEST_TEMPLATE, send_review_reminders
 from retention.models import ImpactAssessment, JobRun, ProcessingReview
 from tests.clock import frozen
 from tests.factories import StaffUserFactory
@@ -80,7 +81,7 @@ def test_pp27_each_compliance_user_gets_one_digest_of_what_falls_due(staff):
     assessment("Trading platform", next_due=days(10), assessor=officer)
     assessment("Archive", next_due=None, assessor=officer)
 
-    result = jobs.send_review_reminders(today=TODAY)
+    result = send_review_reminders(today=TODAY)
 
     recipients = sorted(message.to[0] for message in mail.outbox)
     assert recipients == ["officer2@test.example", "officer@test.example", "supervisor@test.example"]
@@ -97,12 +98,12 @@ def test_pp27_each_compliance_user_gets_one_digest_of_what_falls_due(staff):
 
 def test_pp27_a_rerun_the_same_day_sends_nothing_and_the_next_day_reminds_again(staff):
     review("Marketing SMS", next_due=days(7), reviewer=staff["officer"])
-    jobs.send_review_reminders(today=TODAY)
+    send_review_reminders(today=TODAY)
     assert len(mail.outbox) == 3
-    again = jobs.send_review_reminders(today=TODAY)
+    again = send_review_reminders(today=TODAY)
     assert again.changed == 0
     assert len(mail.outbox) == 3
-    jobs.send_review_reminders(today=days(1))
+    send_review_reminders(today=days(1))
     assert len(mail.outbox) == 6
 
 
@@ -110,7 +111,7 @@ def test_pp27_a_later_review_supersedes_the_one_falling_due(staff):
     officer = staff["officer"]
     review("Marketing SMS", next_due=days(5), reviewer=officer, reviewed_on=days(-360))
     review("Marketing SMS", next_due=days(360), reviewer=officer, reviewed_on=days(-1))
-    assert jobs.send_review_reminders(today=TODAY).selected == 0
+    assert send_review_reminders(today=TODAY).selected == 0
     assert mail.outbox == []
 
 
@@ -122,17 +123,17 @@ def test_pp27_a_failed_send_keeps_the_items_for_the_next_run(staff, monkeypatch)
 
     monkeypatch.setattr(reminders, "send_digests", broken)
     with pytest.raises(ConnectionRefusedError):
-        jobs.send_review_reminders(today=TODAY)
+        send_review_reminders(today=TODAY)
     item.refresh_from_db()
     assert item.reminded_on is None
     assert JobRun.objects.get(job="send_review_reminders").error.startswith("ConnectionRefusedError")
     monkeypatch.undo()
-    assert jobs.send_review_reminders(today=TODAY).changed == 3
+    assert send_review_reminders(today=TODAY).changed == 3
 
 
 def test_pp27_changing_the_due_date_reminds_afresh(staff):
     item = review("Marketing SMS", next_due=days(5), reviewer=staff["officer"])
-    jobs.send_review_reminders(today=TODAY)
+    send_review_reminders(today=TODAY)
     item.refresh_from_db()
     item.next_due = days(3)
     services.processing_review_save(review=item)
@@ -159,7 +160,7 @@ def test_pp27_reminders_run_a_constant_number_of_queries(staff, count, django_as
         review(f"Processing {i}", next_due=days(i % 10), reviewer=officer)
         assessment(f"Scope {i}", next_due=days(i % 10), assessor=officer)
     with django_assert_max_num_queries(9):
-        result = jobs.send_review_reminders(today=TODAY)
+        result = send_review_reminders(today=TODAY)
     assert result.selected == 2 * count
     assert len(mail.outbox) == 3
 
@@ -167,7 +168,7 @@ def test_pp27_reminders_run_a_constant_number_of_queries(staff, count, django_as
 def test_send_digests_skips_users_without_items_or_address(staff):
     item = reminders.DigestItem(label="Review #1: X", due=TODAY, path="/admin/x/", overdue=False)
     sent = reminders.send_digests(
-        {staff["officer"]: [item], staff["officer2"]: []}, subject="Due", template=jobs.REVIEW_DIGEST_TEMPLATE,
+        {staff["officer"]: [item], staff["officer2"]: []}, subject="Due", template=REVIEW_DIGEST_TEMPLATE,
         context={"today": TODAY, "days": 14},
     )
     assert sent == 1

@@ -44,7 +44,8 @@ from django.utils import timezone
 from accounts.models import IdentityDocument, Member, PaymentInstrument
 from requests_desk import selectors as desk_selectors
 from requests_desk.models import Request
-from retention import engine, jobs
+from retention.erasure.records import was_erased
+from retention.jobs.cancelled import anonymise_cancelled
 from tests.accounts.test_admin_members import page_urls
 from tests.factories import valid_cn_id
 from tests.otp import verified_login
@@ -260,9 +261,9 @@ def cancel_at_the_desk(browser: Browser, member: Member) -> None:
 def erase_by_the_job(member: Member, capture_on_commit) -> None:
     later = timezone.now() + datetime.timedelta(days=settings.CANCELLATION_GRACE_DAYS + 1)
     with capture_on_commit(execute=True):
-        result = jobs.anonymise_cancelled(now=later)
+        result = anonymise_cancelled(now=later)
     assert result.as_dict()["erased"] == 1, result.as_dict()
-    assert engine.was_erased(MEMBER_NUMBER)
+    assert was_erased(MEMBER_NUMBER)
 
 
 # --- The test --------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-from retention.jobs import anonymise_cancelled
+from retention.jobs.cancelled import anonymise_cancelled
 from retention.management.base import JobCommand
 
 

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from retention.jobs import clear_expired_sessions
+from retention.jobs.sessions import clear_expired_sessions
 
 
 class Command(BaseCommand):

@@ -13,8 +13,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import Member
 from accounts.progress import chunked, progress
-from retention import engine
 from retention.choices import ErasureTrigger
+from retention.erasure import runner
 
 
 class Command(BaseCommand):
@@ -47,7 +47,7 @@ class Command(BaseCommand):
         unknown = sorted(set(numbers) - set(ids))
         desc = "Erasure (dry run)" if dry_run else "Erasing"
         with progress(total=len(ids), desc=desc, unit="member", enabled=not no_progress, stream=self.stderr) as bar:
-            result = engine.erase_members(member_ids=ids.values(), trigger=trigger, request_reference=request,
+            result = runner.erase_members(member_ids=ids.values(), trigger=trigger, request_reference=request,
                                           chunk_size=chunk_size, dry_run=dry_run, progress=bar)
         verb = "would be erased" if dry_run else "erased"
         self.stdout.write(f"{len(result.erased)} member(s) {verb}.")

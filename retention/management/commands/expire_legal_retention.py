@@ -1,4 +1,4 @@
-from retention.jobs import expire_legal_retention
+from retention.jobs.legal_retention import expire_legal_retention
 from retention.management.base import JobCommand
 
 

@@ -1,4 +1,4 @@
-from retention.jobs import expire_security_data
+from retention.jobs.security_data import expire_security_data
 from retention.management.base import JobCommand
 
 

@@ -1,4 +1,4 @@
-from retention.jobs import export_deidentified
+from retention.jobs.deidentified import export_deidentified
 from retention.management.base import JobCommand
 
 

@@ -1,7 +1,7 @@
 from django.core.management.base import CommandError
 
 from accounts.models import Member
-from retention.jobs import purge_under_14
+from retention.jobs.under_14 import purge_under_14
 from retention.management.base import JobCommand
 
 

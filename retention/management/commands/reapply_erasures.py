@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import Member
 from accounts.progress import progress
-from retention import engine
+from retention.erasure import reapply
 
 
 class Command(BaseCommand):
@@ -29,7 +29,7 @@ class Command(BaseCommand):
         total = Member.objects.count()
         with progress(total=total, desc="Matching erasure records", unit="member", enabled=not no_progress,
                       stream=self.stderr) as bar:
-            report = engine.reapply_erasures(dry_run=dry_run, chunk_size=chunk_size, progress=bar)
+            report = reapply.reapply_erasures(dry_run=dry_run, chunk_size=chunk_size, progress=bar)
         result = report.engine
         verb = "would be erased again" if dry_run else "erased again"
         self.stdout.write(f"{report.scanned} member(s) checked, {report.matched} match an erasure record.")

@@ -1,4 +1,4 @@
-from retention.jobs import send_review_reminders
+from retention.jobs.reviews import send_review_reminders
 from retention.management.base import JobCommand
 
 

@@ -1,7 +1,7 @@
 from django.core.management.base import CommandError
 
 from accounts.models import ProductLine
-from retention.jobs import shutdown_service
+from retention.jobs.shutdown import shutdown_service
 from retention.management.base import JobCommand
 
 

@@ -1,9 +1,13 @@
-"""The Celery task that runs an approved erasure run (a thin shell around ``retention.engine``).
+"""The Celery task that runs an approved erasure run (a thin shell around ``retention.erasure.runner``).
 
 ``acks_late`` with ``reject_on_worker_lost`` (also the project defaults): a worker killed in the
 middle of a run leaves its task unacknowledged, the broker delivers it again, and the engine - chunk
 by chunk, each chunk committed or not at all - finishes what was left. The task's argument and its
 result hold ids and counts only: the broker and the result backend never see a member number.
+
+The task's name is explicit (``retention.erase_run``): services enqueue it by that name through
+the outbox (``retention.services.ERASE_RUN_TASK``), whatever module it lives in. ``retention.tasks``
+imports this module so that every worker registers it.
 """
 
 from __future__ import annotations
@@ -13,8 +17,8 @@ from django.db.models import QuerySet
 
 from accounts.choices import MemberStatus
 from accounts.models import Member
-from retention import engine
 from retention.choices import ErasureTrigger, ItemStatus, RunStatus
+from retention.erasure import runner
 from retention.models import ErasureRun, ErasureRunItem
 
 #: Runs in these states may be (re)started; prepared runs need a supervisor's approval first.
@@ -41,7 +45,7 @@ def erase_run_now(run_id: int, *, chunk_size: int | None = None, progress=None) 
         .order_by("member_id")
         .values_list("member_id", flat=True)
     )
-    result = engine.erase_members(
+    result = runner.erase_members(
         member_ids=member_ids,
         trigger=run.trigger,
         run=run,

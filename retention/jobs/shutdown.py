@@ -1,0 +1,116 @@
+"""Job (PP-19): anonymise all data of a closed product line, after telling its members.
+
+Members who used only the closed line are erased (trigger service shutdown); members who also use
+another line lose only their link to it. Before anything is erased the line is marked closed and
+every member of it is e-mailed once (``notify_product_line_closure``).
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+
+from django.conf import settings
+from django.core.mail import EmailMessage, get_connection
+from django.db import transaction
+from django.db.models import QuerySet
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from accounts.models import Member, ProductLine
+from retention import selectors
+from retention.choices import ErasureTrigger
+from retention.jobs.erasing import erase_candidates
+from retention.jobs.results import JobResult, recorded
+
+logger = logging.getLogger(__name__)
+
+
+@recorded("shutdown_service")
+def shutdown_service(
+    *, product_line: str, dry_run: bool = False, today: datetime.date | None = None, chunk_size: int | None = None,
+    bar=None,
+) -> JobResult:
+    """Anonymise all data of a closed product line (PP-19).
+
+    Members who used only this line are erased (trigger service shutdown); members who also use
+    another line lose only their link to this one. The line is marked closed. The dry run reports
+    the members affected and the rows per model the engine would change.
+    """
+    today = today or timezone.localdate()
+    try:
+        line = ProductLine.objects.get(code=product_line)
+    except ProductLine.DoesNotExist:
+        raise ValueError(f"No product line with code {product_line!r}.") from None
+    only, shared = selectors.product_line_members(product_line=line)
+    candidates = dict(only.order_by("pk").values_list("pk", "member_number"))
+    through = Member.product_lines.through
+    links = through.objects.filter(productline_id=line.pk, member_id__in=shared.values("pk"))
+    if dry_run:
+        unlinked = links.count()
+        notified = 0 if line.members_notified_at else (only | shared).count()
+    else:
+        # Stop collecting (the line is closed) and tell its members, before anything is erased.
+        if line.closed_on is None:
+            ProductLine.objects.filter(pk=line.pk, closed_on__isnull=True).update(closed_on=today)
+            line.closed_on = today
+        notified = notify_product_line_closure(line=line)
+        with transaction.atomic():
+            # The link is the only data of these members that belongs to the line.
+            unlinked, _ = links.delete()
+
+    def eligible(chunk: QuerySet[Member]) -> QuerySet[Member]:
+        # Re-checked in the lock: a member who took up another line meanwhile keeps their data.
+        still_only, _ = selectors.product_line_members(product_line=line)
+        return chunk.filter(pk__in=still_only.values("pk"))
+
+    return erase_candidates(
+        candidates, trigger=ErasureTrigger.SERVICE_SHUTDOWN, eligible=eligible, dry_run=dry_run,
+        chunk_size=chunk_size, bar=bar, product_line=line.code,
+        extra={"product_line": line.code, "members_unlinked": unlinked, "members_notified": notified},
+    )
+
+
+#: Closure notices per SMTP connection batch.
+NOTICE_BATCH = 500
+
+
+def notify_product_line_closure(*, line: ProductLine, chunk_size: int = 2000) -> int:
+    """E-mail every member of ``line`` that the service is closed and what happens to their data (PP-19).
+
+    Done once per line: ``members_notified_at`` is set after the last notice, and a line already
+    notified sends nothing. Members are read in key order, ``chunk_size`` at a time (their e-mail
+    is decrypted in Python, never filtered in SQL); notices go out over one connection per batch.
+    A crash part-way means the next run notifies the whole list again: a repeated notice is the
+    lesser harm than a member never told.
+    """
+    if line.members_notified_at is not None:
+        return 0
+    only, shared = selectors.product_line_members(product_line=line)
+    erased_ids = set(only.values_list("pk", flat=True))
+    members = (only | shared).order_by("pk")
+    sent = 0
+    last = 0
+    with get_connection() as connection:
+        while True:
+            rows = list(members.filter(pk__gt=last).values_list("pk", "member_number", "email")[:chunk_size])
+            if not rows:
+                break
+            last = rows[-1][0]
+            messages = [
+                EmailMessage(
+                    subject=f"{line.name} is closed: what happens to your data",
+                    body=render_to_string("retention/email/service_closed.txt", {
+                        "line": line, "member_number": number, "erased": pk in erased_ids,
+                        "contact": settings.OFFICIAL_REQUESTS_EMAIL,
+                    }),
+                    from_email=settings.DEFAULT_FROM_EMAIL, to=[email], connection=connection,
+                )
+                for pk, number, email in rows if email
+            ]
+            for start in range(0, len(messages), NOTICE_BATCH):
+                sent += connection.send_messages(messages[start:start + NOTICE_BATCH]) or 0
+    ProductLine.objects.filter(pk=line.pk).update(members_notified_at=timezone.now())
+    line.members_notified_at = timezone.now()
+    logger.info("product line %s: closure notice sent to %d member(s)", line.code, sent)
+    return sent
