@@ -25,9 +25,12 @@ from django.utils.translation import gettext_lazy as _
 from import_export.admin import ImportExportMixin
 from import_export.forms import ConfirmImportForm, ImportForm
 
-from accounts import import_problems
 from accounts.models import ImportBatch
-from accounts.resources import CSV, XLSX, MemberResource, RelatedPersonResource, TransactionRecordResource
+from accounts.spreadsheets.formats import CSV, XLSX
+from accounts.spreadsheets.members import MemberResource
+from accounts.spreadsheets.problems import SOURCE_MAX_LENGTH, source_problem
+from accounts.spreadsheets.related_persons import RelatedPersonResource
+from accounts.spreadsheets.transactions import TransactionRecordResource
 
 IMPORT_PERMISSION = "accounts.import_members"
 #: Problems listed in the message shown when a confirmed import is refused after all.
@@ -35,7 +38,7 @@ MESSAGE_PROBLEMS = 20
 
 
 def _clean_source(value: str) -> str:
-    problem = import_problems.source_problem(value)
+    problem = source_problem(value)
     if problem:
         raise forms.ValidationError(problem)
     return value.strip()
@@ -45,7 +48,7 @@ class SourcedImportForm(ImportForm):
     """The upload form plus where the file came from (PP-16): required, or nothing is imported."""
 
     source = forms.CharField(
-        label=_("Source of the data"), max_length=import_problems.SOURCE_MAX_LENGTH,
+        label=_("Source of the data"), max_length=SOURCE_MAX_LENGTH,
         help_text=_("Who sent this file and under which agreement or consent, e.g. \u201cAcme Payments Ltd, "
                     "data-sharing agreement DSA-2025-07\u201d (PP-16). Recorded with the import."),
     )
@@ -57,7 +60,7 @@ class SourcedImportForm(ImportForm):
 class SourcedConfirmImportForm(ConfirmImportForm):
     """The confirmation carries the source of the preview; shown, not edited, on the preview page."""
 
-    source = forms.CharField(label=_("Source of the data"), max_length=import_problems.SOURCE_MAX_LENGTH,
+    source = forms.CharField(label=_("Source of the data"), max_length=SOURCE_MAX_LENGTH,
                              widget=forms.TextInput(attrs={"readonly": True, "size": 80}))
 
     def clean_source(self):
@@ -144,7 +147,7 @@ class TransactionImportExportMixin(RecordsImportExportMixin):
 class ImportBatchAdmin(admin.ModelAdmin):
     """Every committed import with its source (PP-16): read-only for everyone, superusers too.
 
-    Written only by the imports themselves (``accounts.record_writes.import_batch_record``).
+    Written only by the imports themselves (``accounts.spreadsheets.writes.import_batch_record``).
     """
 
     list_display = ("imported_at", "model_label", "source", "imported_by", "total_rows", "new_rows",

@@ -599,7 +599,7 @@ class TransactionRecord(models.Model):
 class ImportBatch(models.Model):
     """One import of records from a file and where the data came from (PP-16). No personal data.
 
-    Written by ``accounts.record_writes.import_batch_record`` inside the import's transaction, so a
+    Written by ``accounts.spreadsheets.writes.import_batch_record`` inside the import's transaction, so a
     refused import leaves none. The members, related persons and transaction records it wrote or
     changed point to it (``import_batch``); their history rows keep the import of each version.
     """

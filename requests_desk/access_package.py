@@ -45,7 +45,7 @@ from django.utils import timezone
 
 from accounts.datamap import Category, Personal, declaration, member_lookup, models_about_members
 from accounts.models import Member
-from accounts.spreadsheet import escape_formula
+from accounts.spreadsheets.cells import escape_formula
 from accounts.storage import protected_storage
 from requests_desk.choices import RequestType
 from requests_desk.models import AccessPackage, Request

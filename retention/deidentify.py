@@ -34,7 +34,7 @@ from django.utils import timezone
 
 from accounts.choices import MemberKind, MemberStatus
 from accounts.models import DeviceRecord, Member, TransactionRecord
-from accounts.spreadsheet import escape_formula
+from accounts.spreadsheets.cells import escape_formula
 
 COLUMNS = (
     "record_key", "age_band", "nationality", "region", "registered_month", "verification_level",

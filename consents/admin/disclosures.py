@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
 from accounts.admin_mixins import LargeTableMixin, ReadOnlyHistoryMixin
-from accounts.spreadsheet import escape_formula
+from accounts.spreadsheets.cells import escape_formula
 from consents import disclosures
 from consents.admin.base import (
     MemberNumberMixin,

@@ -15,7 +15,9 @@ import openpyxl
 import pytest
 
 from accounts.models import Member, SensitiveAccessLog, TransactionRecord
-from accounts.resources import FORMULA_TRIGGERS, MemberResource, TransactionRecordResource
+from accounts.spreadsheets.cells import FORMULA_TRIGGERS
+from accounts.spreadsheets.members import MemberResource
+from accounts.spreadsheets.transactions import TransactionRecordResource
 from tests.factories import MemberFactory, RelatedPersonFactory, TransactionRecordFactory
 
 pytestmark = pytest.mark.django_db

@@ -8,8 +8,9 @@ archives, damaged sheet XML and cells of every type a spreadsheet holds.
 
 Either the file is imported whole (and recorded with its source, PP-16), or it is refused with
 problems that say where ("line N, column C: reason") without repeating a value, and not one row
-is written. A file that cannot be read at all raises ``accounts.import_problems.UnreadableFile`` (a
-``ValueError``), which ``manage.py import_records`` turns into a ``CommandError`` with the same text.
+is written. A file that cannot be read at all raises ``accounts.spreadsheets.problems.UnreadableFile``
+(a ``ValueError``), which ``manage.py import_records`` turns into a ``CommandError`` with the same
+text.
 """
 
 from __future__ import annotations
@@ -30,9 +31,10 @@ from django.db import connection, transaction
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from accounts import import_problems, imports
 from accounts.models import ImportBatch, Member, ProductLine, RelatedPerson, TransactionRecord
-from accounts.resources import RESOURCES
+from accounts.spreadsheets import imports
+from accounts.spreadsheets.problems import UnreadableFile
+from accounts.spreadsheets.registry import RESOURCES
 from tests.factories import InstitutionFactory, MemberFactory
 
 pytestmark = pytest.mark.django_db
@@ -355,7 +357,7 @@ def assert_no_value(text: str) -> None:
     assert CANARY.lower() not in folded and CANARY_EMAIL not in folded, f"a value in an error message: {text[:200]!r}"
 
 
-def assert_clear_unreadable(exc: import_problems.UnreadableFile) -> None:
+def assert_clear_unreadable(exc: UnreadableFile) -> None:
     text = str(exc)
     assert re.match(r"^(line \d+: |The file |Unsupported file format)", text) and len(text) < 300, text
     assert_no_value(text)
@@ -366,7 +368,7 @@ def check_import(resource_name: str, content: bytes, file_format: str) -> None:
     before = row_counts()
     try:
         dataset = imports.dataset_from_file(content=content, file_format=file_format)
-    except import_problems.UnreadableFile as exc:
+    except UnreadableFile as exc:
         event("unreadable")
         assert_clear_unreadable(exc)
         assert row_counts() == before

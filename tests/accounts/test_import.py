@@ -21,7 +21,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 
-from accounts import crypto, imports
+from accounts import crypto
 from accounts.admin_import import (
     MemberImportExportMixin,
     RelatedPersonImportExportMixin,
@@ -29,7 +29,10 @@ from accounts.admin_import import (
 )
 from accounts.choices import MemberKind, MemberStatus
 from accounts.models import Member, ProductLine, RelatedPerson, TransactionRecord
-from accounts.resources import MemberResource, RelatedPersonResource, TransactionRecordResource
+from accounts.spreadsheets import imports
+from accounts.spreadsheets.members import MemberResource
+from accounts.spreadsheets.related_persons import RelatedPersonResource
+from accounts.spreadsheets.transactions import TransactionRecordResource
 from tests.factories import InstitutionFactory, MemberFactory, RelatedPersonFactory, TransactionRecordFactory
 
 pytestmark = pytest.mark.django_db
@@ -245,7 +248,7 @@ def test_a_bad_last_row_of_1000_transactions_writes_nothing_and_names_line_1001(
 
 def test_a_database_error_while_writing_rolls_back_everything(compliance_officer, product_lines, monkeypatch):
     """Even when every row passes the checks, a failure of the bulk write leaves nothing behind."""
-    from accounts import record_writes as services
+    from accounts.spreadsheets import writes as services
 
     real = services._bulk_history
 

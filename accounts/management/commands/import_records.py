@@ -1,6 +1,6 @@
 """``manage.py import_records``: import members, related persons or transaction records from a file.
 
-The same checks as the admin's import (``accounts.imports.records_import``): every row is checked
+The same checks as the admin's import (``accounts.spreadsheets.imports.records_import``): every row is checked
 and the file is written all or nothing; problems are printed as "line N, column C: reason".
 ``--source`` names where the file came from (PP-16) and is required: without it nothing is read.
 """
@@ -12,10 +12,12 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts import import_problems, imports
 from accounts.admin_import import IMPORT_PERMISSION
 from accounts.progress import progress
-from accounts.resources import FORMATS, RESOURCES
+from accounts.spreadsheets import imports
+from accounts.spreadsheets.formats import FORMATS
+from accounts.spreadsheets.problems import UnreadableFile, source_problem
+from accounts.spreadsheets.registry import RESOURCES
 
 
 class Command(BaseCommand):
@@ -45,7 +47,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, records: str, path: str, format: str = "", dry_run: bool = False,
                user: str = "", no_progress: bool = False, source: str = "", **options):
-        problem = import_problems.source_problem(source)
+        problem = source_problem(source)
         if problem:
             raise CommandError(f"--source: {problem}")
         staff = self._staff_user(user)
@@ -56,7 +58,7 @@ class Command(BaseCommand):
             raise CommandError(f"Cannot read {file}: {exc.strerror}.") from exc
         try:
             dataset = imports.dataset_from_file(content=content, file_name=file.name, file_format=format)
-        except import_problems.UnreadableFile as exc:
+        except UnreadableFile as exc:
             # The reader says what is wrong and where (fuzz finding: a catch-all here named only the
             # exception's class, e.g. "UnicodeDecodeError", and hid errors that were not the file's).
             raise CommandError(str(exc)) from exc

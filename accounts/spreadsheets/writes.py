@@ -1,9 +1,9 @@
 """Writes behind imports and exports of member records (issue 3, requirement 10).
 
-The resources (``accounts.resources``) read and check a file and call these when the rows are
-written: bulk inserts and updates with their audit history, the import's record with its source
-(PP-16), and the access-log row an unmasked export leaves behind (PP-25). ``accounts.imports`` runs
-an import end to end.
+The resources (``accounts.spreadsheets.resource``) read and check a file and call these when the
+rows are written: bulk inserts and updates with their audit history, the import's record with its
+source (PP-16), and the access-log row an unmasked export leaves behind (PP-25).
+``accounts.spreadsheets.imports`` runs an import end to end.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from django.db import models, transaction
 from simple_history.models import HistoricalRecords
 
 from accounts.fields import BlindIndexField
-from accounts.import_problems import source_problem
 from accounts.models import ImportBatch, SensitiveAccessLog
+from accounts.spreadsheets.problems import source_problem
 
 #: The change reason on history rows written by an import (no file name: it may name a person).
 HISTORY_REASON = "Imported from a file"
@@ -27,7 +27,7 @@ def import_batch_record(
 ) -> ImportBatch:
     """Record one import with its source, who ran it and its counts (PP-16), in the import's transaction.
 
-    Called by the resources when the rows are written (``accounts.resources.RecordResource``), so the
+    Called by the resources when the rows are written (``accounts.spreadsheets.resource.RecordResource``), so the
     rows can point to it; a refused or dry-run import rolls it back with the rows.
     """
     problem = source_problem(source)

@@ -1,9 +1,10 @@
 """Imports of member records, end to end (issue 3, requirement 10).
 
-``dataset_from_file`` reads CSV or XLSX bytes with the resources' file formats and
-``records_import`` checks every row with a resource (``accounts.resources``) and writes all of them
-or none; ``manage.py import_records`` and the tests call them. The writes themselves live in
-``accounts.record_writes``; what an import is refused for in ``accounts.import_problems``.
+``dataset_from_file`` reads CSV or XLSX bytes with the file formats (``accounts.spreadsheets.formats``)
+and ``records_import`` checks every row with a resource (``accounts.spreadsheets.resource`` and one
+module per record kind) and writes all of them or none; ``manage.py import_records`` and the tests
+call them. The writes themselves live in ``accounts.spreadsheets.writes``; what an import is
+refused for in ``accounts.spreadsheets.problems``.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from pathlib import Path
 
 import tablib
 
-from accounts.import_problems import ImportProblem, UnreadableFile
 from accounts.models import ImportBatch
-from accounts.resources import FORMATS, RecordResource
+from accounts.spreadsheets.formats import FORMATS
+from accounts.spreadsheets.problems import ImportProblem, UnreadableFile
+from accounts.spreadsheets.resource import RecordResource
 
 
 # --- Import -------------------------------------------------------------------------------------
@@ -41,7 +43,7 @@ def dataset_from_file(*, content: bytes, file_name: str = "", file_format: str =
     """Read CSV or XLSX bytes into a dataset that remembers each record's line in the file.
 
     Raises ``UnreadableFile`` for a file that is not what its format says (fuzz finding, see
-    ``accounts.resources.CSV`` and ``accounts.resources.XLSX``).
+    ``accounts.spreadsheets.formats.CSV`` and ``accounts.spreadsheets.formats.XLSX``).
     """
     name = (file_format or Path(file_name).suffix.lstrip(".")).lower()
     if name not in FORMATS:
