@@ -64,8 +64,9 @@ def member_with(transactions: int, user):
     from consents.choices import ActorKind, Channel, ConsentAction
     from consents.ledger import consent_record
     from consents.models import PolicyVersion, Purpose
-    from requests_desk import services, workflow
+    from requests_desk import lifecycle, workflow
     from requests_desk.choices import IntakeChannel, RequesterKind, RequestType, VerificationMethod
+    from requests_desk.messages import message_record_inbound
     from requests_desk.models import IdentityCheck, Request
 
     number = f"B{transactions:09d}"
@@ -106,13 +107,13 @@ def member_with(transactions: int, user):
                            occurred_at=now - datetime.timedelta(days=1000))
     request = Request.objects.filter(member=member, type=RequestType.ACCESS).order_by("pk").first()
     if request is None:
-        request = services.request_create(type=RequestType.ACCESS, requester_kind=RequesterKind.MEMBER,
-                                          channel=IntakeChannel.WEB, member=member, subject="Copy of my data")
+        request = lifecycle.request_create(type=RequestType.ACCESS, requester_kind=RequesterKind.MEMBER,
+                                           channel=IntakeChannel.WEB, member=member, subject="Copy of my data")
         workflow.transition(request=request, name="start", user=user)
         IdentityCheck.objects.create(request=request, method=VerificationMethod.ACCOUNT_LOGIN,
                                      evidence="logged-in session", verified_by=user)
         for i in range(20):
-            services.message_record_inbound(request=request, body=f"Message {i} about my data", subject=f"m{i}")
+            message_record_inbound(request=request, body=f"Message {i} about my data", subject=f"m{i}")
         request = Request.objects.get(pk=request.pk)
     return member, request
 

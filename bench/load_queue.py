@@ -61,7 +61,7 @@ DEFAULT_LOAD_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/bench_load"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/8"
 AGENT_EMAIL = "load{n}@bench.example"
 ENDPOINTS = ("queue", "take_next", "request")
-TAKEN_REASON = "taken from the queue"  # services.take_next's history change reason
+TAKEN_REASON = "taken from the queue"  # requests_desk.queue.take_next's history change reason
 
 INPUT_RE = re.compile(r"<input\b[^>]*>", re.IGNORECASE)
 ATTR_RE = re.compile(r'(\w[\w-]*)\s*=\s*"([^"]*)"')

@@ -5,7 +5,7 @@
 
 Each agent is a process (``--mode thread``: a thread) with its own database connection; all start
 together at a barrier and press
-"take next" (``requests_desk.services.take_next``: ``SELECT … FOR UPDATE SKIP LOCKED LIMIT 1`` on
+"take next" (``requests_desk.queue.take_next``: ``SELECT … FOR UPDATE SKIP LOCKED LIMIT 1`` on
 the partial index ``desk_request_unassigned_open``, then the assignment and its history row) as fast
 as they can. Reported: takes per second for 1 agent and for N agents, and double assignments — a
 request handed to two agents, counted both from what the threads received and from the table
@@ -42,11 +42,11 @@ def agents_ensure(count: int) -> list:
 def explain() -> str:
     from django.db import connection, transaction
 
-    from requests_desk import services
+    from requests_desk.queue import takeable_requests
 
     user = agents_ensure(1)[0]
     with transaction.atomic(), connection.cursor() as cursor:
-        queryset = services.takeable_requests(user).select_for_update(skip_locked=True)[:1]
+        queryset = takeable_requests(user).select_for_update(skip_locked=True)[:1]
         sql, params = queryset.query.sql_with_params()
         cursor.execute("EXPLAIN (ANALYZE, COSTS OFF) " + sql, params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
@@ -58,15 +58,15 @@ def _agent_loop(user, presses: int, barrier, results) -> None:
     """One agent: connect, wait for the others, press ``presses`` times, report what it got."""
     from django.db import connections
 
-    from requests_desk import services
+    from requests_desk.queue import take_next, takeable_requests
 
     taken: list[int] = []
     error = ""
     try:
-        services.takeable_requests(user).exists()  # connect and warm the permission cache first
+        takeable_requests(user).exists()  # connect and warm the permission cache first
         barrier.wait()
         for _ in range(presses):
-            request = services.take_next(user=user)
+            request = take_next(user=user)
             if request is not None:
                 taken.append(request.pk)
     except BaseException as exc:

@@ -40,7 +40,7 @@ from accounts.forms import SensitiveModelForm
 from accounts.models import StaffUser
 from consents.choices import PurposeKind
 from consents.models import Purpose
-from requests_desk import fulfilment, services, workflow
+from requests_desk import fulfilment, lifecycle, workflow
 from requests_desk.choices import RequestType, Severity
 from requests_desk.models import (
     AccessPackage,
@@ -397,7 +397,7 @@ class RequestAdmin(MaskedHistoryMixin, SensitiveModelAdminMixin, SimpleHistoryAd
 
     # -- permissions --
     def has_add_permission(self, request):
-        return False  # intake goes through the desk's form and ``services.request_create``
+        return False  # intake goes through the desk's form and ``lifecycle.request_create``
 
     def has_delete_permission(self, request, obj=None):
         return False  # requests leave only through erasure (pseudonymised, PP-02)
@@ -414,14 +414,14 @@ class RequestAdmin(MaskedHistoryMixin, SensitiveModelAdminMixin, SimpleHistoryAd
         return actions
 
     def save_model(self, request, obj, form, change):
-        """Member changes go through ``services.request_member_identify`` (repeat flag, PP-31)."""
+        """Member changes go through ``lifecycle.request_member_identify`` (repeat flag, PP-31)."""
         new_member = obj.member if "member" in form.changed_data else None
         if new_member is not None:
             obj.member_id = form.initial.get("member")
         obj._change_reason = "edited in the admin"
         super().save_model(request, obj, form, change)
         if new_member is not None:
-            updated = services.request_member_identify(request=obj, member=new_member, user=request.user)
+            updated = lifecycle.request_member_identify(request=obj, member=new_member, user=request.user)
             obj.member, obj.is_repeat = updated.member, updated.is_repeat
 
     # -- bulk actions --
@@ -475,7 +475,7 @@ class RequestAdmin(MaskedHistoryMixin, SensitiveModelAdminMixin, SimpleHistoryAd
     @admin.action(description=_("Assign to an agent"), permissions=["work_queue"])
     def assign(self, request, queryset):
         def apply(obj, form):
-            services.request_assign(request=obj, assignee=form.cleaned_data["assignee"], user=request.user)
+            lifecycle.request_assign(request=obj, assignee=form.cleaned_data["assignee"], user=request.user)
 
         return self._bulk(request, queryset, name="assign", title=_("Assign requests"), form_class=AssignForm,
                           apply=apply, verb=_("Assigned"), intro=_("Only open requests can be assigned."))
@@ -483,8 +483,8 @@ class RequestAdmin(MaskedHistoryMixin, SensitiveModelAdminMixin, SimpleHistoryAd
     @admin.action(description=_("Extend the deadline (with a reason)"), permissions=["decide"])
     def extend(self, request, queryset):
         def apply(obj, form):
-            services.request_extend(request=obj, user=request.user, due_at=form.due_at(),
-                                    reason=form.cleaned_data["reason"], notify=form.cleaned_data["notify"])
+            lifecycle.request_extend(request=obj, user=request.user, due_at=form.due_at(),
+                                     reason=form.cleaned_data["reason"], notify=form.cleaned_data["notify"])
 
         return self._bulk(request, queryset, name="extend", title=_("Extend the deadline"), form_class=ExtendForm,
                           apply=apply, verb=_("Extended"),

@@ -6,7 +6,7 @@ members exist. It makes a request of **every type in every state the state machi
 refused, withdrawn, closed), each with its inbound message and the letters sent, some due soon,
 some overdue, some assigned to the demo agents and some waiting in the queue for "take next".
 
-States are reached by driving the real flow (``services.request_create``, ``workflow.transition``,
+States are reached by driving the real flow (``lifecycle.request_create``, ``workflow.transition``,
 the identity gate, ``requests_desk.fulfilment``), never by writing a status: a fulfilled access
 request has its package, a fulfilled deletion was erased by the retention engine (four eyes:
 prepared by the compliance officer, approved by the supervisor), a confirmed underage report names
@@ -31,7 +31,7 @@ from django.utils import timezone
 from accounts.choices import MemberKind, MemberStatus
 from accounts.models import Member, StaffUser
 from consents.models import LegalGround
-from requests_desk import fulfilment, letters, services, workflow
+from requests_desk import fulfilment, letters, lifecycle, workflow
 from requests_desk.choices import (
     IntakeChannel,
     Priority,
@@ -40,6 +40,7 @@ from requests_desk.choices import (
     Severity,
     VerificationMethod,
 )
+from requests_desk.messages import message_record_inbound
 from requests_desk.models import IdentityCheck, Request
 from requests_desk.states import Status
 
@@ -188,7 +189,7 @@ def _create(spec: DemoRequest, member: Member | None, concerns: Request | None, 
     purposes = {"purposes": ["marketing-sms", "profiling-push"]}
     received = timezone.now() - datetime.timedelta(days=spec.days_ago, hours=spec.number % 7)
     channel = IntakeChannel.EMAIL if spec.has_email else POSTAL_CHANNELS[spec.number % len(POSTAL_CHANNELS)]
-    request = services.request_create(
+    request = lifecycle.request_create(
         type=spec.type, requester_kind=spec.requester_kind, channel=channel, received_at=received, member=member,
         requester_name="Demo Reporter" if spec.requester_kind == RequesterKind.THIRD_PARTY else
         (member.legal_name if member else "Demo Requester"),
@@ -202,7 +203,7 @@ def _create(spec: DemoRequest, member: Member | None, concerns: Request | None, 
     # A fixed public reference makes the step idempotent (and survives an erasure of the member).
     Request.objects.filter(pk=request.pk).update(reference=spec.reference)
     request = Request.objects.get(pk=request.pk)
-    services.message_record_inbound(request=request, body=body, subject=subject, channel=channel, at=received)
+    message_record_inbound(request=request, body=body, subject=subject, channel=channel, at=received)
     if spec.has_email:
         letters.message_record_outbound(
             request=request, subject=f"[{spec.reference}] Call notes", template="", user=staff.agent,
@@ -216,7 +217,7 @@ def _create(spec: DemoRequest, member: Member | None, concerns: Request | None, 
 def _verify(request: Request, staff: Staff) -> None:
     """Record the identity check of a demo requester (the member themself, already identified).
 
-    Written as ``services.identity_check_record`` writes it; the demo's requests meet its rules by
+    Written as ``lifecycle.identity_check_record`` writes it; the demo's requests meet its rules by
     construction, and the row needs no lock here (nobody else works the demo requests while seeding).
     """
     check = IdentityCheck(
@@ -233,10 +234,10 @@ def _drive(spec: DemoRequest, request: Request, staff: Staff) -> Request:
     agent = staff.agent if spec.number % 2 else staff.agent2
     if state == Status.NEW:
         if spec.number % 3 == 0:
-            services.request_assign(request=request, assignee=agent, user=agent)
+            lifecycle.request_assign(request=request, assignee=agent, user=agent)
         return request
     if state == Status.AWAITING_IDENTITY:
-        services.request_assign(request=request, assignee=agent, user=agent)
+        lifecycle.request_assign(request=request, assignee=agent, user=agent)
         return workflow.transition(request=request, name="request_identity", user=agent,
                                    note="Asked the requester for a photo of their ID.")
     if state == Status.WITHDRAWN:
@@ -249,7 +250,7 @@ def _drive(spec: DemoRequest, request: Request, staff: Staff) -> Request:
     worker = staff.officer if type_ == RequestType.SECURITY_REPORT else agent
     request = workflow.transition(request=request, name="start", user=worker)
     if request.assignee_id is None:
-        request = services.request_assign(request=request, assignee=worker, user=worker)
+        request = lifecycle.request_assign(request=request, assignee=worker, user=worker)
     if type_ in workflow.NEEDS_IDENTITY:
         _verify(request, staff)
     if type_ == RequestType.CORRECTION:
@@ -259,8 +260,8 @@ def _drive(spec: DemoRequest, request: Request, staff: Staff) -> Request:
     if state == Status.REFUSED:
         code = "reject-unprovoked-duplicate" if type_ in workflow.NEEDS_IDENTITY else "reject-unrealistic"
         ground = LegalGround.objects.get(code=code)
-        return services.request_refuse(request=request, user=staff.officer, grounds=[ground],
-                                       note="We answered the same request last month.")
+        return lifecycle.request_refuse(request=request, user=staff.officer, grounds=[ground],
+                                        note="We answered the same request last month.")
     # Awaiting approval or fulfilled.
     if type_ == RequestType.DELETION:
         request = fulfilment.deletion_prepare(request=request, user=staff.officer,

@@ -12,8 +12,8 @@ from consents.choices import GroundUse
 from consents.models import LegalGround
 from requests_desk.choices import IntakeChannel, Priority, RequesterKind, RequestType, Severity, VerificationMethod
 from requests_desk.letters import letter_choices
+from requests_desk.messages import LOGGED_CHANNELS, MAX_LOGGED_ATTACHMENT_BYTES
 from requests_desk.models import Request
-from requests_desk.services import LOGGED_CHANNELS, MAX_LOGGED_ATTACHMENT_BYTES
 
 
 class QueueFilterForm(forms.Form):

@@ -48,7 +48,7 @@ from accounts.models import Member, StaffUser
 from consents.choices import ActorKind, Channel, ConsentAction, PurposeKind
 from consents.ledger import consent_record
 from consents.models import Purpose
-from requests_desk import access_package, letters, services, workflow
+from requests_desk import access_package, letters, lifecycle, workflow
 from requests_desk.choices import IntakeChannel, RequesterKind, RequestType, Severity
 from requests_desk.models import Message, Request
 from requests_desk.permissions import DECIDE, WORK_QUEUE, require
@@ -409,7 +409,7 @@ def deletion_refuse_held(*, request: Request | int, user, grounds: Iterable, not
     reason = ("Your personal data is under a legal hold: we are required to preserve it for legal proceedings "
               "or an authority's inquiry, and cannot delete it while the hold lasts.")
     text = "\n\n".join(part for part in (reason, (note or "").strip()) if part)
-    return services.request_refuse(request=request, user=user, grounds=grounds, note=text, notify=notify)
+    return lifecycle.request_refuse(request=request, user=user, grounds=grounds, note=text, notify=notify)
 
 
 # --- Consent withdrawal (PP-32) -----------------------------------------------------------------------
@@ -560,7 +560,7 @@ def security_report_set_severity(*, request: Request | int, severity: str, user)
         locked = Request.objects.select_for_update().get(pk=_load(request).pk)
         _expect_type(locked, RequestType.SECURITY_REPORT)
         locked.severity = severity
-        locked.priority = max(locked.priority, services.SEVERITY_PRIORITY[severity])
+        locked.priority = max(locked.priority, lifecycle.SEVERITY_PRIORITY[severity])
         locked._history_user = user
         locked._change_reason = "severity graded"
         locked.save(update_fields=["severity", "priority"])
@@ -576,7 +576,7 @@ def security_report_route(*, request: Request | int, user) -> Request:
     officer = compliance_officer_least_loaded()
     if officer is None:
         raise ValidationError({"assignee": "No active compliance officer to route the security report to."})
-    return services.request_assign(request=request, assignee=officer, user=user)
+    return lifecycle.request_assign(request=request, assignee=officer, user=user)
 
 
 def security_report_fulfil(*, request: Request | int, user, note: str = "", notify: bool = True) -> Request:

@@ -1,8 +1,9 @@
 """Who may do what on the request desk: its two permissions and the check the services make.
 
 The permissions are declared on ``requests_desk.models.Request`` and given to the role groups by
-``accounts.roles``; the services (``requests_desk.services``, ``requests_desk.fulfilment``,
-``requests_desk.letters``), screens and admin name them from here.
+``accounts.roles``; the services (``requests_desk.lifecycle``, ``requests_desk.queue``,
+``requests_desk.messages``, ``requests_desk.fulfilment``, ``requests_desk.letters``), screens and admin
+name them from here.
 """
 
 from __future__ import annotations

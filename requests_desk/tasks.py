@@ -7,7 +7,8 @@ from celery import shared_task
 from django.conf import settings
 
 from accounts.dispatch.slots import OncePerSlot
-from requests_desk import reminders, services
+from requests_desk import reminders
+from requests_desk.mail.directory import mail_directory_ingest
 
 logger = logging.getLogger(__name__)
 
@@ -29,4 +30,4 @@ def ingest_mail() -> dict:
     if not directory:
         logger.info("ingest_mail: INBOUND_MAIL_DIR is not set; no mail directory to read")
         return {"skipped": "INBOUND_MAIL_DIR is not set"}
-    return services.mail_directory_ingest(Path(directory), remove_processed=True).as_dict()
+    return mail_directory_ingest(Path(directory), remove_processed=True).as_dict()

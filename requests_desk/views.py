@@ -19,7 +19,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts import services as account_services
-from requests_desk import fulfilment, letters, selectors, services, workflow
+from requests_desk import fulfilment, letters, lifecycle, selectors, workflow
+from requests_desk import queue as request_queue
 from requests_desk.choices import RequestType
 from requests_desk.forms import (
     ContactForm,
@@ -34,6 +35,7 @@ from requests_desk.forms import (
     RefuseForm,
     ReplyForm,
 )
+from requests_desk.messages import IncomingAttachment, attachment_read, message_bodies_read_log, message_log_contact
 from requests_desk.models import Attachment, Request
 from requests_desk.permissions import DECIDE, WORK_QUEUE
 from requests_desk.states import OPEN_STATES
@@ -134,7 +136,7 @@ def queue(request):
 @_desk_view(WORK)
 def take_next(request):
     try:
-        taken = services.take_next(user=request.user)
+        taken = request_queue.take_next(user=request.user)
     except (PermissionDenied, ValidationError) as exc:
         _report(request, exc)
         return redirect("requests_desk:queue")
@@ -152,7 +154,7 @@ def intake(request):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            created = services.request_create(
+            created = lifecycle.request_create(
                 type=data["type"], requester_kind=data["requester_kind"], channel=data["channel"],
                 received_at=data.get("received_at"), member=data.get("member"),
                 requester_name=data.get("requester_name", ""), requester_email=data.get("requester_email", ""),
@@ -204,7 +206,7 @@ def request_detail(request, reference: str):
     shown = [entry.item for entry in entries if entry.kind == "message"] if may_work else []
     if shown:
         # Reading correspondence is reading sensitive data: one access-log row per message shown (PP-25).
-        services.message_bodies_read_log(user=user, request=item, messages=shown, ip_address=_client_ip(request))
+        message_bodies_read_log(user=user, request=item, messages=shown, ip_address=_client_ip(request))
     actions = []
     for spec in workflow.allowed_transitions(item, user):
         if spec.name == "refuse":
@@ -255,15 +257,15 @@ def request_transition(request, reference: str, name: str):
             if not form.is_valid():
                 _form_errors(request, form)
                 return _detail(reference)
-            services.request_refuse(request=item, user=request.user, grounds=form.cleaned_data["grounds"],
-                                    note=form.cleaned_data["note"], notify=form.cleaned_data["notify"])
+            lifecycle.request_refuse(request=item, user=request.user, grounds=form.cleaned_data["grounds"],
+                                     note=form.cleaned_data["note"], notify=form.cleaned_data["notify"])
         elif name == "extend":
             form = ExtendForm(request.POST, prefix="extend")
             if not form.is_valid():
                 _form_errors(request, form)
                 return _detail(reference)
-            services.request_extend(request=item, user=request.user, due_at=form.due_at(item),
-                                    reason=form.cleaned_data["note"], notify=form.cleaned_data["notify"])
+            lifecycle.request_extend(request=item, user=request.user, due_at=form.due_at(item),
+                                     reason=form.cleaned_data["note"], notify=form.cleaned_data["notify"])
         elif name == "fulfil":
             # Fulfilment does the type's work (package, erasure, ledger …) and replies: one call per type.
             form = FulfilForm(request.POST, prefix="fulfil")
@@ -295,7 +297,7 @@ def identity_check(request, reference: str):
         _form_errors(request, form)
         return _detail(reference)
     try:
-        services.identity_check_record(request=item, user=request.user, **form.cleaned_data)
+        lifecycle.identity_check_record(request=item, user=request.user, **form.cleaned_data)
     except (PermissionDenied, ValidationError) as exc:
         _report(request, exc)
     else:
@@ -335,11 +337,11 @@ def log_contact(request, reference: str):
     attachment = None
     if data.get("attachment") is not None:
         upload = data["attachment"]
-        attachment = services.IncomingAttachment(
+        attachment = IncomingAttachment(
             content=upload.read(), content_type=upload.content_type or "application/octet-stream")
     try:
-        logged = services.message_log_contact(request=item, channel=data["channel"], summary=data["summary"],
-                                              user=request.user, at=data.get("received_at"), attachment=attachment)
+        logged = message_log_contact(request=item, channel=data["channel"], summary=data["summary"],
+                                     user=request.user, at=data.get("received_at"), attachment=attachment)
     except (PermissionDenied, ValidationError) as exc:
         _report(request, exc)
     else:
@@ -356,8 +358,8 @@ def fee(request, reference: str):
         _form_errors(request, form)
         return _detail(reference)
     try:
-        services.request_fee_record(request=item, amount=form.cleaned_data["fee_amount"],
-                                    reason=form.cleaned_data["fee_reason"], user=request.user)
+        lifecycle.request_fee_record(request=item, amount=form.cleaned_data["fee_amount"],
+                                     reason=form.cleaned_data["fee_reason"], user=request.user)
     except (PermissionDenied, ValidationError) as exc:
         _report(request, exc)
     else:
@@ -374,8 +376,8 @@ def identify_member(request, reference: str):
         _form_errors(request, form)
         return _detail(reference)
     try:
-        updated = services.request_member_identify(request=item, member=form.cleaned_data["member"],
-                                                   user=request.user)
+        updated = lifecycle.request_member_identify(request=item, member=form.cleaned_data["member"],
+                                                    user=request.user)
     except (PermissionDenied, ValidationError) as exc:
         _report(request, exc)
     else:
@@ -393,7 +395,7 @@ def attachment(request, reference: str, pk: int):
         pk=pk, message__request__reference=reference).first()
     if found is None:
         raise Http404("No such attachment.")
-    content = services.attachment_read(user=request.user, attachment=found, ip_address=_client_ip(request))
+    content = attachment_read(user=request.user, attachment=found, ip_address=_client_ip(request))
     response = HttpResponse(content, content_type="application/octet-stream")
     # A neutral name: the original file name may name a person.
     response["Content-Disposition"] = f'attachment; filename="{reference}-attachment-{found.pk}.bin"'

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from accounts.choices import MemberStatus
 from accounts.models import Member
-from requests_desk import services
+from requests_desk import lifecycle
 from requests_desk.choices import IntakeChannel, RequesterKind, RequestType
 from requests_desk.models import Request
 from requests_desk.states import Status
@@ -50,7 +50,7 @@ def test_pp29_officer_prepares_a_deletion_request_a_supervisor_approves_and_the_
     member = MemberFactory(email=REQUESTER)
     TransactionRecordFactory(member=member)
     number = member.member_number
-    request = services.request_create(
+    request = lifecycle.request_create(
         type=RequestType.DELETION, requester_kind=RequesterKind.MEMBER, channel=IntakeChannel.EMAIL, member=member,
         requester_name="Li Lei", requester_email=REQUESTER, subject="Delete my account data",
     )

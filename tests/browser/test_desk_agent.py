@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.core import mail
 
-from requests_desk import services
+from requests_desk import lifecycle
 from requests_desk.choices import IntakeChannel, Priority, RequesterKind, RequestType
 from requests_desk.models import IdentityCheck, Message, Request
 from tests.factories import MemberFactory
@@ -18,13 +18,13 @@ NOTE = "We are collecting your records and will send them within the legal time 
 
 def test_pp30_agent_takes_next_verifies_identity_and_replies_by_email(browser, agent):
     member = MemberFactory()
-    waiting = services.request_create(
+    waiting = lifecycle.request_create(
         type=RequestType.ACCESS, requester_kind=RequesterKind.MEMBER, channel=IntakeChannel.EMAIL, member=member,
         requester_name="Han Meimei", requester_email=REQUESTER, priority=Priority.URGENT,
         subject="Copy of my data",
     )
-    services.request_create(type=RequestType.ENQUIRY, requester_kind=RequesterKind.MEMBER,
-                            channel=IntakeChannel.WEB, priority=Priority.LOW)
+    lifecycle.request_create(type=RequestType.ENQUIRY, requester_kind=RequesterKind.MEMBER,
+                             channel=IntakeChannel.WEB, priority=Priority.LOW)
     mail.outbox.clear()
 
     desk = browser.person("agent")

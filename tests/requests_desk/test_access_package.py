@@ -23,9 +23,10 @@ from accounts.datamap import Category, declaration
 from accounts.models import TransactionRecord
 from accounts.storage import protected_storage
 from consents.models import DisclosedMember, Disclosure, Recipient
-from requests_desk import access_package, letters, services, workflow
+from requests_desk import access_package, letters, lifecycle, workflow
 from requests_desk.access_package import FILE_PLACEHOLDER, export_plan
 from requests_desk.choices import IntakeChannel, MessageDirection, RequesterKind, RequestType, VerificationMethod
+from requests_desk.messages import IncomingAttachment, message_record_inbound
 from requests_desk.models import AccessPackage, Attachment, IdentityCheck, Message, PackageDownload, Request
 from retention.choices import ErasureTrigger
 from retention.erasure import runner
@@ -38,7 +39,7 @@ FORMULA = "=HYPERLINK(\"http://evil.example\")"
 
 
 def access_request(member, user, **kwargs) -> Request:
-    request = services.request_create(
+    request = lifecycle.request_create(
         type=RequestType.ACCESS, requester_kind=RequesterKind.MEMBER, channel=IntakeChannel.EMAIL, member=member,
         requester_name="Requester Name", requester_email="requester@mail.example", subject="Copy of my data",
         description=FORMULA, details={"note": "all of it"}, **kwargs,
@@ -60,9 +61,9 @@ def rich_member(officer):
                                            prepared_by=officer, data_categories=["identity"])
     DisclosedMember.objects.create(disclosure=disclosure, member=member)
     request = access_request(member, officer)
-    message = services.message_record_inbound(
+    message = message_record_inbound(
         request=request, body="Please send everything", subject="My data", source_message_id="<secret-id@mail>",
-        attachments=[services.IncomingAttachment(content=b"scan")],
+        attachments=[IncomingAttachment(content=b"scan")],
     )
     assert Attachment.objects.filter(message=message).exists()
     older = access_package.access_package_build(request=request, user=officer)
@@ -215,7 +216,7 @@ def test_constant_queries_per_data_map_model_whatever_the_rows(compliance_office
     DisclosedMember.objects.create(disclosure=Disclosure.objects.get(), member=big)
     request_big = access_request(big, compliance_officer)
     for i in range(30):
-        services.message_record_inbound(request=request_big, body=f"message {i}", subject=f"s{i}")
+        message_record_inbound(request=request_big, body=f"message {i}", subject=f"s{i}")
     few, many = _queries_for(small, request_small.reference), _queries_for(big, request_big.reference)
     assert few == many
     # One query per model plus one per exported foreign key / two per many-to-many field.
@@ -265,13 +266,13 @@ def test_build_needs_compliance_an_access_request_and_a_verified_requester(compl
     request = access_request(member, compliance_officer)
     with pytest.raises(PermissionDenied):
         access_package.access_package_build(request=request, user=agent)
-    unverified = services.request_create(type=RequestType.ACCESS, requester_kind=RequesterKind.MEMBER,
-                                         channel=IntakeChannel.WEB, member=member)
+    unverified = lifecycle.request_create(type=RequestType.ACCESS, requester_kind=RequesterKind.MEMBER,
+                                          channel=IntakeChannel.WEB, member=member)
     workflow.transition(request=unverified, name="start", user=agent)
     with pytest.raises(ValidationError, match="PP-30"):
         access_package.access_package_build(request=Request.objects.get(pk=unverified.pk), user=compliance_officer)
-    enquiry = services.request_create(type=RequestType.ENQUIRY, requester_kind=RequesterKind.MEMBER,
-                                      channel=IntakeChannel.WEB, member=member)
+    enquiry = lifecycle.request_create(type=RequestType.ENQUIRY, requester_kind=RequesterKind.MEMBER,
+                                       channel=IntakeChannel.WEB, member=member)
     with pytest.raises(ValidationError, match="Only an access request"):
         access_package.access_package_build(request=enquiry, user=compliance_officer)
     assert not AccessPackage.objects.exists()
@@ -329,7 +330,7 @@ def test_pp02_erasing_the_member_removes_the_package_row_and_file(compliance_off
 def test_pp14_messages_of_the_member_are_in_the_package_in_both_directions(compliance_officer):
     member = MemberFactory()
     request = access_request(member, compliance_officer)
-    services.message_record_inbound(request=request, body="inbound words", subject="in")
+    message_record_inbound(request=request, body="inbound words", subject="in")
     letters.message_record_outbound(request=request, subject="out", body="outbound words", template="",
                                     user=compliance_officer, channel=IntakeChannel.EMAIL)
     archive = open_zip(access_package.package_content(member=member, reference=request.reference).data)

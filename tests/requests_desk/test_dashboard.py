@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from requests_desk import selectors, services, workflow
+from requests_desk import lifecycle, selectors, workflow
 from requests_desk.choices import IntakeChannel, RequesterKind, RequestType
 from requests_desk.models import Request
 from tests.factories import StaffUserFactory
@@ -24,8 +24,8 @@ def received(days_ago: float, type_=RequestType.ACCESS) -> Request:
 
 
 def received_at(when: datetime.datetime, type_=RequestType.ACCESS) -> Request:
-    return services.request_create(type=type_, requester_kind=RequesterKind.MEMBER, channel=IntakeChannel.WEB,
-                                   received_at=when)
+    return lifecycle.request_create(type=type_, requester_kind=RequesterKind.MEMBER, channel=IntakeChannel.WEB,
+                                    received_at=when)
 
 
 def closed(days_ago: float, took_days: float, user, type_=RequestType.ACCESS) -> Request:

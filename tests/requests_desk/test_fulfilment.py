@@ -19,7 +19,7 @@ from consents.choices import ActorKind, Channel, ConsentAction
 from consents.ledger import consent_record
 from consents.models import ConsentEvent, ConsentState, LegalGround
 from consents.selectors import may_process
-from requests_desk import fulfilment, services, workflow
+from requests_desk import fulfilment, lifecycle, workflow
 from requests_desk.choices import IntakeChannel, MessageDirection, RequesterKind, RequestType, Severity
 from requests_desk.models import AccessPackage, IdentityCheck, Message, Request
 from requests_desk.states import Status
@@ -39,8 +39,8 @@ ADDRESS = "requester@mail.example"
 
 
 def make(type_, member=None, *, kind=RequesterKind.MEMBER, details=None, **kwargs) -> Request:
-    return services.request_create(type=type_, requester_kind=kind, channel=IntakeChannel.EMAIL, member=member,
-                                   requester_name="Han Meimei", requester_email=ADDRESS, details=details, **kwargs)
+    return lifecycle.request_create(type=type_, requester_kind=kind, channel=IntakeChannel.EMAIL, member=member,
+                                    requester_name="Han Meimei", requester_email=ADDRESS, details=details, **kwargs)
 
 
 def started_and_verified(request: Request, agent) -> Request:
@@ -320,7 +320,7 @@ def test_an_account_already_cancelled_is_not_cancelled_twice(compliance_officer)
 def test_pp37_a_confirmed_underage_report_leads_the_purge_job_to_erase_the_member(agent, compliance_officer):
     member = MemberFactory(date_of_birth=datetime.date(1990, 1, 1))  # the stated birth date was false
     report = make(RequestType.UNDERAGE_REPORT, None, kind=RequesterKind.THIRD_PARTY)
-    services.request_member_identify(request=report, member=member, user=agent)
+    lifecycle.request_member_identify(request=report, member=member, user=agent)
     workflow.transition(request=report, name="start", user=agent)
     assert purge_under_14().selected == 0
     with pytest.raises(PermissionDenied):
@@ -342,7 +342,7 @@ def test_pp37_a_confirmed_underage_report_leads_the_purge_job_to_erase_the_membe
 # --- Security report ---------------------------------------------------------------------------------
 def test_pp28_a_security_report_is_routed_to_compliance_and_needs_a_severity(agent, compliance_officer):
     report = make(RequestType.SECURITY_REPORT, None, kind=RequesterKind.THIRD_PARTY, severity=Severity.HIGH)
-    services.request_assign(request=report, assignee=agent, user=agent)
+    lifecycle.request_assign(request=report, assignee=agent, user=agent)
     routed = fulfilment.security_report_route(request=report, user=agent)
     assert routed.assignee == compliance_officer
     workflow.transition(request=report, name="start", user=compliance_officer)

@@ -1,7 +1,7 @@
 """Fuzzed inbound e-mail (PP-14: tickets keep every message; bad input gets a clear error and loses nothing).
 
 Property-based tests (hypothesis) feed random bytes and mutated messages to the mail parser
-(``requests_desk.services.mail_parse``) and to the ingestion (``requests_desk.services.mail_ingest``):
+(``requests_desk.mail.parse.mail_parse``) and to the ingestion (``requests_desk.mail.ingest.mail_ingest``):
 header injection, non-ASCII and NUL bytes in headers, bad or mislabelled charsets (x-unknown, gb2312,
 utf-7, codecs that are not text encodings), broken base64 and quoted-printable, deep and nested
 multipart trees, missing or unclosed boundaries and, for a handful of examples, parts of a few MB.
@@ -24,7 +24,8 @@ from django.utils import timezone
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from requests_desk import services
+from requests_desk.mail.ingest import IngestOutcome, mail_ingest
+from requests_desk.mail.parse import UnreadableMail
 from requests_desk.models import Attachment, Message, Request
 
 pytestmark = pytest.mark.django_db
@@ -342,13 +343,13 @@ def raw_mail():
 
 
 # --- Checks --------------------------------------------------------------------------------------------
-def assert_clear_reason(exc: services.UnreadableMail) -> None:
+def assert_clear_reason(exc: UnreadableMail) -> None:
     reason = str(exc)
     assert REASON_RE.fullmatch(reason), f"unclear or value-bearing reason: {reason!r}"
     assert CANARY not in reason
 
 
-def assert_kept(kept: Message, outcome: services.IngestOutcome) -> None:
+def assert_kept(kept: Message, outcome: IngestOutcome) -> None:
     """What the ingest kept: the message on its request, header text fit for plain columns."""
     request = kept.request
     assert request.reference == outcome.reference
@@ -393,8 +394,8 @@ def test_pp14_any_mail_is_kept_on_a_request_or_refused_with_a_clear_reason_and_n
     with rolled_back():
         before = row_counts()
         try:
-            outcome = services.mail_ingest(raw)
-        except services.UnreadableMail as exc:
+            outcome = mail_ingest(raw)
+        except UnreadableMail as exc:
             event("refused")
             assert not well_formed, f"a well-formed message was refused: {exc}"
             assert_clear_reason(exc)

@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from consents.models import LegalGround
-from requests_desk import letters, services, workflow
+from requests_desk import letters, lifecycle, workflow
 from requests_desk.choices import IntakeChannel, RequesterKind, RequestType, Severity, VerificationMethod
 from requests_desk.models import Message, Request
 from requests_desk.states import Status
@@ -25,15 +25,15 @@ NOTE = "Your last deposit of 3,000 USD arrived on 2 March."
 
 
 def create(type_=RequestType.ACCESS, *, member=True, requester_kind=RequesterKind.MEMBER, **kwargs) -> Request:
-    return services.request_create(
+    return lifecycle.request_create(
         type=type_, requester_kind=requester_kind, channel=IntakeChannel.EMAIL,
         member=MemberFactory() if member is True else None, requester_email="requester@mail.example", **kwargs,
     )
 
 
 def verify(request: Request, user) -> None:
-    services.identity_check_record(request=request, method=VerificationMethod.DOCUMENT_MATCH,
-                                   evidence="passport matched the account", user=user)
+    lifecycle.identity_check_record(request=request, method=VerificationMethod.DOCUMENT_MATCH,
+                                    evidence="passport matched the account", user=user)
 
 
 @pytest.mark.parametrize("template", ["acknowledgement", "verification_request"])
@@ -50,8 +50,8 @@ def test_pp14_before_verification_an_agent_may_send_no_other_letter(agent, compl
     request = create()
     if template == "refusal":  # a refusal letter needs the refusal (by compliance) first
         workflow.transition(request=request, name="start", user=agent)
-        services.request_refuse(request=request, user=compliance_officer, notify=False,
-                                grounds=LegalGround.objects.filter(use="cannot_respond")[:1])
+        lifecycle.request_refuse(request=request, user=compliance_officer, notify=False,
+                                 grounds=LegalGround.objects.filter(use="cannot_respond")[:1])
     with pytest.raises(ValidationError, match="identity is not verified yet") as raised:
         letters.letter_send(request=request, template=template, user=agent)
     assert "template" in raised.value.message_dict
@@ -97,8 +97,8 @@ def test_pp36_compliance_refuses_an_unverified_requester_and_the_refusal_letter_
     workflow.transition(request=request, name="request_identity", user=agent)
     ground = LegalGround.objects.filter(use="cannot_respond").first()
 
-    refused = services.request_refuse(request=request, user=compliance_officer, grounds=[ground],
-                                      note="We could not confirm that you are the account holder.")
+    refused = lifecycle.request_refuse(request=request, user=compliance_officer, grounds=[ground],
+                                       note="We could not confirm that you are the account holder.")
 
     assert refused.status == Status.REFUSED
     assert ground.wording in mail.outbox[0].body
@@ -107,8 +107,8 @@ def test_pp36_compliance_refuses_an_unverified_requester_and_the_refusal_letter_
 def test_pp34_compliance_extends_before_verification_and_the_extension_letter_goes_out(compliance_officer):
     request = create()
     later = request.due_at + datetime.timedelta(days=10)
-    services.request_extend(request=request, user=compliance_officer, due_at=later,
-                            reason="We are waiting for your identity document.")
+    lifecycle.request_extend(request=request, user=compliance_officer, due_at=later,
+                             reason="We are waiting for your identity document.")
     assert f"{later:%Y-%m-%d}" in mail.outbox[0].body
 
 

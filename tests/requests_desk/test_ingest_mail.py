@@ -11,7 +11,7 @@ from django.core import mail
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from requests_desk import letters, services
+from requests_desk import letters, lifecycle
 from requests_desk.choices import IntakeChannel, MessageDirection, RequesterKind, RequestType
 from requests_desk.models import Attachment, Message, Request
 from tests.factories import MemberFactory
@@ -69,8 +69,8 @@ def test_unknown_address_opens_a_request_without_member(tmp_path):
 
 
 def test_pp14_reply_with_the_reference_in_the_subject_threads_onto_the_request(tmp_path):
-    request = services.request_create(type=RequestType.ACCESS, requester_kind=RequesterKind.MEMBER,
-                                      channel=IntakeChannel.WEB)
+    request = lifecycle.request_create(type=RequestType.ACCESS, requester_kind=RequesterKind.MEMBER,
+                                       channel=IntakeChannel.WEB)
     eml(tmp_path, "reply.eml", subject=f"Re: [{request.reference}] Please confirm your identity",
         message_id="<reply@mail.example>")
     assert "threaded: 1" in ingest(tmp_path)
@@ -79,8 +79,8 @@ def test_pp14_reply_with_the_reference_in_the_subject_threads_onto_the_request(t
 
 
 def test_a_reply_to_one_of_our_letters_threads_by_in_reply_to(tmp_path, agent):
-    request = services.request_create(type=RequestType.ACCESS, requester_kind=RequesterKind.MEMBER,
-                                      channel=IntakeChannel.WEB, requester_email="wang.fang@mail.example")
+    request = lifecycle.request_create(type=RequestType.ACCESS, requester_kind=RequesterKind.MEMBER,
+                                       channel=IntakeChannel.WEB, requester_email="wang.fang@mail.example")
     letter = letters.letter_send(request=request, template="verification_request", user=agent)
     eml(tmp_path, "reply.eml", subject="my ID card", message_id="<r2@mail.example>",
         in_reply_to=letter.source_message_id)

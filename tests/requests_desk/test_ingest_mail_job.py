@@ -1,6 +1,6 @@
 """PP-14: the scheduled job ``requests_desk.ingest_mail`` reads ``INBOUND_MAIL_DIR`` every few minutes.
 
-The task runs the command's plain function (``services.mail_directory_ingest``) with
+The task runs the command's plain function (``requests_desk.mail.directory.mail_directory_ingest``) with
 ``remove_processed``: a file is deleted once its message is kept encrypted on its request, so a
 rerun reads nothing twice and no plaintext copy stays behind; one run at a time per directory.
 """
@@ -12,7 +12,8 @@ import pytest
 from django.core.management import call_command
 
 from config.schedule import SCHEDULE
-from requests_desk import services, tasks
+from requests_desk import tasks
+from requests_desk.mail.directory import _directory_lock, mail_directory_ingest
 from requests_desk.models import Message, Request
 from tests.requests_desk.test_ingest_mail import eml
 
@@ -76,7 +77,7 @@ def test_pp14_a_file_already_kept_is_removed_without_a_second_message(
 def test_pp02_a_file_is_removed_only_after_its_message_is_committed(tmp_path, django_capture_on_commit_callbacks):
     eml(tmp_path, "a.eml")
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        services.mail_directory_ingest(tmp_path, remove_processed=True)
+        mail_directory_ingest(tmp_path, remove_processed=True)
     assert (tmp_path / "a.eml").exists()  # not committed yet: a rollback would lose nothing
     assert len(callbacks) == 1
     callbacks[0]()
@@ -86,7 +87,7 @@ def test_pp02_a_file_is_removed_only_after_its_message_is_committed(tmp_path, dj
 def test_pp14_a_run_finding_another_run_on_the_directory_reads_nothing(settings, tmp_path):
     settings.INBOUND_MAIL_DIR = str(tmp_path)
     eml(tmp_path, "a.eml")
-    with services._directory_lock(tmp_path) as locked:
+    with _directory_lock(tmp_path) as locked:
         assert locked
         result = tasks.ingest_mail.apply().get()
         output = StringIO()
@@ -95,7 +96,7 @@ def test_pp14_a_run_finding_another_run_on_the_directory_reads_nothing(settings,
     assert "Another ingest run is reading this directory" in output.getvalue()
     assert not Request.objects.exists()
     # Released: the next run reads it.
-    assert services.mail_directory_ingest(tmp_path).counts == {"created": 1}
+    assert mail_directory_ingest(tmp_path).counts == {"created": 1}
 
 
 def test_pp14_the_command_removes_processed_files_when_asked(tmp_path, django_capture_on_commit_callbacks):

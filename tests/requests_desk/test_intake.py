@@ -12,9 +12,10 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from requests_desk import services
+from requests_desk import lifecycle
 from requests_desk.choices import IntakeChannel, Priority, RequesterKind, RequestType, Severity
 from requests_desk.models import Request
+from requests_desk.queue import take_next
 from tests.factories import MemberFactory
 
 pytestmark = pytest.mark.django_db
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.django_db
 def create(type_=RequestType.ACCESS, **kwargs) -> Request:
     kwargs.setdefault("requester_kind", RequesterKind.MEMBER)
     kwargs.setdefault("channel", IntakeChannel.WEB)
-    return services.request_create(type=type_, **kwargs)
+    return lifecycle.request_create(type=type_, **kwargs)
 
 
 def test_pp34_due_date_is_received_plus_the_setting(settings):
@@ -68,8 +69,8 @@ def test_pp28_security_report_needs_severity_and_goes_to_the_least_loaded_office
     free = StaffUserFactory(email="free@test.example")
     free.groups.add(Group.objects.get(name=roles.COMPLIANCE_OFFICER))
     # The fixture's officer has the lower id but already holds an open request.
-    services.request_assign(request=create(RequestType.ENQUIRY), assignee=compliance_officer,
-                            user=compliance_officer)
+    lifecycle.request_assign(request=create(RequestType.ENQUIRY), assignee=compliance_officer,
+                             user=compliance_officer)
     with pytest.raises(ValidationError, match="severity"):
         create(RequestType.SECURITY_REPORT, requester_kind=RequesterKind.THIRD_PARTY)
     report = create(RequestType.SECURITY_REPORT, requester_kind=RequesterKind.THIRD_PARTY, severity=Severity.HIGH)
@@ -85,10 +86,10 @@ def test_pp28_agents_do_not_take_security_reports_from_the_queue(agent, complian
     compliance_officer.save()
     report = create(RequestType.SECURITY_REPORT, requester_kind=RequesterKind.THIRD_PARTY, severity=Severity.CRITICAL)
     assert report.assignee is None
-    assert services.take_next(user=agent) is None
+    assert take_next(user=agent) is None
     compliance_officer.is_active = True
     compliance_officer.save()
-    assert services.take_next(user=compliance_officer) == report
+    assert take_next(user=compliance_officer) == report
 
 
 def test_pp31_same_member_and_type_within_the_window_is_a_repeat(settings):
@@ -117,7 +118,7 @@ def test_pp31_repeats_are_flagged_set_based_in_one_query(settings):
         for d in (50, 10, 3)
     ])
     with CaptureQueriesContext(connection) as queries:
-        flagged = services.requests_flag_repeats(queryset=Request.objects.all())
+        flagged = lifecycle.requests_flag_repeats(queryset=Request.objects.all())
     assert len(queries) == 1
     assert flagged == 1
     assert [r.is_repeat for r in Request.objects.filter(pk__in=[r.pk for r in rows]).order_by("received_at")] == [
@@ -129,20 +130,20 @@ def test_pp31_identifying_the_member_later_sets_the_repeat_flag(agent):
     create(member=member)
     later = create()
     assert not later.is_repeat
-    later = services.request_member_identify(request=later, member=member, user=agent)
+    later = lifecycle.request_member_identify(request=later, member=member, user=agent)
     assert later.is_repeat and later.member == member
 
 
 def test_pp31_fee_is_recorded_with_its_reason_by_compliance_only(agent, compliance_officer):
     request = create()
     with pytest.raises(PermissionDenied):
-        services.request_fee_record(request=request, amount="10", reason="repeated request", user=agent)
+        lifecycle.request_fee_record(request=request, amount="10", reason="repeated request", user=agent)
     with pytest.raises(ValidationError, match="Say why"):
-        services.request_fee_record(request=request, amount="10", reason="", user=compliance_officer)
+        lifecycle.request_fee_record(request=request, amount="10", reason="", user=compliance_officer)
     with pytest.raises(ValidationError, match="zero or more"):
-        services.request_fee_record(request=request, amount="-1", reason="repeated request", user=compliance_officer)
-    updated = services.request_fee_record(request=request, amount="25.50", reason="third copy this quarter",
-                                          user=compliance_officer)
+        lifecycle.request_fee_record(request=request, amount="-1", reason="repeated request", user=compliance_officer)
+    updated = lifecycle.request_fee_record(request=request, amount="25.50", reason="third copy this quarter",
+                                           user=compliance_officer)
     assert (updated.fee_amount, updated.fee_reason) == (Decimal("25.50"), "third copy this quarter")
     assert updated.history.first().history_user == compliance_officer
 
@@ -206,15 +207,15 @@ def test_pp26_requester_email_is_encrypted_at_rest():
 
 
 def test_pp14_a_clash_of_random_references_draws_a_new_one_instead_of_failing_the_intake(monkeypatch):
-    first = services.request_create(type=RequestType.ACCESS, requester_kind=RequesterKind.MEMBER,
-                                    channel=IntakeChannel.WEB)
+    first = lifecycle.request_create(type=RequestType.ACCESS, requester_kind=RequesterKind.MEMBER,
+                                     channel=IntakeChannel.WEB)
     drawn = iter([first.reference, first.reference, "DSR-FRESH234"])
     field = Request._meta.get_field("reference")
     monkeypatch.setattr(field, "_get_default", lambda: next(drawn))  # the new request's first draw clashes…
-    monkeypatch.setattr(services, "new_reference", lambda: next(drawn))  # …and so does the retry's first
+    monkeypatch.setattr(lifecycle, "new_reference", lambda: next(drawn))  # …and so does the retry's first
 
-    second = services.request_create(type=RequestType.ACCESS, requester_kind=RequesterKind.MEMBER,
-                                     channel=IntakeChannel.WEB)
+    second = lifecycle.request_create(type=RequestType.ACCESS, requester_kind=RequesterKind.MEMBER,
+                                      channel=IntakeChannel.WEB)
 
     assert second.reference == "DSR-FRESH234"
     assert Request.objects.count() == 2

@@ -10,7 +10,7 @@ from django.db import connection
 from django.urls import reverse
 
 from consents.models import LegalGround
-from requests_desk import letters, services, workflow
+from requests_desk import letters, lifecycle, workflow
 from requests_desk.choices import IntakeChannel, MessageDirection, RequesterKind, RequestType
 from requests_desk.models import Message, Request
 from requests_desk.states import Status
@@ -19,8 +19,8 @@ pytestmark = pytest.mark.django_db
 
 
 def create(type_=RequestType.ACCESS, email="requester@mail.example", **kwargs) -> Request:
-    return services.request_create(type=type_, requester_kind=RequesterKind.MEMBER, channel=IntakeChannel.WEB,
-                                   requester_name="Li Lei", requester_email=email, **kwargs)
+    return lifecycle.request_create(type=type_, requester_kind=RequesterKind.MEMBER, channel=IntakeChannel.WEB,
+                                    requester_name="Li Lei", requester_email=email, **kwargs)
 
 
 @pytest.mark.parametrize("template", ["acknowledgement", "verification_request", "fulfilment", "extension"])
@@ -88,7 +88,7 @@ def test_pp35_pp36_refusal_letter_states_each_ground_with_wording_and_section(ag
     grounds = list(LegalGround.objects.filter(code__in=["reject-unprovoked-duplicate"]))
     grounds += list(LegalGround.objects.filter(use="cannot_respond")[:1])
     assert len(grounds) == 2
-    refused = services.request_refuse(request=request, user=compliance_officer, grounds=grounds, note="see below")
+    refused = lifecycle.request_refuse(request=request, user=compliance_officer, grounds=grounds, note="see below")
     assert refused.status == Status.REFUSED
     assert len(mail.outbox) == 1
     body = mail.outbox[0].body
@@ -101,8 +101,8 @@ def test_pp35_pp36_refusal_letter_states_each_ground_with_wording_and_section(ag
 def test_pp34_extension_sets_the_new_date_and_tells_the_requester(compliance_officer):
     request = create()
     later = request.due_at + datetime.timedelta(days=15)
-    extended = services.request_extend(request=request, user=compliance_officer, due_at=later,
-                                       reason="The request covers ten years of records.")
+    extended = lifecycle.request_extend(request=request, user=compliance_officer, due_at=later,
+                                        reason="The request covers ten years of records.")
     assert extended.due_at == later
     assert len(mail.outbox) == 1
     assert f"{later:%Y-%m-%d}" in mail.outbox[0].body
@@ -116,8 +116,8 @@ def test_pp34_extension_is_not_recorded_when_the_letter_cannot_be_sent(complianc
     monkeypatch.setattr("django.core.mail.EmailMultiAlternatives.send",
                         lambda *a, **k: (_ for _ in ()).throw(ConnectionRefusedError("down")))
     with pytest.raises(ConnectionRefusedError):
-        services.request_extend(request=request, user=compliance_officer,
-                                due_at=original_due + datetime.timedelta(days=5), reason="complex request")
+        lifecycle.request_extend(request=request, user=compliance_officer,
+                                 due_at=original_due + datetime.timedelta(days=5), reason="complex request")
     request.refresh_from_db()
     assert request.due_at == original_due
     assert not request.transitions.exists()

@@ -1,7 +1,7 @@
 """PP-14: phone calls, letters and visits about an existing request are kept as inbound messages on it.
 
 "Log inbound contact" on a request's page (``requests_desk.views.log_contact``) calls
-``services.message_log_contact``: the summary is the message body (encrypted), an optional
+``message_log_contact``: the summary is the message body (encrypted), an optional
 attachment is encrypted at rest, and the contact shows on the request's timeline.
 """
 
@@ -16,8 +16,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import SensitiveAccessLog
-from requests_desk import services, workflow
+from requests_desk import lifecycle, workflow
+from requests_desk import messages as desk_messages
 from requests_desk.choices import IntakeChannel, MessageDirection, RequesterKind, RequestType
+from requests_desk.messages import IncomingAttachment, message_log_contact
 from requests_desk.models import Attachment, Message, Request
 from requests_desk.states import Status
 from tests.factories import MemberFactory
@@ -28,8 +30,8 @@ SUMMARY = "Caller Zhao Lei asked whether the copy of his data has been sent; tol
 
 
 def create(**kwargs) -> Request:
-    return services.request_create(type=RequestType.ACCESS, requester_kind=RequesterKind.MEMBER,
-                                   channel=IntakeChannel.EMAIL, member=MemberFactory(), **kwargs)
+    return lifecycle.request_create(type=RequestType.ACCESS, requester_kind=RequesterKind.MEMBER,
+                                    channel=IntakeChannel.EMAIL, member=MemberFactory(), **kwargs)
 
 
 def post_contact(client, request: Request, **data):
@@ -58,7 +60,7 @@ def test_pp14_a_phone_call_is_logged_as_an_inbound_message_and_shows_on_the_time
 
 def test_pp14_the_summary_is_encrypted_at_rest(agent):
     item = create()
-    message = services.message_log_contact(request=item, channel=IntakeChannel.PHONE, summary=SUMMARY, user=agent)
+    message = message_log_contact(request=item, channel=IntakeChannel.PHONE, summary=SUMMARY, user=agent)
     with connection.cursor() as cursor:
         cursor.execute("SELECT body FROM requests_desk_message WHERE id = %s", [message.pk])
         stored = cursor.fetchone()[0]
@@ -105,7 +107,7 @@ def test_pp14_a_contact_on_a_closed_request_is_kept_on_it(agent):
     workflow.transition(request=item, name="close", user=agent)
     assert Request.objects.get(pk=item.pk).status == Status.CLOSED
 
-    services.message_log_contact(request=item, channel=IntakeChannel.PHONE, summary=SUMMARY, user=agent)
+    message_log_contact(request=item, channel=IntakeChannel.PHONE, summary=SUMMARY, user=agent)
 
     assert item.messages.filter(direction=MessageDirection.INBOUND).count() == 1
 
@@ -119,9 +121,9 @@ def test_pp14_auditors_may_not_log_contacts_and_see_no_form(client, auditor):
     page = client.get(reverse("requests_desk:request_detail", args=[item.reference]))
     assert page.status_code == 200 and b"Log inbound contact" not in page.content
     with pytest.raises(PermissionDenied):
-        services.message_log_contact(request=item, channel=IntakeChannel.PHONE, summary=SUMMARY, user=auditor)
+        message_log_contact(request=item, channel=IntakeChannel.PHONE, summary=SUMMARY, user=auditor)
     with pytest.raises(PermissionDenied):
-        services.message_log_contact(request=item, channel=IntakeChannel.PHONE, summary=SUMMARY, user=None)
+        message_log_contact(request=item, channel=IntakeChannel.PHONE, summary=SUMMARY, user=None)
     assert not Message.objects.exists()
 
 
@@ -141,14 +143,14 @@ def test_pp14_the_page_offers_the_form_to_agents(client, agent):
         ({"channel": IntakeChannel.WEB}, "channel"),
         ({"summary": "  ok "}, "summary"),
         ({"at": timezone.now() + datetime.timedelta(days=1)}, "at"),
-        ({"attachment": services.IncomingAttachment(content=b"")}, "attachment"),
+        ({"attachment": IncomingAttachment(content=b"")}, "attachment"),
     ],
 )
 def test_pp14_the_service_refuses_what_is_not_a_contact_with_a_reason(agent, changes, field):
     item = create()
     kwargs = {"channel": IntakeChannel.PHONE, "summary": SUMMARY, **changes}
     with pytest.raises(ValidationError) as raised:
-        services.message_log_contact(request=item, user=agent, **kwargs)
+        message_log_contact(request=item, user=agent, **kwargs)
     assert field in raised.value.message_dict
     assert not Message.objects.exists()
 
@@ -164,17 +166,17 @@ def test_pp14_the_form_reports_a_missing_summary_and_logs_nothing(client, agent)
 
 
 def test_pp14_an_oversized_attachment_is_refused(agent, monkeypatch):
-    monkeypatch.setattr(services, "MAX_LOGGED_ATTACHMENT_BYTES", 10)
+    monkeypatch.setattr(desk_messages, "MAX_LOGGED_ATTACHMENT_BYTES", 10)
     item = create()
     with pytest.raises(ValidationError, match="larger than"):
-        services.message_log_contact(request=item, channel=IntakeChannel.LETTER, summary=SUMMARY, user=agent,
-                                     attachment=services.IncomingAttachment(content=b"x" * 11))
+        message_log_contact(request=item, channel=IntakeChannel.LETTER, summary=SUMMARY, user=agent,
+                            attachment=IncomingAttachment(content=b"x" * 11))
     assert not Message.objects.exists() and not Attachment.objects.exists()
 
 
 def test_pp14_the_log_line_names_the_request_not_the_summary(agent, caplog):
     item = create()
     with caplog.at_level("INFO", logger="requests_desk"):
-        services.message_log_contact(request=item, channel=IntakeChannel.PHONE, summary=SUMMARY, user=agent)
+        message_log_contact(request=item, channel=IntakeChannel.PHONE, summary=SUMMARY, user=agent)
     logged = " ".join(record.getMessage() for record in caplog.records)
     assert item.reference in logged and "Zhao" not in logged

@@ -11,8 +11,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import SensitiveAccessLog
-from requests_desk import services, workflow
+from requests_desk import lifecycle, workflow
 from requests_desk.choices import IntakeChannel, RequesterKind, RequestType, VerificationMethod
+from requests_desk.messages import IncomingAttachment, message_record_inbound
 from requests_desk.models import Request
 from requests_desk.states import Status
 from tests.factories import MemberFactory
@@ -22,12 +23,12 @@ QUEUE = reverse("requests_desk:queue")
 
 
 def create(type_=RequestType.ACCESS, *, received_days_ago=0, assignee=None, **kwargs) -> Request:
-    request = services.request_create(
+    request = lifecycle.request_create(
         type=type_, requester_kind=RequesterKind.MEMBER, channel=IntakeChannel.WEB,
         received_at=timezone.now() - datetime.timedelta(days=received_days_ago), **kwargs,
     )
     if assignee is not None:
-        request = services.request_assign(request=request, assignee=assignee, user=assignee)
+        request = lifecycle.request_assign(request=request, assignee=assignee, user=assignee)
     return request
 
 
@@ -152,10 +153,10 @@ def test_illegal_transition_through_the_page_is_a_message_not_a_crash(client, ag
 def test_timeline_shows_messages_transitions_and_checks_in_time_order(client, agent):
     member = MemberFactory()
     request = create(member=member)
-    services.message_record_inbound(request=request, body="please send my data", subject="first mail")
+    message_record_inbound(request=request, body="please send my data", subject="first mail")
     workflow.transition(request=request, name="start", user=agent)
-    services.identity_check_record(request=request, method=VerificationMethod.DOCUMENT_MATCH,
-                                   evidence="passport matched", user=agent)
+    lifecycle.identity_check_record(request=request, method=VerificationMethod.DOCUMENT_MATCH,
+                                    evidence="passport matched", user=agent)
     client.force_login(agent)
     html = client.get(reverse("requests_desk:request_detail", args=[request.reference])).content.decode()
     positions = [html.index(marker) for marker in ("first mail", "Start</strong>", "Identity verified</strong>")]
@@ -165,7 +166,7 @@ def test_timeline_shows_messages_transitions_and_checks_in_time_order(client, ag
 
 def test_pp25_reading_message_bodies_is_logged_and_auditors_see_them_hidden(client, agent, auditor):
     request = create()
-    message = services.message_record_inbound(request=request, body="body with personal details")
+    message = message_record_inbound(request=request, body="body with personal details")
     client.force_login(agent)
     client.get(reverse("requests_desk:request_detail", args=[request.reference]))
     log = SensitiveAccessLog.objects.get()
@@ -181,7 +182,7 @@ def test_pp25_reading_message_bodies_is_logged_and_auditors_see_them_hidden(clie
 def test_request_page_queries_are_bounded(client, agent, django_assert_max_num_queries):
     request = create(member=MemberFactory())
     for index in range(10):
-        services.message_record_inbound(request=request, body=f"message {index}")
+        message_record_inbound(request=request, body=f"message {index}")
     workflow.transition(request=request, name="start", user=agent)
     client.force_login(agent)
     url = reverse("requests_desk:request_detail", args=[request.reference])
@@ -198,9 +199,9 @@ def test_unknown_reference_is_404_and_pages_are_not_cached(client, agent):
 
 def test_attachment_download_is_logged(client, agent):
     request = create(member=MemberFactory())
-    message = services.message_record_inbound(
+    message = message_record_inbound(
         request=request, body="see attached",
-        attachments=[services.IncomingAttachment(content=b"%PDF-1.4 scan", content_type="application/pdf")],
+        attachments=[IncomingAttachment(content=b"%PDF-1.4 scan", content_type="application/pdf")],
     )
     attachment = message.attachments.get()
     client.force_login(agent)

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from accounts import roles
 from config.schedule import SCHEDULE
-from requests_desk import reminders, services
+from requests_desk import lifecycle, reminders
 from requests_desk.choices import IntakeChannel, ReminderKind, RequesterKind, RequestType
 from requests_desk.models import ReminderLog, Request
 from requests_desk.tasks import send_request_reminders as reminder_task
@@ -26,11 +26,11 @@ from tests.factories import StaffUserFactory
 def due_in(days: float, *, assignee=None, type_=RequestType.ACCESS) -> Request:
     """An open request due ``days`` from now (negative: overdue)."""
     received = timezone.now() - datetime.timedelta(days=15 - days)
-    request = services.request_create(type=type_, requester_kind=RequesterKind.MEMBER, channel=IntakeChannel.WEB,
-                                      received_at=received, requester_name="Private Person",
-                                      requester_email="private.person@mail.example")
+    request = lifecycle.request_create(type=type_, requester_kind=RequesterKind.MEMBER, channel=IntakeChannel.WEB,
+                                       received_at=received, requester_name="Private Person",
+                                       requester_email="private.person@mail.example")
     if assignee is not None:
-        request = services.request_assign(request=request, assignee=assignee, user=assignee)
+        request = lifecycle.request_assign(request=request, assignee=assignee, user=assignee)
     return request
 
 
@@ -80,9 +80,9 @@ def test_pp34_each_threshold_is_reminded_once_as_the_due_date_approaches(agent, 
     settings.REQUEST_REMINDER_DAYS = [5, 2, 0]
     # Fixed local times, so the calendar-day buckets do not depend on when the suite runs.
     now = timezone.make_aware(datetime.datetime.combine(timezone.localdate(), datetime.time(10)))
-    request = services.request_create(type=RequestType.ACCESS, requester_kind=RequesterKind.MEMBER,
-                                      channel=IntakeChannel.WEB, received_at=now - datetime.timedelta(days=10.5))
-    request = services.request_assign(request=request, assignee=agent, user=agent)  # due on day 4 at 22:00
+    request = lifecycle.request_create(type=RequestType.ACCESS, requester_kind=RequesterKind.MEMBER,
+                                       channel=IntakeChannel.WEB, received_at=now - datetime.timedelta(days=10.5))
+    request = lifecycle.request_assign(request=request, assignee=agent, user=agent)  # due on day 4 at 22:00
     reminders.send_request_reminders(now=now)  # 5-day reminder
     reminders.send_request_reminders(now=now + datetime.timedelta(days=1))  # still the 5-day bucket: nothing
     reminders.send_request_reminders(now=now + datetime.timedelta(days=3))  # 2-day reminder
@@ -174,9 +174,9 @@ def test_pp34_a_mail_failure_leaves_the_reminders_unsent_for_the_next_run(agent,
 def test_pp34_an_extension_or_a_new_assignee_opens_new_reminders(agent, compliance_officer):
     request = due_in(1, assignee=agent)
     reminders.send_request_reminders()
-    services.request_extend(request=request, user=compliance_officer, due_at=request.due_at + datetime.timedelta(
+    lifecycle.request_extend(request=request, user=compliance_officer, due_at=request.due_at + datetime.timedelta(
         hours=1), reason="archive search", notify=False)
-    services.request_assign(request=request, assignee=compliance_officer, user=compliance_officer)
+    lifecycle.request_assign(request=request, assignee=compliance_officer, user=compliance_officer)
     reminders.send_request_reminders()
     assert len(digests_to(agent)) == 1
     assert len(digests_to(compliance_officer)) == 1

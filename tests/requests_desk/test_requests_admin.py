@@ -12,7 +12,7 @@ from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
 
-from requests_desk import access_package, services, workflow
+from requests_desk import access_package, lifecycle, workflow
 from requests_desk.choices import (
     IntakeChannel,
     ReminderKind,
@@ -20,6 +20,7 @@ from requests_desk.choices import (
     RequestType,
     VerificationMethod,
 )
+from requests_desk.messages import IncomingAttachment, message_record_inbound
 from requests_desk.models import IdentityCheck, ReminderLog, Request, Transition
 from requests_desk.states import Status
 from tests.factories import MemberFactory
@@ -30,7 +31,7 @@ SECRET_EMAIL = "hidden.person@mail.example"
 
 
 def make(type_=RequestType.ENQUIRY, *, member=None, received_days_ago=0, **kwargs) -> Request:
-    return services.request_create(
+    return lifecycle.request_create(
         type=type_, requester_kind=RequesterKind.MEMBER, channel=IntakeChannel.EMAIL, member=member,
         requester_name="Zhang San", requester_email=SECRET_EMAIL,
         received_at=timezone.now() - datetime.timedelta(days=received_days_ago), **kwargs,
@@ -65,10 +66,10 @@ def populate(n: int, officer, agent) -> Request:
     workflow.transition(request=main, name="start", user=agent)
     IdentityCheck.objects.create(request=main, method=VerificationMethod.DOCUMENT_MATCH, evidence="passport ok",
                                  verified_by=agent)
-    services.request_assign(request=main, assignee=agent, user=agent)
+    lifecycle.request_assign(request=main, assignee=agent, user=agent)
     for i in range(n):
-        services.message_record_inbound(request=main, body=f"body {i}", subject=f"subject {i}",
-                                        attachments=[services.IncomingAttachment(content=b"x")])
+        message_record_inbound(request=main, body=f"body {i}", subject=f"subject {i}",
+                               attachments=[IncomingAttachment(content=b"x")])
         Transition.objects.create(request=main, name="extend", from_status=Status.IN_PROGRESS,
                                   to_status=Status.IN_PROGRESS, actor=officer, note=f"note {i}")
         ReminderLog.objects.create(request=main, staff_user=agent, kind=ReminderKind.BEFORE_DUE, days_before=i,
@@ -111,7 +112,7 @@ def test_pp25_member_data_is_masked_on_the_list_and_the_page(role, request, clie
     user = request.getfixturevalue(role)
     member = MemberFactory(email="member.secret@mail.example")
     obj = make(member=member)
-    services.message_record_inbound(request=obj, body="my secret message body", subject="hello")
+    message_record_inbound(request=obj, body="my secret message body", subject="hello")
     client.force_login(user)
     listing = client.get(changelist())
     page = client.get(change(obj))
@@ -340,8 +341,8 @@ def test_purposes_to_withdraw_and_a_severity_are_recorded_in_the_admin(client, c
     assert client.post(prepare_url(withdrawal), {"purposes": [sms.pk]}).status_code == 302
     assert Request.objects.get(pk=withdrawal.pk).details["purposes"] == ["marketing-sms"]
 
-    report = services.request_create(type=RequestType.SECURITY_REPORT, requester_kind=RequesterKind.THIRD_PARTY,
-                                     channel=IntakeChannel.EMAIL, severity="low")
+    report = lifecycle.request_create(type=RequestType.SECURITY_REPORT, requester_kind=RequesterKind.THIRD_PARTY,
+                                      channel=IntakeChannel.EMAIL, severity="low")
     assert client.post(prepare_url(report), {"severity": "critical"}).status_code == 302
     assert Request.objects.get(pk=report.pk).severity == "critical"
     assert client.get(prepare_url(make(RequestType.ENQUIRY))).status_code == 404

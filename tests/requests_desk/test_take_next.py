@@ -11,14 +11,15 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts import roles
-from requests_desk import services, workflow
+from requests_desk import lifecycle, workflow
 from requests_desk.choices import IntakeChannel, Priority, RequesterKind, RequestType
 from requests_desk.models import Request
+from requests_desk.queue import take_next
 from tests.factories import StaffUserFactory
 
 
 def create(*, priority=Priority.NORMAL, received_days_ago=0, type_=RequestType.ACCESS) -> Request:
-    return services.request_create(
+    return lifecycle.request_create(
         type=type_, requester_kind=RequesterKind.MEMBER, channel=IntakeChannel.WEB, priority=priority,
         received_at=timezone.now() - datetime.timedelta(days=received_days_ago),
     )
@@ -39,8 +40,8 @@ def test_take_next_takes_by_priority_then_due_date_then_age(agent):
     urgent_new = create(priority=Priority.URGENT)
     low_oldest = create(priority=Priority.LOW, received_days_ago=10)
     # Already assigned or awaiting approval: not in the pool.
-    services.request_assign(request=create(priority=Priority.URGENT), assignee=agent, user=agent)
-    taken = [services.take_next(user=agent) for _ in range(5)]
+    lifecycle.request_assign(request=create(priority=Priority.URGENT), assignee=agent, user=agent)
+    taken = [take_next(user=agent) for _ in range(5)]
     assert taken == [urgent_new, normal_old, normal_new, low_oldest, None]
     assert all(r.assignee == agent for r in Request.objects.filter(pk__in=[t.pk for t in taken[:4]]))
 
@@ -49,7 +50,7 @@ def test_take_next_takes_by_priority_then_due_date_then_age(agent):
 def test_closed_requests_are_never_taken(agent):
     request = create()
     workflow.transition(request=request, name="close_duplicate", user=agent, note="duplicate")
-    assert services.take_next(user=agent) is None
+    assert take_next(user=agent) is None
 
 
 @pytest.mark.django_db
@@ -69,7 +70,7 @@ def test_take_next_button_assigns_and_opens_the_request(client, agent):
 def test_take_next_needs_the_queue_permission(auditor):
     create()
     with pytest.raises(PermissionDenied):
-        services.take_next(user=auditor)
+        take_next(user=auditor)
 
 
 def _press_at_once(users, presses: int) -> dict[int, list[int]]:
@@ -82,7 +83,7 @@ def _press_at_once(users, presses: int) -> dict[int, list[int]]:
         try:
             barrier.wait(timeout=30)
             for _ in range(presses):
-                request = services.take_next(user=user)
+                request = take_next(user=user)
                 if request is not None:
                     taken[user.pk].append(request.pk)
         except BaseException as exc:  # reported below; a thread's exception would otherwise vanish
@@ -112,7 +113,7 @@ def test_eight_agents_pressing_take_next_at_once_never_get_the_same_request():
         taken = {user.pk: [] for user in users}
         for _ in range(3):
             for user in users:
-                request = services.take_next(user=user)
+                request = take_next(user=user)
                 if request is not None:
                     taken[user.pk].append(request.pk)
     all_taken = [pk for pks in taken.values() for pk in pks]
@@ -129,7 +130,7 @@ def test_more_agents_than_requests_at_once_assigns_each_request_once():
     if connection.vendor == "postgresql":
         taken = _press_at_once(users, presses=1)
     else:
-        taken = {user.pk: [r.pk] if (r := services.take_next(user=user)) else [] for user in users}
+        taken = {user.pk: [r.pk] if (r := take_next(user=user)) else [] for user in users}
     all_taken = [pk for pks in taken.values() for pk in pks]
     assert sorted(all_taken) == sorted(r.pk for r in pool)
     assert sum(1 for pks in taken.values() if not pks) == 5

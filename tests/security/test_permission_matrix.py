@@ -38,9 +38,9 @@ from accounts.models import IdentityDocument, Member
 from consents import disclosures
 from consents.choices import DisclosureBasis, DisclosureKind
 from consents.models import PolicyVersion, Recipient
-from requests_desk import access_package, fulfilment, workflow
-from requests_desk import services as desk_services
+from requests_desk import access_package, fulfilment, lifecycle, workflow
 from requests_desk.choices import IntakeChannel, ReminderKind, RequesterKind, RequestType, VerificationMethod
+from requests_desk.messages import IncomingAttachment, message_record_inbound
 from requests_desk.models import IdentityCheck, ReminderLog, Request
 from retention import services as retention_services
 from retention.choices import ErasureTrigger, ReviewOutcome, RiskLevel
@@ -360,7 +360,7 @@ def build_world(media) -> World:
     draft = PolicyVersion.objects.create(version="matrix-2", text="Draft policy", change_kinds=[])
 
     def started(type_: str, subject=member) -> Request:
-        created = desk_services.request_create(
+        created = lifecycle.request_create(
             type=type_, requester_kind=RequesterKind.MEMBER, channel=IntakeChannel.EMAIL, member=subject,
             requester_name="Requester", requester_email="requester@matrix.example", subject="About my data",
             user=agent,
@@ -371,9 +371,9 @@ def build_world(media) -> World:
         return Request.objects.get(pk=created.pk)
 
     correction = started(RequestType.CORRECTION)  # has a "prepare" page
-    message = desk_services.message_record_inbound(
+    message = message_record_inbound(
         request=correction, body="Please correct my name", subject="Correction",
-        attachments=[desk_services.IncomingAttachment(content=b"scan")],
+        attachments=[IncomingAttachment(content=b"scan")],
     )
     access = started(RequestType.ACCESS)
     built = access_package.access_package_build(request=access, user=officer)

@@ -4,7 +4,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.progress import progress
-from requests_desk import services
+from requests_desk.mail.directory import mail_directory_ingest
 
 
 class Command(BaseCommand):
@@ -29,9 +29,9 @@ class Command(BaseCommand):
         with progress(total=total, desc="e-mails", unit="file", enabled=not no_progress,
                       stream=self.stderr) as bar:
             try:
-                report = services.mail_directory_ingest(directory, acknowledge=acknowledge,
-                                                        remove_processed=remove_processed,
-                                                        on_file=lambda: bar.update(1))
+                report = mail_directory_ingest(directory, acknowledge=acknowledge,
+                                               remove_processed=remove_processed,
+                                               on_file=lambda: bar.update(1))
             except ValidationError as exc:
                 raise CommandError(" ".join(exc.messages)) from None
         if report.busy:
