@@ -421,7 +421,7 @@ def access_package_build(*, request: Request, user) -> BuiltPackage:
         package.save()
     except BaseException:
         # No row points at the file: remove it now. (A caller whose own transaction rolls back later
-        # removes it with ``package_file_discard``, see ``requests_desk.fulfilment``.)
+        # removes it with ``package_file_discard``, see ``requests_desk.fulfilment.access``.)
         package_file_discard(package)
         raise
     return BuiltPackage(package=package, token=token)

@@ -40,8 +40,9 @@ from accounts.forms import SensitiveModelForm
 from accounts.models import StaffUser
 from consents.choices import PurposeKind
 from consents.models import Purpose
-from requests_desk import fulfilment, lifecycle, workflow
+from requests_desk import lifecycle, workflow
 from requests_desk.choices import RequestType, Severity
+from requests_desk.fulfilment import consent_withdrawal, correction, dispatcher, reports
 from requests_desk.models import (
     AccessPackage,
     IdentityCheck,
@@ -212,13 +213,13 @@ class CorrectionPrepareForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        for name, label in fulfilment.correctable_fields().items():
+        for name, label in correction.correctable_fields().items():
             self.fields[name] = forms.CharField(label=label, required=False,
                                                 help_text=_("YYYY-MM-DD") if name == "date_of_birth" else "")
 
     def apply(self, obj, user) -> None:
         changes = {name: value for name, value in self.cleaned_data.items() if value not in (None, "")}
-        fulfilment.correction_propose(request=obj, changes=changes, user=user)
+        correction.correction_propose(request=obj, changes=changes, user=user)
 
 
 class WithdrawalPrepareForm(forms.Form):
@@ -232,7 +233,7 @@ class WithdrawalPrepareForm(forms.Form):
         self.fields["purposes"].queryset = Purpose.objects.filter(kind=PurposeKind.ADDITIONAL).order_by("name")
 
     def apply(self, obj, user) -> None:
-        fulfilment.consent_withdrawal_propose(request=obj, purposes=self.cleaned_data["purposes"], user=user)
+        consent_withdrawal.consent_withdrawal_propose(request=obj, purposes=self.cleaned_data["purposes"], user=user)
 
 
 class SeverityForm(forms.Form):
@@ -240,7 +241,7 @@ class SeverityForm(forms.Form):
     severity = forms.ChoiceField(label=_("Severity"), choices=Severity.choices)
 
     def apply(self, obj, user) -> None:
-        fulfilment.security_report_set_severity(request=obj, severity=self.cleaned_data["severity"], user=user)
+        reports.security_report_set_severity(request=obj, severity=self.cleaned_data["severity"], user=user)
 
 
 PREPARE_FORMS = {
@@ -338,7 +339,7 @@ class RequestAdmin(MaskedHistoryMixin, SensitiveModelAdminMixin, SimpleHistoryAd
         details = obj.details or {}
         lines: list[str] = []
         if obj.type == RequestType.CORRECTION:
-            lines = [f"{label}: {value}" for label, value in fulfilment.correction_proposal_display(obj)]
+            lines = [f"{label}: {value}" for label, value in correction.correction_proposal_display(obj)]
             lines = lines or [str(_("No correction proposed yet."))]
         elif obj.type == RequestType.CONSENT_WITHDRAWAL:
             purposes = details.get("purposes") or []
@@ -494,7 +495,7 @@ class RequestAdmin(MaskedHistoryMixin, SensitiveModelAdminMixin, SimpleHistoryAd
     @admin.action(description=_("Fulfil (what each type requires)"), permissions=["decide"])
     def fulfil(self, request, queryset):
         def apply(obj, form):
-            fulfilment.request_fulfil(request=obj, user=request.user, note=form.cleaned_data["note"],
+            dispatcher.request_fulfil(request=obj, user=request.user, note=form.cleaned_data["note"],
                                       notify=form.cleaned_data["notify"])
 
         return self._bulk(request, queryset, name="fulfil", title=_("Fulfil requests"), form_class=FulfilForm,

@@ -31,7 +31,7 @@ from django.utils import timezone
 from accounts.choices import MemberKind, MemberStatus
 from accounts.models import Member, StaffUser
 from consents.models import LegalGround
-from requests_desk import fulfilment, letters, lifecycle, workflow
+from requests_desk import letters, lifecycle, workflow
 from requests_desk.choices import (
     IntakeChannel,
     Priority,
@@ -40,6 +40,9 @@ from requests_desk.choices import (
     Severity,
     VerificationMethod,
 )
+from requests_desk.fulfilment.correction import correction_propose
+from requests_desk.fulfilment.deletion import deletion_prepare
+from requests_desk.fulfilment.dispatcher import request_fulfil
 from requests_desk.messages import message_record_inbound
 from requests_desk.models import IdentityCheck, Request
 from requests_desk.states import Status
@@ -254,7 +257,7 @@ def _drive(spec: DemoRequest, request: Request, staff: Staff) -> Request:
     if type_ in workflow.NEEDS_IDENTITY:
         _verify(request, staff)
     if type_ == RequestType.CORRECTION:
-        fulfilment.correction_propose(request=request, changes={"phone": "+86 139 5555 0100"}, user=agent)
+        correction_propose(request=request, changes={"phone": "+86 139 5555 0100"}, user=agent)
     if state == Status.IN_PROGRESS:
         return request
     if state == Status.REFUSED:
@@ -264,14 +267,14 @@ def _drive(spec: DemoRequest, request: Request, staff: Staff) -> Request:
                                         note="We answered the same request last month.")
     # Awaiting approval or fulfilled.
     if type_ == RequestType.DELETION:
-        request = fulfilment.deletion_prepare(request=request, user=staff.officer,
-                                              note="No legal hold; transaction records stay for retention.")
+        request = deletion_prepare(request=request, user=staff.officer,
+                                   note="No legal hold; transaction records stay for retention.")
     elif type_ in workflow.NEEDS_APPROVAL:
         request = workflow.transition(request=request, name="submit_for_approval", user=agent)
     if state == Status.AWAITING_APPROVAL:
         return request
     approver = staff.supervisor if type_ == RequestType.DELETION else staff.officer
-    return fulfilment.request_fulfil(request=request, user=approver, note="Thank you for contacting us.")
+    return request_fulfil(request=request, user=approver, note="Thank you for contacting us.")
 
 
 def seed_requests(*, bar=None) -> dict[str, int]:

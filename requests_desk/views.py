@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts import services as account_services
-from requests_desk import fulfilment, letters, lifecycle, selectors, workflow
+from requests_desk import letters, lifecycle, selectors, workflow
 from requests_desk import queue as request_queue
 from requests_desk.choices import RequestType
 from requests_desk.forms import (
@@ -35,6 +35,8 @@ from requests_desk.forms import (
     RefuseForm,
     ReplyForm,
 )
+from requests_desk.fulfilment.deletion import deletion_prepare
+from requests_desk.fulfilment.dispatcher import request_fulfil
 from requests_desk.messages import IncomingAttachment, attachment_read, message_bodies_read_log, message_log_contact
 from requests_desk.models import Attachment, Request
 from requests_desk.permissions import DECIDE, WORK_QUEUE
@@ -270,13 +272,13 @@ def request_transition(request, reference: str, name: str):
             # Fulfilment does the type's work (package, erasure, ledger …) and replies: one call per type.
             form = FulfilForm(request.POST, prefix="fulfil")
             form.is_valid()
-            fulfilment.request_fulfil(request=item, user=request.user, note=form.cleaned_data.get("note", ""),
-                                      notify=bool(form.cleaned_data.get("notify")))
+            request_fulfil(request=item, user=request.user, note=form.cleaned_data.get("note", ""),
+                           notify=bool(form.cleaned_data.get("notify")))
         elif name == "submit_for_approval" and item.type == RequestType.DELETION:
             form = NoteForm(request.POST, prefix=name)
             form.is_valid()
             # Deletions are prepared by compliance and checked against legal holds before approval.
-            fulfilment.deletion_prepare(request=item, user=request.user, note=form.cleaned_data.get("note", ""))
+            deletion_prepare(request=item, user=request.user, note=form.cleaned_data.get("note", ""))
         else:
             form = NoteForm(request.POST, prefix=name)
             note = form.cleaned_data["note"] if form.is_valid() else ""

@@ -19,8 +19,13 @@ from consents.choices import ActorKind, Channel, ConsentAction
 from consents.ledger import consent_record
 from consents.models import ConsentEvent, ConsentState, LegalGround
 from consents.selectors import may_process
-from requests_desk import fulfilment, lifecycle, workflow
+from requests_desk import lifecycle, workflow
 from requests_desk.choices import IntakeChannel, MessageDirection, RequesterKind, RequestType, Severity
+from requests_desk.fulfilment.cancellation import member_cancel
+from requests_desk.fulfilment.correction import correctable_fields, correction_propose
+from requests_desk.fulfilment.deletion import deletion_prepare, deletion_refuse_held
+from requests_desk.fulfilment.dispatcher import request_fulfil
+from requests_desk.fulfilment.reports import security_report_route, security_report_set_severity
 from requests_desk.models import AccessPackage, IdentityCheck, Message, Request
 from requests_desk.states import Status
 from retention import services as retention_services
@@ -63,9 +68,9 @@ def test_pp29_access_is_prepared_approved_by_someone_else_and_the_link_is_sent(a
     request = started_and_verified(make(RequestType.ACCESS, member), agent)
     workflow.transition(request=request, name="submit_for_approval", user=compliance_officer)
     with pytest.raises(ValidationError, match="Four eyes"):
-        fulfilment.request_fulfil(request=request, user=compliance_officer)
+        request_fulfil(request=request, user=compliance_officer)
     assert not AccessPackage.objects.exists()
-    supervisor_done = fulfilment.request_fulfil(request=request, user=_other_officer())
+    supervisor_done = request_fulfil(request=request, user=_other_officer())
     assert supervisor_done.status == Status.FULFILLED
     package = AccessPackage.objects.get(request=request)
     [letter] = fulfilment_mail()
@@ -105,7 +110,7 @@ def test_when_the_letter_cannot_be_sent_no_package_is_left_behind(agent, complia
 
     monkeypatch.setattr("django.core.mail.EmailMultiAlternatives.send", refuse)
     with pytest.raises(smtplib.SMTPException):
-        fulfilment.request_fulfil(request=request, user=compliance_officer)
+        request_fulfil(request=request, user=compliance_officer)
     assert Request.objects.get(pk=request.pk).status == Status.AWAITING_APPROVAL
     assert not AccessPackage.objects.exists()
     assert written and not any(protected_storage.exists(name) for name in written)
@@ -115,10 +120,10 @@ def test_when_the_letter_cannot_be_sent_no_package_is_left_behind(agent, complia
 def test_correction_is_reviewed_applied_with_history_and_the_member_told(agent, compliance_officer):
     member = MemberFactory(email="old@mail.example", legal_name="Old Name")
     request = started_and_verified(make(RequestType.CORRECTION, member), agent)
-    fulfilment.correction_propose(request=request, changes={"email": "New@Mail.example ", "legal_name": "New Name"},
-                                  user=agent)
+    correction_propose(request=request, changes={"email": "New@Mail.example ", "legal_name": "New Name"},
+                       user=agent)
     workflow.transition(request=request, name="submit_for_approval", user=agent)
-    done = fulfilment.request_fulfil(request=request, user=compliance_officer)
+    done = request_fulfil(request=request, user=compliance_officer)
     assert done.status == Status.FULFILLED
     member.refresh_from_db()
     assert (member.email, member.legal_name) == ("New@Mail.example", "New Name")
@@ -137,21 +142,21 @@ def test_correction_is_reviewed_applied_with_history_and_the_member_told(agent, 
 def test_correction_accepts_only_correctable_fields_with_valid_values(agent):
     request = started_and_verified(make(RequestType.CORRECTION, MemberFactory()), agent)
     with pytest.raises(ValidationError, match="cannot be corrected"):
-        fulfilment.correction_propose(request=request, changes={"member_number": "M1"}, user=agent)
+        correction_propose(request=request, changes={"member_number": "M1"}, user=agent)
     with pytest.raises(ValidationError) as error:
-        fulfilment.correction_propose(request=request, changes={"email": "not-an-address",
-                                                                "date_of_birth": "31/12/1990"}, user=agent)
+        correction_propose(request=request, changes={"email": "not-an-address",
+                                                     "date_of_birth": "31/12/1990"}, user=agent)
     assert set(error.value.message_dict) == {"email", "date_of_birth"}
     assert "changes" not in Request.objects.get(pk=request.pk).details
-    assert set(fulfilment.correctable_fields()) == {"nationality", "legal_name", "local_name", "date_of_birth",
-                                                    "email", "phone"}
+    assert set(correctable_fields()) == {"nationality", "legal_name", "local_name", "date_of_birth",
+                                         "email", "phone"}
 
 
 def test_a_correction_without_a_proposal_is_not_fulfilled(agent, compliance_officer):
     request = started_and_verified(make(RequestType.CORRECTION, MemberFactory()), agent)
     workflow.transition(request=request, name="submit_for_approval", user=agent)
     with pytest.raises(ValidationError, match="no proposed change"):
-        fulfilment.request_fulfil(request=request, user=compliance_officer)
+        request_fulfil(request=request, user=compliance_officer)
     assert Request.objects.get(pk=request.pk).status == Status.AWAITING_APPROVAL
 
 
@@ -159,7 +164,7 @@ def test_a_correction_without_a_proposal_is_not_fulfilled(agent, compliance_offi
 def deletion_ready(agent, compliance_officer, member=None) -> tuple[Request, Member]:
     member = member or MemberFactory()
     request = started_and_verified(make(RequestType.DELETION, member), agent)
-    fulfilment.deletion_prepare(request=request, user=compliance_officer, note="checked: no retention issue")
+    deletion_prepare(request=request, user=compliance_officer, note="checked: no retention issue")
     return Request.objects.get(pk=request.pk), member
 
 
@@ -170,13 +175,13 @@ def test_pp29_four_eyes_deletion_compliance_prepares_a_supervisor_approves_the_e
     TransactionRecordFactory.create_batch(2, member=member, counterparty_nickname="peer")
     number = member.member_number
     with pytest.raises(PermissionDenied):
-        fulfilment.deletion_prepare(request=make(RequestType.DELETION, member), user=agent)
+        deletion_prepare(request=make(RequestType.DELETION, member), user=agent)
     request, _ = deletion_ready(agent, compliance_officer, member)
     assert request.prepared_by == compliance_officer
     with pytest.raises(PermissionDenied, match="supervisor"):
-        fulfilment.request_fulfil(request=request, user=_other_officer())
+        request_fulfil(request=request, user=_other_officer())
     with django_capture_on_commit_callbacks(execute=True):
-        done = fulfilment.request_fulfil(request=request, user=supervisor)
+        done = request_fulfil(request=request, user=supervisor)
 
     assert (done.status, done.prepared_by, done.approved_by) == (Status.FULFILLED, compliance_officer, supervisor)
     assert was_erased(number)
@@ -198,7 +203,7 @@ def test_pp29_the_deletion_reply_lists_what_was_kept_and_why(agent, compliance_o
     member = MemberFactory()
     TransactionRecordFactory(member=member)
     request, _ = deletion_ready(agent, compliance_officer, member)
-    fulfilment.request_fulfil(request=request, user=supervisor)
+    request_fulfil(request=request, user=supervisor)
     [letter] = fulfilment_mail()
     assert letter.to == [ADDRESS]
     assert "We have erased your personal data" in letter.body
@@ -217,13 +222,13 @@ def test_pp29_a_member_under_legal_hold_is_not_erased_and_the_refusal_says_why(a
     request, _ = deletion_ready(agent, compliance_officer, member)
     retention_services.legal_hold_place(member=member, reason="Police inquiry 2026-17", owner=compliance_officer)
     with pytest.raises(ValidationError, match="legal hold"):
-        fulfilment.request_fulfil(request=request, user=supervisor)
+        request_fulfil(request=request, user=supervisor)
     assert not was_erased(member.member_number)
     assert Request.objects.get(pk=request.pk).status == Status.AWAITING_APPROVAL
     assert not ErasureRun.objects.exists()
 
     ground = LegalGround.objects.get(code="cannot-crime-investigation")
-    refused = fulfilment.deletion_refuse_held(request=request, user=supervisor, grounds=[ground])
+    refused = deletion_refuse_held(request=request, user=supervisor, grounds=[ground])
     assert refused.status == Status.REFUSED
     [letter] = [m for m in mail.outbox if "Our decision" in m.subject]
     assert "legal hold" in letter.body and ground.wording in letter.body
@@ -241,7 +246,7 @@ def test_a_hold_placed_while_approving_rolls_everything_back(agent, compliance_o
 
     monkeypatch.setattr(runner, "erase_members", hold_first)
     with pytest.raises(ValidationError, match="legal hold"):
-        fulfilment.request_fulfil(request=request, user=supervisor)
+        request_fulfil(request=request, user=supervisor)
     assert Request.objects.get(pk=request.pk).status == Status.AWAITING_APPROVAL
     assert Member.objects.get(pk=member.pk).member_number == member.member_number
     assert not fulfilment_mail()
@@ -263,7 +268,7 @@ def test_pp32_withdrawal_writes_ledger_events_on_the_ticket_channel(agent, compl
     request = started_and_verified(
         make(RequestType.CONSENT_WITHDRAWAL, granted_member, details={"purposes": ["marketing-sms"]}), agent)
     assert may_process(member=granted_member, purpose="marketing-sms").allowed
-    fulfilment.request_fulfil(request=request, user=compliance_officer)
+    request_fulfil(request=request, user=compliance_officer)
     event = ConsentEvent.objects.filter(member=granted_member, action=ConsentAction.WITHDRAW).get()
     assert (event.purpose.code, event.channel, event.actor_kind, event.staff_user) == (
         "marketing-sms", Channel.TICKET, ActorKind.MEMBER, compliance_officer)
@@ -277,7 +282,7 @@ def test_pp32_withdrawal_writes_ledger_events_on_the_ticket_channel(agent, compl
 def test_pp32_an_agent_acting_for_the_member_is_recorded_as_staff_on_behalf(agent, compliance_officer, granted_member):
     request = started_and_verified(make(RequestType.CONSENT_WITHDRAWAL, granted_member, kind=RequesterKind.AGENT,
                                         details={"purposes": ["profiling-push"]}), agent)
-    fulfilment.request_fulfil(request=request, user=compliance_officer)
+    request_fulfil(request=request, user=compliance_officer)
     event = ConsentEvent.objects.get(member=granted_member, action=ConsentAction.WITHDRAW)
     assert (event.actor_kind, event.staff_user) == (ActorKind.STAFF, compliance_officer)
 
@@ -286,7 +291,7 @@ def test_pp04_a_basic_purpose_cannot_be_withdrawn_and_nothing_is_recorded(agent,
     request = started_and_verified(make(RequestType.CONSENT_WITHDRAWAL, granted_member,
                                         details={"purposes": ["marketing-sms", "account-identity"]}), agent)
     with pytest.raises(ValidationError, match="Basic purposes"):
-        fulfilment.request_fulfil(request=request, user=compliance_officer)
+        request_fulfil(request=request, user=compliance_officer)
     assert not ConsentEvent.objects.filter(action=ConsentAction.WITHDRAW).exists()
     assert Request.objects.get(pk=request.pk).status == Status.IN_PROGRESS
 
@@ -298,7 +303,7 @@ def test_pp33_cancellation_marks_the_member_and_the_job_erases_after_the_grace_p
     settings.CANCELLATION_GRACE_DAYS = 30
     member = MemberFactory()
     request = started_and_verified(make(RequestType.ACCOUNT_CANCELLATION, member), agent)
-    fulfilment.request_fulfil(request=request, user=compliance_officer)
+    request_fulfil(request=request, user=compliance_officer)
     member.refresh_from_db()
     assert member.status == MemberStatus.CANCELLED and member.cancelled_at is not None
     change = member.history.first()
@@ -313,7 +318,7 @@ def test_pp33_cancellation_marks_the_member_and_the_job_erases_after_the_grace_p
 def test_an_account_already_cancelled_is_not_cancelled_twice(compliance_officer):
     member = MemberFactory(status=MemberStatus.CANCELLED, cancelled_at=timezone.now())
     with pytest.raises(ValidationError, match="already cancelled"):
-        fulfilment.member_cancel(member=member, user=compliance_officer)
+        member_cancel(member=member, user=compliance_officer)
 
 
 # --- Underage report ---------------------------------------------------------------------------------
@@ -324,9 +329,9 @@ def test_pp37_a_confirmed_underage_report_leads_the_purge_job_to_erase_the_membe
     workflow.transition(request=report, name="start", user=agent)
     assert purge_under_14().selected == 0
     with pytest.raises(PermissionDenied):
-        fulfilment.request_fulfil(request=report, user=agent)
+        request_fulfil(request=report, user=agent)
 
-    confirmed = fulfilment.request_fulfil(request=report, user=compliance_officer)
+    confirmed = request_fulfil(request=report, user=compliance_officer)
     assert confirmed.status == Status.FULFILLED
     assert Request.objects.get(pk=report.pk).details["confirmed"] is True
     assert underage_confirmed_member_ids() == {member.pk}
@@ -343,10 +348,10 @@ def test_pp37_a_confirmed_underage_report_leads_the_purge_job_to_erase_the_membe
 def test_pp28_a_security_report_is_routed_to_compliance_and_needs_a_severity(agent, compliance_officer):
     report = make(RequestType.SECURITY_REPORT, None, kind=RequesterKind.THIRD_PARTY, severity=Severity.HIGH)
     lifecycle.request_assign(request=report, assignee=agent, user=agent)
-    routed = fulfilment.security_report_route(request=report, user=agent)
+    routed = security_report_route(request=report, user=agent)
     assert routed.assignee == compliance_officer
     workflow.transition(request=report, name="start", user=compliance_officer)
-    done = fulfilment.request_fulfil(request=report, user=compliance_officer)
+    done = request_fulfil(request=report, user=compliance_officer)
     assert (done.status, done.assignee) == (Status.FULFILLED, compliance_officer)
 
     ungraded = Request.objects.create(type=RequestType.SECURITY_REPORT, requester_kind=RequesterKind.THIRD_PARTY,
@@ -354,9 +359,9 @@ def test_pp28_a_security_report_is_routed_to_compliance_and_needs_a_severity(age
                                       due_at=timezone.now() + datetime.timedelta(days=15))
     workflow.transition(request=ungraded, name="start", user=compliance_officer)
     with pytest.raises(ValidationError, match="severity"):
-        fulfilment.request_fulfil(request=ungraded, user=compliance_officer)
-    fulfilment.security_report_set_severity(request=ungraded, severity=Severity.CRITICAL, user=compliance_officer)
-    graded = fulfilment.request_fulfil(request=ungraded, user=compliance_officer)
+        request_fulfil(request=ungraded, user=compliance_officer)
+    security_report_set_severity(request=ungraded, severity=Severity.CRITICAL, user=compliance_officer)
+    graded = request_fulfil(request=ungraded, user=compliance_officer)
     assert (graded.status, graded.severity, graded.assignee) == (Status.FULFILLED, Severity.CRITICAL,
                                                                 compliance_officer)
 
@@ -368,7 +373,7 @@ def test_replies_fulfil_and_tell_the_requester(type_, agent, compliance_officer)
     request = started_and_verified(request, agent) if type_ in workflow.NEEDS_IDENTITY else request
     if type_ not in workflow.NEEDS_IDENTITY:
         workflow.transition(request=request, name="start", user=agent)
-    done = fulfilment.request_fulfil(request=request, user=compliance_officer, note="Here is your answer.")
+    done = request_fulfil(request=request, user=compliance_officer, note="Here is your answer.")
     assert done.status == Status.FULFILLED
     [letter] = fulfilment_mail()
     assert "Here is your answer." in letter.body
@@ -378,5 +383,5 @@ def test_an_access_package_is_never_built_without_the_letter_that_carries_its_li
     request = started_and_verified(make(RequestType.ACCESS, MemberFactory()), agent)
     workflow.transition(request=request, name="submit_for_approval", user=agent)
     with pytest.raises(ValidationError, match="delivered by its letter"):
-        fulfilment.request_fulfil(request=request, user=compliance_officer, notify=False)
+        request_fulfil(request=request, user=compliance_officer, notify=False)
     assert not AccessPackage.objects.exists()

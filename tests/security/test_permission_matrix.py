@@ -38,8 +38,9 @@ from accounts.models import IdentityDocument, Member
 from consents import disclosures
 from consents.choices import DisclosureBasis, DisclosureKind
 from consents.models import PolicyVersion, Recipient
-from requests_desk import access_package, fulfilment, lifecycle, workflow
+from requests_desk import access_package, lifecycle, workflow
 from requests_desk.choices import IntakeChannel, ReminderKind, RequesterKind, RequestType, VerificationMethod
+from requests_desk.fulfilment.deletion import deletion_prepare
 from requests_desk.messages import IncomingAttachment, message_record_inbound
 from requests_desk.models import IdentityCheck, ReminderLog, Request
 from retention import services as retention_services
@@ -379,8 +380,8 @@ def build_world(media) -> World:
     built = access_package.access_package_build(request=access, user=officer)
     access_package.package_download_record(package=built.package, ip_address="198.51.100.4",
                                            user_agent="matrix", staff_user=None)
-    deletion = fulfilment.deletion_prepare(request=started(RequestType.DELETION, subject=MemberFactory()),
-                                           user=officer, note="ready for approval")
+    deletion = deletion_prepare(request=started(RequestType.DELETION, subject=MemberFactory()),
+                                user=officer, note="ready for approval")
     ReminderLog.objects.create(request=correction, staff_user=agent, kind=ReminderKind.BEFORE_DUE, days_before=2,
                                due_at=correction.due_at)
 
