@@ -38,7 +38,6 @@ KNOWN_OVERSIZE: dict[str, int] = {
     "accounts/seeding.py": 954,
     "accounts/models.py": 682,
     "accounts/admin.py": 558,
-    "requests_desk/admin.py": 605,
 }
 
 
