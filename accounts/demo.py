@@ -12,7 +12,7 @@ from django.db import transaction
 from accounts import roles
 from accounts.demo_logins import DEMO_LOGINS, DEMO_PASSWORD
 from accounts.models import StaffUser
-from accounts.seeding import DEFAULT_SEED, demo_members_seed
+from accounts.seeding.seed import DEFAULT_SEED, demo_members_seed
 
 # `make run` seeds this many (Makefile DEMO_MEMBERS); `seed_demo --members N` for more.
 DEFAULT_MEMBERS = 200
@@ -44,7 +44,7 @@ def seed_staff(*, bar=None) -> dict[str, int]:
 
 
 def seed_members(*, bar=None, members: int = DEFAULT_MEMBERS, seed: int = DEFAULT_SEED, **options) -> dict[str, int]:
-    """Members with documents, verifications, instruments, devices and transactions (``accounts.seeding``)."""
+    """Members with documents, verifications, instruments, devices and transactions (``accounts.seeding.seed``)."""
     return demo_members_seed(count=members, seed=seed, bar=bar)
 
 

@@ -1,7 +1,8 @@
 """The demo staff logins, one per role, and their shared password (``manage.py seed_demo``).
 
-Kept apart from ``accounts.demo`` (which creates them) so that ``accounts.seeding`` can name the
-demo compliance officer as the reviewer of demo documents without importing the demo steps.
+Kept apart from ``accounts.demo`` (which creates them) so that ``accounts.seeding.reference`` can
+name the demo compliance officer as the reviewer of demo documents without importing the demo
+steps.
 """
 
 from __future__ import annotations

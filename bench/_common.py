@@ -129,7 +129,8 @@ def _lean_chunk(first: int, last: int, seed: int, today) -> int:
     from django.db import connection, transaction
 
     from accounts.models import IdentityDocument, Member, ProductLine
-    from accounts.seeding import iter_plans, member_number
+    from accounts.seeding.plan import member_number
+    from accounts.seeding.seed import iter_plans
 
     numbers = (member_number(first), member_number(last))
     existing = set(Member.objects.filter(member_number__range=numbers).values_list("member_number", flat=True))
@@ -179,7 +180,7 @@ def lean_fill(*, count: int, seed: int = BENCH_SEED, chunk: int = 5_000, workers
     from django.utils import timezone
 
     from accounts.progress import progress
-    from accounts.seeding import product_lines_ensure
+    from accounts.seeding.reference import product_lines_ensure
 
     product_lines_ensure()
     today = timezone.localdate()

@@ -39,7 +39,8 @@ def main() -> None:
 
     from accounts import crypto
     from accounts.models import IdentityDocument, Member
-    from accounts.seeding import MemberGenerator, member_number
+    from accounts.seeding.members import MemberGenerator
+    from accounts.seeding.plan import member_number
     from accounts.selectors import members_by_exact_value
 
     before = member_count()

@@ -49,7 +49,8 @@ def measure(members: int, runs: int, full: bool, seed: int, timeout_s: int) -> d
     from django.utils import timezone
 
     from accounts.models import StaffUser
-    from accounts.seeding import MemberGenerator, demo_members_seed
+    from accounts.seeding.members import MemberGenerator
+    from accounts.seeding.seed import demo_members_seed
 
     count = member_count()
     if count < members:

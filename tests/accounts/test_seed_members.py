@@ -24,7 +24,9 @@ from accounts.models import (
     TransactionRecord,
     Verification,
 )
-from accounts.seeding import PRODUCT_LINES, demo_members_seed, member_number
+from accounts.seeding.plan import member_number
+from accounts.seeding.reference import PRODUCT_LINES
+from accounts.seeding.seed import demo_members_seed
 from accounts.selectors import members_by_exact_value
 from accounts.storage import protected_storage
 from accounts.validators import validate_document_number

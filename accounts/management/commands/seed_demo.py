@@ -18,7 +18,7 @@ from django.core.management.base import BaseCommand, CommandError
 from accounts.demo import DEFAULT_MEMBERS
 from accounts.demo_logins import DEMO_LOGINS, DEMO_PASSWORD
 from accounts.progress import progress
-from accounts.seeding import DEFAULT_SEED
+from accounts.seeding.seed import DEFAULT_SEED
 
 
 def collect_steps() -> list:
