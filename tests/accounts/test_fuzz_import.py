@@ -15,7 +15,6 @@ text.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import datetime
 import io
@@ -27,7 +26,6 @@ import openpyxl
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection, transaction
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -35,7 +33,9 @@ from accounts.models import ImportBatch, Member, ProductLine, RelatedPerson, Tra
 from accounts.spreadsheets import imports
 from accounts.spreadsheets.problems import UnreadableFile
 from accounts.spreadsheets.registry import RESOURCES
+from tests import fuzzing
 from tests.factories import InstitutionFactory, MemberFactory
+from tests.fuzzing import rolled_back
 
 pytestmark = pytest.mark.django_db
 
@@ -64,23 +64,8 @@ def records(db):
 
 
 def row_counts() -> tuple[int, ...]:
-    """Rows of every table an import writes, in one query."""
-    tables = [model._meta.db_table for model in COUNTED]
-    with connection.cursor() as cursor:
-        # Table names come from the models, not from input.
-        cursor.execute("SELECT " + ", ".join(f"(SELECT COUNT(*) FROM {table})" for table in tables))  # noqa: S608
-        return tuple(cursor.fetchone())
+    return fuzzing.row_counts(COUNTED)
 
-
-@contextlib.contextmanager
-def rolled_back():
-    """Each example on its own: whatever it wrote is rolled back (the test's transaction stays usable)."""
-    with transaction.atomic():
-        savepoint = transaction.savepoint()
-        try:
-            yield
-        finally:
-            transaction.savepoint_rollback(savepoint)
 
 
 # --- Strategies --------------------------------------------------------------------------------------

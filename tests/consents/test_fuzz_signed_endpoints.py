@@ -13,7 +13,6 @@ repeats the phone number or the text of the request.
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import json
 import logging
@@ -21,7 +20,6 @@ import time
 
 import pytest
 from django.conf import settings as django_settings
-from django.db import connection, transaction
 from django.utils import timezone
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -29,8 +27,10 @@ from hypothesis import strategies as st
 from consents import signing
 from consents.legal_grounds import SMS_WITHDRAWN_PURPOSES
 from consents.models import ConsentEvent, ConsentState, ReconsentNotice, SiteEvent, SmsReply
+from tests import fuzzing
 from tests.consents.ledger_helpers import initial_version, record, verified_guardian
 from tests.factories import MemberFactory
+from tests.fuzzing import rolled_back
 
 pytestmark = pytest.mark.django_db
 
@@ -61,22 +61,8 @@ def members(db):
 
 
 def row_counts() -> tuple[int, ...]:
-    tables = [model._meta.db_table for model in COUNTED]
-    with connection.cursor() as cursor:
-        # Table names come from the models, not from input.
-        cursor.execute("SELECT " + ", ".join(f"(SELECT COUNT(*) FROM {table})" for table in tables))  # noqa: S608
-        return tuple(cursor.fetchone())
+    return fuzzing.row_counts(COUNTED)
 
-
-@contextlib.contextmanager
-def rolled_back():
-    """Each example on its own: whatever it wrote is rolled back (the test's transaction stays usable)."""
-    with transaction.atomic():
-        savepoint = transaction.savepoint()
-        try:
-            yield
-        finally:
-            transaction.savepoint_rollback(savepoint)
 
 
 # --- Strategies --------------------------------------------------------------------------------------

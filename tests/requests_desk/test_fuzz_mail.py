@@ -14,12 +14,10 @@ with that reason), and nothing is written.
 from __future__ import annotations
 
 import base64
-import contextlib
 import re
 from email.message import EmailMessage
 
 import pytest
-from django.db import connection, transaction
 from django.utils import timezone
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -27,6 +25,8 @@ from hypothesis import strategies as st
 from requests_desk.mail.ingest import IngestOutcome, mail_ingest
 from requests_desk.mail.parse import UnreadableMail
 from requests_desk.models import Attachment, Message, Request
+from tests import fuzzing
+from tests.fuzzing import rolled_back
 
 pytestmark = pytest.mark.django_db
 
@@ -361,24 +361,8 @@ def assert_kept(kept: Message, outcome: IngestOutcome) -> None:
         assert "\x00" not in text
 
 
-@contextlib.contextmanager
-def rolled_back():
-    """Each example on its own: whatever it wrote is rolled back (the test's transaction stays usable)."""
-    with transaction.atomic():
-        savepoint = transaction.savepoint()
-        try:
-            yield
-        finally:
-            transaction.savepoint_rollback(savepoint)
-
-
 def row_counts() -> tuple[int, int, int]:
-    """Requests, messages and attachments, in one query."""
-    tables = [model._meta.db_table for model in (Request, Message, Attachment)]
-    with connection.cursor() as cursor:
-        # Table names come from the models, not from input.
-        cursor.execute("SELECT " + ", ".join(f"(SELECT COUNT(*) FROM {table})" for table in tables))  # noqa: S608
-        return tuple(cursor.fetchone())
+    return fuzzing.row_counts((Request, Message, Attachment))
 
 
 # --- Property ----------------------------------------------------------------------------------------
