@@ -171,6 +171,21 @@ class MemberNumberWidget(widgets.ForeignKeyWidget):
         return "" if value is None else value.member_number
 
 
+#: Longest code a problem repeats; a longer cell is not a code someone mistyped.
+SHOWN_CODE_LENGTH = 40
+
+
+def shown_code(code: str) -> str:
+    """A code as a problem may repeat it: printable and short, or a description instead.
+
+    Fuzz finding: a carriage return inside an unknown code split the problem over two lines of
+    ``import_records`` output, so the second half no longer said where it came from.
+    """
+    if code.isprintable() and len(code) <= SHOWN_CODE_LENGTH:
+        return code
+    return "(a code with unprintable characters)" if not code.isprintable() else "(a code too long to be one)"
+
+
 class ProductLinesWidget(widgets.ManyToManyWidget):
     """Product-line codes separated by commas, resolved from one query per import."""
 
@@ -182,7 +197,7 @@ class ProductLinesWidget(widgets.ManyToManyWidget):
         codes = [code.strip() for code in cell_text(value).split(self.separator) if code.strip()]
         if self.by_code is None:
             self.by_code = {line.code: line for line in ProductLine.objects.all()}
-        unknown = sorted({code for code in codes if code not in self.by_code})
+        unknown = sorted({shown_code(code) for code in codes if code not in self.by_code})
         if unknown:
             raise ValueError("Unknown product line code(s): " + ", ".join(unknown) + ".")
         return [self.by_code[code] for code in dict.fromkeys(codes)]

@@ -12,10 +12,11 @@ from __future__ import annotations
 from urllib.parse import parse_qs, unquote_plus, urlsplit
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from accounts.models import IdentityDocument, Member, SensitiveAccessLog, TransactionRecord
+from tests import fuzzing
 from tests.factories import MemberFactory
 
 pytestmark = pytest.mark.django_db
@@ -56,8 +57,7 @@ def signed_in(client, compliance_officer):
     return client
 
 
-@settings(max_examples=2000, deadline=None, database=None, print_blob=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@fuzzing.fuzz
 @given(term=TERMS, other=st.sampled_from(OTHER_CHANGELISTS))
 def test_pp25_any_search_term_gets_a_page_not_an_error_and_stays_out_of_urls(signed_in, term, other):
     before = _counts()

@@ -26,7 +26,7 @@ import openpyxl
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import event, example, given
 from hypothesis import strategies as st
 
 from accounts.models import ImportBatch, Member, ProductLine, RelatedPerson, TransactionRecord
@@ -404,10 +404,13 @@ def check_command(resource_name: str, path) -> None:
 
 # --- Property ----------------------------------------------------------------------------------------
 @pytest.mark.filterwarnings("ignore::UserWarning:openpyxl")  # "date outside the limits", "unknown extension"
-@settings(max_examples=2000, deadline=None, database=None, print_blob=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@fuzzing.fuzz
 @given(file=st.one_of(csv_file().map(lambda f: ("csv", *f)), xlsx_file().map(lambda f: ("xlsx", *f))),
        via_command=st.booleans())
+# Found by CI's draw: a carriage return inside an unknown product-line code split its problem in two.
+@example(file=("csv", "members", b'product_lines,member_number,kind,status,registered_at\r\n'
+                                 b'"0\r0",FZM0000001,individual,active,2025-03-01 10:00:00\r\n'),
+         via_command=True)
 def test_pp16_a_fuzzed_csv_or_xlsx_file_is_imported_whole_or_refused_saying_where_and_writes_nothing(
     records, tmp_path, file, via_command
 ):

@@ -344,6 +344,23 @@ def test_each_bad_member_row_is_listed_with_its_line_column_and_reason(complianc
     assert not any("not-an-email" in str(p) or "call me" in str(p) for p in report.problems)
 
 
+@pytest.mark.parametrize(("cell", "shown"), [
+    ("spot, fu\rtures", "(a code with unprintable characters)"),
+    ("spot, " + "x" * 41, "(a code too long to be one)"),
+])
+def test_pp16_an_unknown_code_that_could_break_the_report_is_described_not_repeated(
+    compliance_officer, product_lines, cell, shown
+):
+    """A problem is one line of ``import_records`` output: a code with a line break in it, or a
+    whole paragraph in the column, is described instead of copied."""
+    report = run_import(MemberResource, csv_bytes(MEMBER_HEADER, [member_row(1, product_lines=cell)]))
+
+    assert [(p.line, p.column, p.message) for p in report.problems] == [
+        (2, "product_lines", f"Unknown product line code(s): {shown}."),
+    ]
+    assert all(str(p).isprintable() for p in report.problems)
+
+
 def test_each_bad_related_person_row_is_listed(compliance_officer):
     InstitutionFactory(member_number="INST0001")
     MemberFactory(member_number="INDV0001")

@@ -21,7 +21,7 @@ import time
 import pytest
 from django.conf import settings as django_settings
 from django.utils import timezone
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import event, given
 from hypothesis import strategies as st
 
 from consents import signing
@@ -220,8 +220,7 @@ def assert_answered(response, caplog) -> None:
 
 
 # --- Properties ----------------------------------------------------------------------------------------
-@settings(max_examples=2000, deadline=None, database=None, print_blob=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@fuzzing.fuzz
 @given(data=st.data())
 def test_pp12_fuzzed_sms_replies_are_answered_2xx_or_4xx_and_a_refused_one_writes_nothing(
     client, members, caplog, data
@@ -239,8 +238,7 @@ def test_pp12_fuzzed_sms_replies_are_answered_2xx_or_4xx_and_a_refused_one_write
             assert row_counts() == before, f"a refused reply ({response.status_code}) wrote rows"
 
 
-@settings(max_examples=2000, deadline=None, database=None, print_blob=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@fuzzing.fuzz
 @given(data=st.data())
 def test_pp05_pp38_pp39_fuzzed_site_event_batches_are_answered_2xx_or_4xx_and_refused_ones_write_nothing(
     client, members, caplog, data

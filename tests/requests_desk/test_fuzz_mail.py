@@ -19,7 +19,7 @@ from email.message import EmailMessage
 
 import pytest
 from django.utils import timezone
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import event, given
 from hypothesis import strategies as st
 
 from requests_desk.mail.ingest import IngestOutcome, mail_ingest
@@ -366,8 +366,7 @@ def row_counts() -> tuple[int, int, int]:
 
 
 # --- Property ----------------------------------------------------------------------------------------
-@settings(max_examples=2000, deadline=None, database=None, print_blob=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@fuzzing.fuzz
 @given(mail=raw_mail())
 def test_pp14_any_mail_is_kept_on_a_request_or_refused_with_a_clear_reason_and_nothing_written(mail):
     """``mail_ingest`` (which reads the message with ``mail_parse``) keeps the message on a request,
