@@ -7,4 +7,4 @@ class AccountsConfig(AppConfig):
 
     def ready(self) -> None:
         # Sign-in controls (issue 7): the session stamp receiver and the OTP_DEV_BYPASS check.
-        from accounts import security  # noqa: F401
+        from accounts.staff import security  # noqa: F401

@@ -9,10 +9,10 @@ from __future__ import annotations
 from django.contrib.auth.models import Group
 from django.db import transaction
 
-from accounts import roles
-from accounts.demo_logins import DEMO_LOGINS, DEMO_PASSWORD
+from accounts.members.seeding.seed import DEFAULT_SEED, demo_members_seed
 from accounts.models import StaffUser
-from accounts.seeding.seed import DEFAULT_SEED, demo_members_seed
+from accounts.staff import roles
+from accounts.staff.demo_logins import DEMO_LOGINS, DEMO_PASSWORD
 
 # `make run` seeds this many (Makefile DEMO_MEMBERS); `seed_demo --members N` for more.
 DEFAULT_MEMBERS = 200
@@ -44,7 +44,10 @@ def seed_staff(*, bar=None) -> dict[str, int]:
 
 
 def seed_members(*, bar=None, members: int = DEFAULT_MEMBERS, seed: int = DEFAULT_SEED, **options) -> dict[str, int]:
-    """Members with documents, verifications, instruments, devices and transactions (``accounts.seeding.seed``)."""
+    """Members with documents, verifications, instruments, devices and transactions.
+
+    See ``accounts.members.seeding.seed``.
+    """
     return demo_members_seed(count=members, seed=seed, bar=bar)
 
 

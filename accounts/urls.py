@@ -6,7 +6,8 @@ Records are named by model label, primary key and field name: never by a value (
 from django.contrib import admin
 from django.urls import path
 
-from accounts import views
+from accounts.members import views as member_views
+from accounts.privacy import views
 
 app_name = "accounts"
 
@@ -16,6 +17,6 @@ urlpatterns = [
         admin.site.admin_view(views.reveal_value),
         name="reveal",
     ),
-    path("documents/<int:pk>/file/", admin.site.admin_view(views.document_file), name="document_file"),
+    path("documents/<int:pk>/file/", admin.site.admin_view(member_views.document_file), name="document_file"),
     path("data-map/", admin.site.admin_view(views.data_map), name="data_map"),
 ]

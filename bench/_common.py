@@ -128,9 +128,9 @@ def _lean_chunk(first: int, last: int, seed: int, today) -> int:
     """Load members ``first``..``last`` that do not exist yet; one transaction per chunk."""
     from django.db import connection, transaction
 
+    from accounts.members.seeding.plan import member_number
+    from accounts.members.seeding.seed import iter_plans
     from accounts.models import IdentityDocument, Member, ProductLine
-    from accounts.seeding.plan import member_number
-    from accounts.seeding.seed import iter_plans
 
     numbers = (member_number(first), member_number(last))
     existing = set(Member.objects.filter(member_number__range=numbers).values_list("member_number", flat=True))
@@ -179,8 +179,8 @@ def lean_fill(*, count: int, seed: int = BENCH_SEED, chunk: int = 5_000, workers
     from django.db import connections
     from django.utils import timezone
 
+    from accounts.members.seeding.reference import product_lines_ensure
     from accounts.progress import progress
-    from accounts.seeding.reference import product_lines_ensure
 
     product_lines_ensure()
     today = timezone.localdate()

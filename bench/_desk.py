@@ -24,8 +24,8 @@ def staff_ensure(agents: int = AGENTS, supervisors: int = SUPERVISORS) -> tuple[
     """Agents and supervisors (by e-mail, idempotent); returns their ids."""
     from django.contrib.auth.models import Group
 
-    from accounts import roles
     from accounts.models import StaffUser
+    from accounts.staff import roles
 
     def ensure(prefix: str, count: int, role: str) -> list[int]:
         emails = [f"{prefix}{n}@bench.example" for n in range(count)]

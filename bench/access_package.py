@@ -41,8 +41,8 @@ def bench_setup() -> None:
 def officer():
     from django.contrib.auth.models import Group
 
-    from accounts import roles
     from accounts.models import StaffUser
+    from accounts.staff import roles
 
     user, _ = StaffUser.objects.get_or_create(email=OFFICER, defaults={"full_name": "Bench Officer"})
     user.groups.add(Group.objects.get(name=roles.COMPLIANCE_OFFICER))

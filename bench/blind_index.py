@@ -37,11 +37,11 @@ def main() -> None:
     setup()
     from django.utils import timezone
 
-    from accounts import crypto
+    from accounts.members.seeding.members import MemberGenerator
+    from accounts.members.seeding.plan import member_number
+    from accounts.members.selectors import members_by_exact_value
     from accounts.models import IdentityDocument, Member
-    from accounts.seeding.members import MemberGenerator
-    from accounts.seeding.plan import member_number
-    from accounts.selectors import members_by_exact_value
+    from accounts.privacy import crypto
 
     before = member_count()
     if before > args.members * 1.01:

@@ -48,9 +48,9 @@ def measure(members: int, runs: int, full: bool, seed: int, timeout_s: int) -> d
     from django.test.utils import CaptureQueriesContext, setup_test_environment
     from django.utils import timezone
 
+    from accounts.members.seeding.members import MemberGenerator
+    from accounts.members.seeding.seed import demo_members_seed
     from accounts.models import StaffUser
-    from accounts.seeding.members import MemberGenerator
-    from accounts.seeding.seed import demo_members_seed
 
     count = member_count()
     if count < members:

@@ -88,8 +88,8 @@ def load_members(first: int, last: int, population: Population, *, chunk: int = 
     from django.db import connection, transaction
     from django.utils import timezone
 
-    from accounts import crypto
     from accounts.models import Member, age_on
+    from accounts.privacy import crypto
 
     today = timezone.localdate()
     tokens: dict[datetime.date, str] = {}  # one ciphertext per distinct date: COPY is the cost measured

@@ -103,7 +103,6 @@ def seed(total: int, chunk: int = 2000) -> None:
     from django.db import connection, transaction
     from django.utils import timezone
 
-    from accounts import crypto
     from accounts.models import (
         DeviceRecord,
         IdentityDocument,
@@ -114,6 +113,7 @@ def seed(total: int, chunk: int = 2000) -> None:
         TransactionRecord,
         Verification,
     )
+    from accounts.privacy import crypto
     from accounts.progress import progress
 
     Guardian = apps.get_model("consents", "Guardian")
@@ -262,7 +262,7 @@ def run_floor(ids: list[int], chunk_size: int) -> None:
     from django.utils import timezone
 
     from accounts.models import IdentityDocument
-    from accounts.storage import protected_storage
+    from accounts.privacy.storage import protected_storage
     from retention.erasure.records import subject_hash
     from retention.erasure.tombstones import new_tombstone_number
 
@@ -314,7 +314,7 @@ def _naive_value(p, fp, tombstone: str):
     """What a per-object loop writes into one field of a kept row (Python tokens and dates), or ``KEEP``."""
     from django.db import models
 
-    from accounts.datamap import Erasure
+    from accounts.privacy.datamap import Erasure
 
     f, action = fp.field, fp.action
     if action == Erasure.RETAIN_THEN_PSEUDONYMISE:

@@ -28,7 +28,7 @@ What it does, in order:
    rows. Exits 1 when there is any error or double assignment.
 
 The agents are customer-service agents: their role may, but need not, use a second factor
-(``accounts/otp.py``), so a password signs them in. The load generator runs on the same machine as
+(``accounts/staff/otp.py``), so a password signs them in. The load generator runs on the same machine as
 the server and the database; it prints its own CPU time (about one second per minute of load).
 """
 
@@ -104,8 +104,8 @@ def agents_ensure(count: int, password: str) -> dict[str, int]:
     from django.contrib.auth.hashers import make_password
     from django.contrib.auth.models import Group
 
-    from accounts import roles
     from accounts.models import StaffUser
+    from accounts.staff import roles
 
     emails = [AGENT_EMAIL.format(n=n) for n in range(count)]
     existing = set(StaffUser.objects.filter(email__in=emails).values_list("email", flat=True))

@@ -2,7 +2,7 @@
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench .venv/bin/python bench/seed_rate.py --members 100000
 
-Runs ``accounts.seeding.seed.demo_members_seed`` (the code behind ``manage.py seed_demo --members N``):
+Runs ``accounts.members.seeding.seed.demo_members_seed`` (the code behind ``manage.py seed_demo --members N``):
 bulk_create per model and chunk, encryption and blind indexes included. Starts from an empty member
 table (``--keep`` to add to what is there; existing members are skipped, not counted as created).
 ``--workers 1`` (the default) is what ``seed_demo`` does; ``--workers 2`` splits the range between
@@ -25,7 +25,7 @@ def _worker(args) -> dict:
     first, last, seed, chunk = args
     from django.db import connections
 
-    from accounts.seeding.seed import demo_members_seed
+    from accounts.members.seeding.seed import demo_members_seed
 
     try:
         return demo_members_seed(count=last, first=first, seed=seed, chunk_size=chunk)
@@ -45,9 +45,9 @@ def main() -> None:
     setup()
     from django.db import connections
 
+    from accounts.members.seeding.reference import product_lines_ensure
+    from accounts.members.seeding.seed import DEFAULT_CHUNK_SIZE, demo_members_seed
     from accounts.progress import progress
-    from accounts.seeding.reference import product_lines_ensure
-    from accounts.seeding.seed import DEFAULT_CHUNK_SIZE, demo_members_seed
 
     if not args.keep:
         reset_members()

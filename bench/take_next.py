@@ -28,8 +28,8 @@ from _desk import copy_requests, desk_setup, request_count
 def agents_ensure(count: int) -> list:
     from django.contrib.auth.models import Group
 
-    from accounts import roles
     from accounts.models import StaffUser
+    from accounts.staff import roles
 
     emails = [f"taker{n}@bench.example" for n in range(count)]
     existing = set(StaffUser.objects.filter(email__in=emails).values_list("email", flat=True))

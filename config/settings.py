@@ -125,7 +125,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
     # A NUL in the query string is refused before sessions or any view touch the database.
-    "accounts.request_guard.NulQueryGuardMiddleware",
+    "accounts.privacy.request_guard.NulQueryGuardMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -133,10 +133,10 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     # Idle and absolute session timeouts; it needs the user and the messages, and it runs before
     # the OTP checks so that an expired session is simply anonymous for them.
-    "accounts.security.SessionTimeoutMiddleware",
+    "accounts.staff.security.SessionTimeoutMiddleware",
     "django_otp.middleware.OTPMiddleware",
     # Supervisors, compliance officers and superusers reach no page until their session is OTP-verified.
-    "accounts.security.OTPRequiredMiddleware",
+    "accounts.staff.security.OTPRequiredMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Records the acting staff user on every history row (design decision 7).
     "simple_history.middleware.HistoryRequestMiddleware",
@@ -219,7 +219,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 # A session ends after SESSION_IDLE_TIMEOUT seconds without a request and, whatever the activity,
-# SESSION_COOKIE_AGE seconds after sign-in (accounts.security.SessionTimeoutMiddleware).
+# SESSION_COOKIE_AGE seconds after sign-in (accounts.staff.security.SessionTimeoutMiddleware).
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=60 * 60 * 8)
 SESSION_IDLE_TIMEOUT = env.int("SESSION_IDLE_TIMEOUT", default=15 * 60)
 if SESSION_IDLE_TIMEOUT < 60:
@@ -229,7 +229,7 @@ SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True
 
 # --- Staff sign-in (issue 7: second factor, lockout) ----------------------------------------------
-# Supervisors, compliance officers and superusers must sign in with a TOTP code (accounts.otp);
+# Supervisors, compliance officers and superusers must sign in with a TOTP code (accounts.staff.otp);
 # other staff may enrol an authenticator. OTP_DEV_BYPASS lets the demo logins of `make run` in
 # with their password only: on by default with DEBUG (set it to false to try two-factor sign-in
 # locally), off by default without, and refused when DEBUG is off.
@@ -254,9 +254,9 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 # otherwise look for "email" (USERNAME_FIELD), find nothing and lock by address alone.
 AXES_USERNAME_FORM_FIELD = "username"
 AXES_RESET_ON_SUCCESS = True
-AXES_LOCKOUT_CALLABLE = "accounts.security.lockout_response"
+AXES_LOCKOUT_CALLABLE = "accounts.staff.security.lockout_response"
 # Log lines name a keyed hash of the user name and address, never the e-mail itself (style rule 6).
-AXES_CLIENT_STR_CALLABLE = "accounts.security.client_str"
+AXES_CLIENT_STR_CALLABLE = "accounts.staff.security.client_str"
 AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "password", "otp_token"]
 if AXES_FAILURE_LIMIT < 1:
     raise ImproperlyConfigured("AXES_FAILURE_LIMIT must be a positive number of failed sign-ins.")

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from accounts.otp_views import StaffLoginForm
+from accounts.staff.otp_views import StaffLoginForm
 from config.health import health
 
 admin.site.site_header = "Privacy back office"
@@ -14,7 +14,7 @@ urlpatterns = [
     path("health/", health, name="health"),
     # Reveal, document download and data-map pages; before the admin so its catch-all never shadows them.
     path("admin/accounts/", include("accounts.urls")),
-    path("admin/otp/", include("accounts.otp_urls")),  # two-factor verify and enrolment steps
+    path("admin/otp/", include("accounts.staff.otp_urls")),  # two-factor verify and enrolment steps
     path("admin/", admin.site.urls),
     path("desk/", include("requests_desk.urls")),  # the agents' request queue and dashboard (issue 6)
     path("consents/", include("consents.urls")),  # PP-12: the SMS gateway's inbound replies

@@ -8,7 +8,7 @@ class ConsentsConfig(AppConfig):
     def ready(self) -> None:
         # PP-10: accounts refuses to store a face capture without a biometric grant, through a hook
         # that accounts owns, so that accounts never imports consents (design card: imports run one way).
-        from accounts.hooks import register_document_store_check
+        from accounts.members.hooks import register_document_store_check
         from consents.selectors import face_capture_consent_check
 
         register_document_store_check(face_capture_consent_check)

@@ -25,8 +25,8 @@ from django.db import connection, models, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from accounts.choices import MemberStatus
 from accounts.dispatch.outbox import enqueue_many_on_commit, enqueue_on_commit
+from accounts.members.choices import MemberStatus
 from accounts.models import Member
 from consents.choices import ChangeKind
 from consents.models import PolicyVersion, ReconsentNotice

@@ -29,7 +29,7 @@ from django.db.models.functions import Mod
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
-from accounts.choices import InstrumentKind, MemberStatus, VerificationLevel
+from accounts.members.choices import InstrumentKind, MemberStatus, VerificationLevel
 from accounts.models import ADULT_AGE, CHILD_AGE_LIMIT, Member, StaffUser, age_on
 from consents import campaigns, disclosures
 from consents.choices import (

@@ -16,8 +16,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models, transaction
 from django.utils import timezone
 
-from accounts.datamap import Category
 from accounts.models import Member
+from accounts.privacy.datamap import Category
 from consents.campaigns import insert_member_rows
 from consents.choices import DisclosureBasis, DisclosureKind, DisclosureStatus, GroundUse, RecipientKind
 from consents.models import DisclosedMember, Disclosure, LegalGround, Recipient

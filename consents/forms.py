@@ -7,10 +7,11 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from accounts.datamap import Category
 from accounts.models import Member
+from accounts.privacy.datamap import Category
 from consents.choices import ChangeKind, DisclosureBasis, DisclosureKind, GroundUse
 from consents.models import Guardian, LegalGround, PolicyVersion, Purpose, Recipient
+from consents.selectors import audience
 
 #: A pasted list longer than this should be an audience (a purpose) instead.
 MAX_PASTED_MEMBER_NUMBERS = 5000
@@ -170,8 +171,6 @@ class DisclosurePrepareForm(forms.Form):
 
     def members_queryset(self) -> QuerySet[Member]:
         if self.cleaned_data.get("audience_purpose"):
-            from consents.selectors import audience
-
             return audience(purpose=self.cleaned_data["audience_purpose"])
         return Member.objects.filter(member_number__in=self.cleaned_data["member_numbers"])
 

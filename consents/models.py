@@ -15,9 +15,9 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
-from accounts.datamap import Category, DataMap, Erasure, Mask, Personal
-from accounts.fields import BlindIndexField, EncryptedTextField
 from accounts.models import Member
+from accounts.privacy.datamap import Category, DataMap, Erasure, Mask, Personal
+from accounts.privacy.fields import BlindIndexField, EncryptedTextField
 from consents.choices import (
     MAJOR_CHANGE_KINDS,
     ActorKind,

@@ -25,7 +25,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from accounts.choices import DocumentKind, MemberStatus
+from accounts.members.choices import DocumentKind, MemberStatus
 from accounts.models import ADULT_AGE, CHILD_AGE_LIMIT, Member, age_on
 from consents.campaigns import narrowing_versions_unaccepted
 from consents.choices import ActorKind, ConsentAction
@@ -397,7 +397,7 @@ def audience(*, purpose: Purpose | str, at: datetime.datetime | None = None) -> 
 
 # --- The biometric hook (PP-10) ---------------------------------------------------------------------
 def face_capture_consent_check(document) -> None:
-    """Registered into ``accounts.hooks.document_store_checks`` by ``ConsentsConfig.ready()``.
+    """Registered into ``accounts.members.hooks.document_store_checks`` by ``ConsentsConfig.ready()``.
 
     A face capture is biometric data (PP-10): storing or changing one needs the member's current
     grant of advanced face verification (and a guardian's for a minor). The message says why.

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts import crypto
 from accounts.models import Member
+from accounts.privacy import crypto
 from consents.choices import ActorKind, Channel, ConsentAction, SmsOutcome
 from consents.ledger import consent_record
 from consents.legal_grounds import SMS_WITHDRAWN_PURPOSES

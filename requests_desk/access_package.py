@@ -1,6 +1,6 @@
 """The access package (PP-29): a copy of everything the back office keeps about one member.
 
-Generated from the data map (``accounts.datamap``, design decision 1), never from a hand-kept list:
+Generated from the data map (``accounts.privacy.datamap``, design decision 1), never from a hand-kept list:
 every model about members (``models_about_members()``: accounts, consents, the request desk, …) is
 read through its ``subject`` path to the member, and every field declared personal and
 ``exported=True`` is written under its export label. Fields declared not exported (blind indexes,
@@ -43,12 +43,12 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.datamap import Category, Personal, declaration, member_lookup, models_about_members
+from accounts.members.spreadsheets.cells import escape_formula
 from accounts.models import Member
-from accounts.spreadsheets.cells import escape_formula
-from accounts.storage import protected_storage
+from accounts.privacy.datamap import Category, Personal, declaration, member_lookup, models_about_members
+from accounts.privacy.storage import protected_storage
 from requests_desk.choices import RequestType
-from requests_desk.models import AccessPackage, Request
+from requests_desk.models import AccessPackage, PackageDownload, Request
 from requests_desk.permissions import DECIDE
 from requests_desk.states import Status
 
@@ -453,8 +453,6 @@ def package_open(package: AccessPackage) -> bytes:
 
 def package_download_record(*, package: AccessPackage, ip_address: str | None, user_agent: str, staff_user=None):
     """Log one download: when, from which IP address and browser, and the staff user if one was logged in."""
-    from requests_desk.models import PackageDownload
-
     return PackageDownload.objects.create(
         package=package, ip_address=ip_address or None, user_agent=(user_agent or "")[:300], staff_user=staff_user,
     )

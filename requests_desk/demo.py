@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.choices import MemberKind, MemberStatus
+from accounts.members.choices import MemberKind, MemberStatus
 from accounts.models import Member, StaffUser
 from consents.models import LegalGround
 from requests_desk import letters, lifecycle, workflow

@@ -17,11 +17,11 @@ from decimal import Decimal, InvalidOperation
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
-from accounts.models import Member, StaffUser
-from requests_desk import letters, workflow
+from accounts.models import Member
+from requests_desk import letters, selectors, workflow
 from requests_desk.choices import IntakeChannel, Priority, RequesterKind, RequestType, Severity, VerificationMethod
 from requests_desk.models import IdentityCheck, Request, new_reference
 from requests_desk.permissions import DECIDE, WORK_QUEUE, require
@@ -88,21 +88,6 @@ def _is_repeat(member: Member | None, type_: str, received_at: datetime.datetime
     ).exists()
 
 
-def _compliance_assignee() -> StaffUser | None:
-    """The active compliance officer with the fewest open requests (PP-28: security reports go to compliance).
-
-    One aggregate query; ties go to the longest-standing account (lowest id).
-    """
-    from accounts import roles
-
-    return (
-        StaffUser.objects.filter(is_active=True, groups__name=roles.COMPLIANCE_OFFICER)
-        .annotate(load=Count("assigned_requests", filter=Q(assigned_requests__status__in=list(OPEN_STATES))))
-        .order_by("load", "pk")
-        .first()
-    )
-
-
 def request_create(
     *,
     type: str,
@@ -154,7 +139,7 @@ def request_create(
         if severity not in Severity.values:
             raise ValidationError({"severity": "A security report needs a severity (PP-28)."})
         priority = max(priority or Priority.NORMAL, SEVERITY_PRIORITY[severity])
-        assignee = _compliance_assignee()
+        assignee = selectors.compliance_officer_least_loaded()
     elif severity:
         raise ValidationError({"severity": "Only security reports carry a severity."})
     if priority is not None and priority not in Priority.values:

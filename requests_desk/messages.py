@@ -17,6 +17,8 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.models import SensitiveAccessLog
+from accounts.privacy.storage import protected_storage
 from requests_desk.choices import IntakeChannel, MessageDirection
 from requests_desk.lifecycle import MIN_TEXT
 from requests_desk.models import Attachment, Message, Request
@@ -44,8 +46,6 @@ def _store_attachments(message: Message, attachments: Iterable[IncomingAttachmen
 
 
 def _delete_files(names: list[str]) -> None:
-    from accounts.storage import protected_storage
-
     for name in names:
         protected_storage.delete(name)
 
@@ -144,8 +144,6 @@ def message_bodies_read_log(*, user, request: Request, messages: list[Message], 
     Message bodies are sensitive (declared so in the data map); the agents working a request read
     them to answer it, and the access log says who read which message, when and from where.
     """
-    from accounts.models import SensitiveAccessLog
-
     member_number = request.member.member_number if request.member_id else ""
     rows = [
         SensitiveAccessLog(
@@ -161,8 +159,6 @@ def message_bodies_read_log(*, user, request: Request, messages: list[Message], 
 
 def attachment_read(*, user, attachment: Attachment, ip_address: str | None) -> bytes:
     """Decrypt one message attachment for download and log it (PP-25, PP-26)."""
-    from accounts.models import SensitiveAccessLog
-
     require(user, WORK_QUEUE, "download attachments")
     request = attachment.message.request
     with attachment.file.open("rb") as handle:  # the protected storage decrypts

@@ -14,10 +14,10 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
-from accounts.datamap import Category, DataMap, Erasure, Mask, Personal
-from accounts.fields import BlindIndexField, EncryptedTextField
 from accounts.models import Member
-from accounts.storage import protected_storage
+from accounts.privacy.datamap import Category, DataMap, Erasure, Mask, Personal
+from accounts.privacy.fields import BlindIndexField, EncryptedTextField
+from accounts.privacy.storage import protected_storage
 from consents.models import LegalGround
 from requests_desk.choices import (
     IntakeChannel,

@@ -1,7 +1,7 @@
 """Who may do what on the request desk: its two permissions and the check the services make.
 
 The permissions are declared on ``requests_desk.models.Request`` and given to the role groups by
-``accounts.roles``; the services (``requests_desk.lifecycle``, ``requests_desk.queue``,
+``accounts.staff.roles``; the services (``requests_desk.lifecycle``, ``requests_desk.queue``,
 ``requests_desk.messages``, ``requests_desk.fulfilment``, ``requests_desk.letters``), screens and admin
 name them from here.
 """

@@ -58,12 +58,13 @@ from django.db.models.functions import RowNumber
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts import roles
 from accounts.models import StaffUser
+from accounts.staff import roles
 from requests_desk.choices import ReminderKind, RequestType
 from requests_desk.models import ReminderLog, Request
 from requests_desk.states import OPEN_STATES
 from retention import reminders as digest
+from retention.models import JobRun
 
 logger = logging.getLogger(__name__)
 
@@ -292,8 +293,6 @@ def _send(now: datetime.datetime, *, step) -> tuple[int, int]:
 
 
 def _record_run(started: datetime.datetime, result: ReminderResult) -> None:
-    from retention.models import JobRun
-
     JobRun.objects.create(job=JOB_NAME, started_at=started, finished_at=timezone.now(), counts=result.as_dict())
 
 

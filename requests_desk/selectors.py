@@ -14,6 +14,8 @@ from django.db.models import Count, DurationField, ExpressionWrapper, F, Func, P
 from django.db.models.functions import TruncWeek
 from django.utils import timezone
 
+from accounts.models import StaffUser
+from accounts.staff import roles
 from requests_desk.choices import RequestType
 from requests_desk.models import IdentityCheck, Message, Request, Transition
 from requests_desk.states import OPEN_STATES
@@ -204,3 +206,14 @@ def dashboard(*, now: datetime.datetime | None = None, weeks: int = DASHBOARD_WE
 
 def type_order() -> list[str]:
     return list(RequestType.values)
+
+
+def compliance_officer_least_loaded() -> StaffUser | None:
+    """The active compliance officer with the fewest open requests (PP-28: security reports go to
+    compliance). One aggregate query; ties go to the longest-standing account (lowest id)."""
+    return (
+        StaffUser.objects.filter(is_active=True, groups__name=roles.COMPLIANCE_OFFICER)
+        .annotate(load=Count("assigned_requests", filter=Q(assigned_requests__status__in=list(OPEN_STATES))))
+        .order_by("load", "pk")
+        .first()
+    )

@@ -12,13 +12,13 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts import services as account_services
+from accounts.privacy import reveal
 from requests_desk import letters, lifecycle, selectors, workflow
 from requests_desk import queue as request_queue
 from requests_desk.choices import RequestType
@@ -192,9 +192,9 @@ def _member_rows(member) -> list[tuple[str, str]]:
         ("Kind", member.get_kind_display()),
         ("Account status", member.get_status_display()),
         ("Verification level", member.get_verification_level_display()),
-        ("E-mail", account_services.masked(member, "email")),
-        ("Phone", account_services.masked(member, "phone")),
-        ("Date of birth", account_services.masked(member, "date_of_birth")),
+        ("E-mail", reveal.masked(member, "email")),
+        ("Phone", reveal.masked(member, "phone")),
+        ("Date of birth", reveal.masked(member, "date_of_birth")),
     ]
 
 
@@ -228,7 +228,7 @@ def request_detail(request, reference: str):
         "entries": entries,
         "show_bodies": may_work,
         "member_rows": _member_rows(item.member),
-        "requester_email": account_services.masked(item, "requester_email"),
+        "requester_email": reveal.masked(item, "requester_email"),
         "due_state": selectors.due_state(item.due_at),
         "actions": actions,
         "verified": verified,
@@ -290,103 +290,91 @@ def request_transition(request, reference: str, name: str):
     return _detail(reference)
 
 
-@require_POST
-@_desk_view(WORK)
-def identity_check(request, reference: str):
+def _act(request, reference: str, form, action, success) -> HttpResponseRedirect:
+    """One POST on a request's page: check the form, call the service, say what happened.
+
+    ``action(item, data)`` calls the service and returns what it made; ``success(request, made)``
+    adds the message. A refusal is shown as the service worded it; the page is shown again either way.
+    """
     item = _get_request(reference)
-    form = IdentityCheckForm(request.POST)
     if not form.is_valid():
         _form_errors(request, form)
         return _detail(reference)
     try:
-        lifecycle.identity_check_record(request=item, user=request.user, **form.cleaned_data)
+        made = action(item, form.cleaned_data)
     except (PermissionDenied, ValidationError) as exc:
         _report(request, exc)
     else:
-        messages.success(request, "Identity verification recorded (PP-30).")
+        success(request, made)
     return _detail(reference)
+
+
+def _say(text: str):
+    return lambda request, made: messages.success(request, text)
+
+
+@require_POST
+@_desk_view(WORK)
+def identity_check(request, reference: str):
+    return _act(request, reference, IdentityCheckForm(request.POST),
+                lambda item, data: lifecycle.identity_check_record(request=item, user=request.user, **data),
+                _say("Identity verification recorded (PP-30)."))
+
+
+def _letter_sent(request, sent) -> None:
+    how = "e-mailed" if sent.channel == "email" else "recorded for posting (no e-mail address)"
+    messages.success(request, f"Letter \u201c{letters.LETTERS[sent.template].label}\u201d {how}.")
 
 
 @require_POST
 @_desk_view(WORK)
 def reply(request, reference: str):
-    item = _get_request(reference)
-    form = ReplyForm(request.POST)
-    if not form.is_valid():
-        _form_errors(request, form)
-        return _detail(reference)
-    try:
-        sent = letters.letter_send(request=item, template=form.cleaned_data["template"], user=request.user,
-                                   note=form.cleaned_data["note"])
-    except (PermissionDenied, ValidationError) as exc:
-        _report(request, exc)
-    else:
-        how = "e-mailed" if sent.channel == "email" else "recorded for posting (no e-mail address)"
-        messages.success(request, f"Letter \u201c{letters.LETTERS[sent.template].label}\u201d {how}.")
-    return _detail(reference)
+    return _act(request, reference, ReplyForm(request.POST),
+                lambda item, data: letters.letter_send(request=item, template=data["template"], user=request.user,
+                                                       note=data["note"]),
+                _letter_sent)
+
+
+def _contact_logged(item, data, user):
+    upload = data.get("attachment")
+    attachment = None if upload is None else IncomingAttachment(
+        content=upload.read(), content_type=upload.content_type or "application/octet-stream")
+    return message_log_contact(request=item, channel=data["channel"], summary=data["summary"], user=user,
+                               at=data.get("received_at"), attachment=attachment)
 
 
 @require_POST
 @_desk_view(WORK)
 def log_contact(request, reference: str):
     """Log a phone call, letter or visit about this request as an inbound message (PP-14)."""
-    item = _get_request(reference)
-    form = ContactForm(request.POST, request.FILES, prefix="contact")
-    if not form.is_valid():
-        _form_errors(request, form)
-        return _detail(reference)
-    data = form.cleaned_data
-    attachment = None
-    if data.get("attachment") is not None:
-        upload = data["attachment"]
-        attachment = IncomingAttachment(
-            content=upload.read(), content_type=upload.content_type or "application/octet-stream")
-    try:
-        logged = message_log_contact(request=item, channel=data["channel"], summary=data["summary"],
-                                     user=request.user, at=data.get("received_at"), attachment=attachment)
-    except (PermissionDenied, ValidationError) as exc:
-        _report(request, exc)
-    else:
-        messages.success(request, f"{logged.get_channel_display()} logged on the timeline (PP-14).")
-    return _detail(reference)
+    return _act(request, reference, ContactForm(request.POST, request.FILES, prefix="contact"),
+                lambda item, data: _contact_logged(item, data, request.user),
+                lambda request, logged: messages.success(
+                    request, f"{logged.get_channel_display()} logged on the timeline (PP-14)."))
 
 
 @require_POST
 @_desk_view(DECIDE)
 def fee(request, reference: str):
-    item = _get_request(reference)
-    form = FeeForm(request.POST)
-    if not form.is_valid():
-        _form_errors(request, form)
-        return _detail(reference)
-    try:
-        lifecycle.request_fee_record(request=item, amount=form.cleaned_data["fee_amount"],
-                                     reason=form.cleaned_data["fee_reason"], user=request.user)
-    except (PermissionDenied, ValidationError) as exc:
-        _report(request, exc)
-    else:
-        messages.success(request, "Fee recorded (PP-31).")
-    return _detail(reference)
+    return _act(request, reference, FeeForm(request.POST),
+                lambda item, data: lifecycle.request_fee_record(request=item, amount=data["fee_amount"],
+                                                                reason=data["fee_reason"], user=request.user),
+                _say("Fee recorded (PP-31)."))
+
+
+def _member_linked(request, updated) -> None:
+    messages.success(request, f"Member {updated.member.member_number} linked to this request.")
+    if updated.is_repeat:
+        messages.warning(request, "This member made a request of the same type recently (repeat, PP-31).")
 
 
 @require_POST
 @_desk_view(WORK)
 def identify_member(request, reference: str):
-    item = _get_request(reference)
-    form = MemberForm(request.POST)
-    if not form.is_valid():
-        _form_errors(request, form)
-        return _detail(reference)
-    try:
-        updated = lifecycle.request_member_identify(request=item, member=form.cleaned_data["member"],
-                                                    user=request.user)
-    except (PermissionDenied, ValidationError) as exc:
-        _report(request, exc)
-    else:
-        messages.success(request, f"Member {updated.member.member_number} linked to this request.")
-        if updated.is_repeat:
-            messages.warning(request, "This member made a request of the same type recently (repeat, PP-31).")
-    return _detail(reference)
+    return _act(request, reference, MemberForm(request.POST),
+                lambda item, data: lifecycle.request_member_identify(request=item, member=data["member"],
+                                                                     user=request.user),
+                _member_linked)
 
 
 @require_GET

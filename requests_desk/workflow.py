@@ -17,6 +17,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from consents.choices import GroundUse
 from requests_desk.choices import RequestType
 from requests_desk.models import Request, Transition
 from requests_desk.states import OPEN_STATES, Status
@@ -66,8 +67,6 @@ def _check_refuse(request: Request, user, data: dict) -> None:
     grounds = data.get("grounds") or []
     if not grounds:
         raise TransitionError({"grounds": "A refusal names at least one legal ground (PP-35, PP-36)."})
-    from consents.choices import GroundUse
-
     wrong = [g for g in grounds if g.use not in (GroundUse.REQUEST_REJECTION, GroundUse.CANNOT_RESPOND)]
     if wrong:
         raise TransitionError({"grounds": "Only the refusal grounds of section V(IV) may be named."})

@@ -23,9 +23,10 @@ from django_celery_beat.admin import PeriodicTaskAdmin as BeatPeriodicTaskAdmin
 from django_celery_beat.models import PeriodicTask
 from simple_history.admin import SimpleHistoryAdmin
 
-from accounts import roles
 from accounts.dispatch.outbox import periodic_tasks_run_now
 from accounts.models import StaffUser
+from accounts.privacy.admin_mixins import ReadOnlyAdmin
+from accounts.staff import roles
 from retention import selectors, services
 from retention.choices import ItemStatus
 from retention.models import (
@@ -55,19 +56,6 @@ class HistoryWithoutRevert(SimpleHistoryAdmin):
         if request.method == "POST":
             raise PermissionDenied("History is read-only here.")
         return super().history_form_view(request, object_id, version_id, extra_context)
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Viewable by whoever may view the model; nobody adds, changes or deletes (superusers included)."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class StaffChoiceField(forms.ModelChoiceField):

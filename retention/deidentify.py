@@ -32,9 +32,9 @@ from django.db.models import Count, DecimalField, IntegerField, OuterRef, Subque
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from accounts.choices import MemberKind, MemberStatus
+from accounts.members.choices import MemberKind, MemberStatus
+from accounts.members.spreadsheets.cells import escape_formula
 from accounts.models import DeviceRecord, Member, TransactionRecord
-from accounts.spreadsheets.cells import escape_formula
 
 COLUMNS = (
     "record_key", "age_band", "nationality", "region", "registered_month", "verification_level",

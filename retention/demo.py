@@ -25,7 +25,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.choices import AssetType, MemberStatus
+from accounts.members.choices import AssetType, MemberStatus
 from accounts.models import DeviceRecord, Member, ProductLine, StaffUser, TransactionRecord
 from retention import services
 from retention.choices import ReviewOutcome, RiskLevel

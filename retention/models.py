@@ -1,7 +1,7 @@
 """Legal holds, erasure runs and records, the file-deletion outbox, job runs, reviews (PP-02, PP-27, PP-33).
 
 ``retention`` imports only ``accounts``: the erasure engine reaches every other app's data through
-the data map registry (``accounts.datamap``), never by importing those apps.
+the data map registry (``accounts.privacy.datamap``), never by importing those apps.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
-from accounts.datamap import Category, DataMap, Erasure, Personal
 from accounts.models import Member
-from accounts.storage import protected_storage
+from accounts.privacy.datamap import Category, DataMap, Erasure, Personal
+from accounts.privacy.storage import protected_storage
 from retention.choices import ErasureTrigger, ItemStatus, ReviewOutcome, RiskLevel, RunStatus
 
 

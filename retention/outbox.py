@@ -10,7 +10,7 @@ The engine writes one ``FileDeletionOutbox`` row per file **in the same transact
 So no row ever points at a deleted file, and no file is left that nobody will delete.
 
 An entry's ``storage_name`` is ``"<app_label>.<Model>.<field>:<name>"`` so the drain deletes it from
-the storage of the field that held it. File names are random (``accounts.storage``), never personal.
+the storage of the field that held it. File names are random (``accounts.privacy.storage``), never personal.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from django.conf import settings
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from accounts.choices import MemberStatus
+from accounts.members.choices import MemberStatus
 from accounts.models import CHILD_AGE_LIMIT, DeviceRecord, Member, ProductLine
 from retention.choices import ItemStatus
 from retention.models import ErasureRun, ErasureRunItem, ImpactAssessment, LegalHold, ProcessingReview

@@ -12,8 +12,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.choices import MemberStatus
 from accounts.dispatch.outbox import enqueue_on_commit
+from accounts.members.choices import MemberStatus
 from accounts.models import Member
 from retention.choices import ErasureTrigger, ItemStatus, RunStatus
 from retention.models import ErasureRun, ErasureRunItem, ImpactAssessment, LegalHold, ProcessingReview

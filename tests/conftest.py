@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import Group
 
-from accounts import roles
+from accounts.staff import roles
 from tests.factories import StaffUserFactory
 
 

@@ -32,7 +32,7 @@ from django.utils import timezone  # noqa: E402
 from stdnum.cn import ric  # noqa: E402
 
 from accounts import models as m  # noqa: E402
-from accounts.choices import (  # noqa: E402
+from accounts.members.choices import (  # noqa: E402
     AssetType,
     DocumentKind,
     InstrumentKind,

@@ -13,7 +13,7 @@ from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts import otp
+from accounts.staff import otp
 
 
 def device_for(user) -> TOTPDevice:

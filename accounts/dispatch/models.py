@@ -10,7 +10,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from accounts.datamap import DataMap
+from accounts.privacy.datamap import DataMap
 
 
 class OutboxTask(models.Model):

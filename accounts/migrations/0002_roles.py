@@ -1,8 +1,8 @@
-"""Create the four role groups with least-privilege permissions (accounts.roles)."""
+"""Create the four role groups with least-privilege permissions (accounts.staff.roles)."""
 
 from django.db import migrations
 
-from accounts.roles import sync_roles_migration
+from accounts.staff.roles import sync_roles_migration
 
 
 class Migration(migrations.Migration):

@@ -1,8 +1,8 @@
-"""Re-sync roles now that members and their records exist (accounts.roles)."""
+"""Re-sync roles now that members and their records exist (accounts.staff.roles)."""
 
 from django.db import migrations
 
-from accounts.roles import sync_roles_migration
+from accounts.staff.roles import sync_roles_migration
 
 
 class Migration(migrations.Migration):

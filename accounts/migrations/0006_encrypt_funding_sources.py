@@ -8,13 +8,13 @@ partial failure is safe.
 
 from django.db import migrations
 
-import accounts.fields
+import accounts.privacy.fields
 
 BATCH = 500
 
 
 def encrypt_existing(apps, schema_editor):
-    from accounts import crypto
+    from accounts.privacy import crypto
 
     for name in ("InstitutionProfile", "HistoricalInstitutionProfile"):
         model = apps.get_model("accounts", name)
@@ -44,11 +44,11 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name="historicalinstitutionprofile",
             name="funding_sources",
-            field=accounts.fields.EncryptedTextField(blank=True, verbose_name="funding sources"),
+            field=accounts.privacy.fields.EncryptedTextField(blank=True, verbose_name="funding sources"),
         ),
         migrations.AlterField(
             model_name="institutionprofile",
             name="funding_sources",
-            field=accounts.fields.EncryptedTextField(blank=True, verbose_name="funding sources"),
+            field=accounts.privacy.fields.EncryptedTextField(blank=True, verbose_name="funding sources"),
         ),
     ]

@@ -5,7 +5,7 @@ import django.utils.timezone
 from django.conf import settings
 from django.db import migrations, models
 
-from accounts.roles import sync_roles_migration
+from accounts.staff.roles import sync_roles_migration
 
 
 class Migration(migrations.Migration):

@@ -34,19 +34,6 @@ class MemberNumberMixin:
         return format_html('<a href="{}" title="{}">{}</a>', timeline_url(number), _("Consent timeline"), number)
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """No add, change or delete for anyone, superusers included: view permission only."""
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
 
 def service_messages(exc: Exception) -> list[str]:
     if isinstance(exc, ValidationError):

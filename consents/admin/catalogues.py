@@ -5,10 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
-from accounts.admin_mixins import ReadOnlyHistoryMixin
-from consents.admin.base import (
-    ReadOnlyAdmin,
-)
+from accounts.privacy.admin_mixins import ReadOnlyAdmin, ReadOnlyHistoryMixin
 from consents.forms import (
     PurposeForm,
 )

@@ -16,12 +16,11 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
-from accounts.admin_mixins import LargeTableMixin, ReadOnlyHistoryMixin
-from accounts.spreadsheets.cells import escape_formula
+from accounts.members.spreadsheets.cells import escape_formula
+from accounts.privacy.admin_mixins import LargeTableMixin, ReadOnlyAdmin, ReadOnlyHistoryMixin
 from consents import disclosures
 from consents.admin.base import (
     MemberNumberMixin,
-    ReadOnlyAdmin,
     form_add_service_errors,
     service_messages,
     without_member_secrets,

@@ -11,12 +11,11 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
-from accounts.admin_mixins import LargeTableMixin, MaskedHistoryMixin
-from accounts.services import masked
+from accounts.privacy.admin_mixins import LargeTableMixin, MaskedHistoryMixin, ReadOnlyAdmin
+from accounts.privacy.reveal import masked
 from consents.admin.base import (
     TIMELINE_PAGE_SIZE,
     MemberNumberMixin,
-    ReadOnlyAdmin,
     service_messages,
     without_member_secrets,
 )
@@ -33,6 +32,7 @@ from consents.models import (
     ReconsentNotice,
     SmsReply,
 )
+from consents.selectors import may_process
 
 
 # --- The ledger (read-only) -----------------------------------------------------------------------
@@ -75,8 +75,6 @@ class ConsentEventAdmin(LargeTableMixin, MemberNumberMixin, ReadOnlyAdmin):
 
 def member_timeline(member, *, page=None) -> dict:
     """The timeline's content: a bounded number of queries whatever the number of events."""
-    from consents.selectors import may_process
-
     events = (
         ConsentEvent.objects.filter(member=member)
         .select_related("purpose", "policy_version", "guardian", "staff_user")

@@ -10,11 +10,10 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
-from accounts.admin_mixins import LargeTableMixin, ReadOnlyHistoryMixin
+from accounts.privacy.admin_mixins import LargeTableMixin, ReadOnlyAdmin, ReadOnlyHistoryMixin
 from consents import campaigns
 from consents.admin.base import (
     MemberNumberMixin,
-    ReadOnlyAdmin,
     service_messages,
     without_member_secrets,
 )

@@ -6,7 +6,7 @@ Only the erasure engine may remove a member's events: it sets ``privacy.erasure 
 
 from django.db import migrations
 
-from accounts.roles import sync_roles_migration
+from accounts.staff.roles import sync_roles_migration
 
 FUNCTION = """
 CREATE OR REPLACE FUNCTION consents_event_append_only() RETURNS trigger AS $$

@@ -11,8 +11,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from accounts.forms import SensitiveModelForm
 from accounts.models import StaffUser
+from accounts.privacy.forms import SensitiveModelForm
 from consents.choices import PurposeKind
 from consents.models import Purpose
 from requests_desk.choices import RequestType, Severity

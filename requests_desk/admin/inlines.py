@@ -7,24 +7,15 @@ from django.contrib import admin
 from django.db.models import Count
 from django.utils.translation import gettext_lazy as _
 
-from accounts.admin_mixins import SensitiveInlineMixin
+from accounts.privacy.admin_mixins import ReadOnlyMixin, SensitiveInlineMixin
 from requests_desk.models import AccessPackage, IdentityCheck, Message, Transition
 
 
-class _ReadOnlyInline:
+class _ReadOnlyInline(ReadOnlyMixin):
     extra = 0
     max_num = 0
     can_delete = False
     show_change_link = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class MessageInline(_ReadOnlyInline, SensitiveInlineMixin, admin.TabularInline):

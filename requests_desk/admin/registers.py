@@ -10,25 +10,16 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from accounts.privacy.admin_mixins import ReadOnlyAdmin
 from requests_desk.admin.base import EMPTY, member_link
 from requests_desk.models import AccessPackage, PackageDownload, ReminderLog, Transition
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    show_full_result_count = False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 class RequestColumnMixin:
+    """A "request" column linking to the request; registers that grow with the desk skip the full count."""
+
     request_path = "request"
+    show_full_result_count = False
 
     @admin.display(description=_("request"))
     def request_column(self, obj):

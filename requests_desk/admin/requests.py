@@ -16,7 +16,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
-from accounts.admin_mixins import MaskedHistoryMixin, SensitiveModelAdminMixin
+from accounts.privacy.admin_mixins import MaskedHistoryMixin, SensitiveModelAdminMixin
 from requests_desk import lifecycle, workflow
 from requests_desk.admin.base import EMPTY, error_text, member_link
 from requests_desk.admin.filters import DeadlineFilter

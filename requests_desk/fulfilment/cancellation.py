@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.choices import MemberStatus
+from accounts.members.choices import MemberStatus
 from accounts.models import Member
 from requests_desk.choices import RequestType
 from requests_desk.fulfilment.base import expect_member, expect_type, load_request, reply, transition_fulfil

@@ -10,11 +10,11 @@ from django.core.validators import validate_email
 from django.db import models, transaction
 from django.utils import timezone
 
-from accounts import crypto
-from accounts.datamap import Category, Mask, personal_fields, sensitive_fields
-from accounts.fields import EncryptedDateField
-from accounts.masking import mask_value
 from accounts.models import Member
+from accounts.privacy import crypto
+from accounts.privacy.datamap import Category, Mask, personal_fields, sensitive_fields
+from accounts.privacy.fields import EncryptedDateField
+from accounts.privacy.masking import mask_value
 from requests_desk.choices import RequestType
 from requests_desk.fulfilment.base import expect_member, expect_type, load_request, reply, transition_fulfil
 from requests_desk.models import Request

@@ -12,8 +12,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts.datamap import Category, Erasure
 from accounts.models import Member
+from accounts.privacy.datamap import Category, Erasure
 from requests_desk import workflow
 from requests_desk.choices import RequestType
 from requests_desk.fulfilment.base import expect_member, expect_type, load_request, reply, transition_fulfil

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, Q
 from django.utils import timezone
 
-from accounts import roles
-from accounts.models import StaffUser
+from requests_desk import selectors
 from requests_desk.choices import RequestType, Severity
 from requests_desk.fulfilment.base import expect_member, expect_type, load_request, reply, transition_fulfil
 from requests_desk.lifecycle import SEVERITY_PRIORITY, request_assign
@@ -46,16 +44,6 @@ def underage_report_confirm(*, request: Request | int, user, note: str = "", not
 
 
 # --- Security report (PP-28) --------------------------------------------------------------------------
-def compliance_officer_least_loaded() -> StaffUser | None:
-    """The active compliance officer with the fewest open requests (one aggregate query)."""
-    return (
-        StaffUser.objects.filter(is_active=True, groups__name=roles.COMPLIANCE_OFFICER)
-        .annotate(load=Count("assigned_requests", filter=Q(assigned_requests__status__in=list(OPEN_STATES))))
-        .order_by("load", "pk")
-        .first()
-    )
-
-
 def security_report_set_severity(*, request: Request | int, severity: str, user) -> Request:
     """Compliance grades a security report (PP-28); the severity decides its priority."""
     require(user, DECIDE, "grade security reports")
@@ -78,7 +66,7 @@ def security_report_route(*, request: Request | int, user) -> Request:
     expect_type(request, RequestType.SECURITY_REPORT)
     if request.assignee_id is not None and request.assignee.has_perm(DECIDE):
         return request
-    officer = compliance_officer_least_loaded()
+    officer = selectors.compliance_officer_least_loaded()
     if officer is None:
         raise ValidationError({"assignee": "No active compliance officer to route the security report to."})
     return request_assign(request=request, assignee=officer, user=user)

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
-from accounts import crypto
 from accounts.models import Member
+from accounts.privacy import crypto
 from requests_desk import letters
 from requests_desk.choices import IntakeChannel, MessageDirection, RequesterKind, RequestType
 from requests_desk.lifecycle import request_create

@@ -1,8 +1,8 @@
-"""Re-sync roles now that the request desk's models exist (accounts.roles)."""
+"""Re-sync roles now that the request desk's models exist (accounts.staff.roles)."""
 
 from django.db import migrations
 
-from accounts.roles import sync_roles_migration
+from accounts.staff.roles import sync_roles_migration
 
 
 class Migration(migrations.Migration):

@@ -1,7 +1,7 @@
 """The erasure engine (PP-02, PP-29, PP-33, PP-37, PP-42; design decision 5).
 
 ``runner.erase_members`` makes members' personal data unrecoverable everywhere the back office
-keeps it, as the data map (``accounts.datamap``) says, field by field. It reaches live rows,
+keeps it, as the data map (``accounts.privacy.datamap``) says, field by field. It reaches live rows,
 simple-history rows (``Historical*`` and their many-to-many history), many-to-many link rows, files
 (live *and* older versions named only in history), admin ``LogEntry`` rows of the erased objects
 (their object label and change message are emptied), copies of the member number kept as text

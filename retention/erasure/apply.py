@@ -20,7 +20,7 @@ from django.db import connection, models
 from django.db.models import F, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
 
-from accounts.choices import MemberStatus
+from accounts.members.choices import MemberStatus
 from accounts.models import Member
 from retention import outbox
 from retention.erasure.plan import (

@@ -21,12 +21,13 @@ from dataclasses import dataclass, field
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.apps import apps
-from django.db import DatabaseError, InterfaceError, connection, transaction
+from django.db import DatabaseError, InterfaceError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts.choices import MemberStatus
+from accounts.members.choices import MemberStatus
 from accounts.models import Member
+from consents.ledger import ledger_erasure_allowed
 from retention import locks, outbox
 from retention.choices import ItemStatus
 from retention.erasure import apply, records
@@ -66,55 +67,56 @@ def process_chunk(
     chunk = ChunkState(trigger=trigger, now=now, fresh={}, closure={}, catchup=[])
     try:
         with transaction.atomic():
-            _set_ledger_erasure(True)
-            chunk.current = Member._meta.label
-            rows = locks.lock_members(Member.objects.filter(where_in("pk", ids)))
-            numbers = {pk: number for pk, number, _status, _cancelled in rows}
-            if eligible is not None and rows:
-                still = set(eligible(Member.objects.filter(where_in("pk", numbers))).values_list("pk", flat=True))
-            else:
-                still = set(numbers)
-            held = _active_holds(sorted(still), timezone.localdate(now))
-            retention_limit = now - datetime.timedelta(days=max_retention_days())
-            for pk, number, status, cancelled_at in rows:
-                if pk not in still:
-                    outcome.skipped[pk] = number
-                elif pk in held:
-                    outcome.held[pk] = number
-                elif status == MemberStatus.CLOSED and is_tombstone_number(number):
-                    outcome.skipped[pk] = number  # already erased; nothing more unless retention passed
-                    if cancelled_at is not None and cancelled_at <= retention_limit:
-                        chunk.catchup.append(pk)
+            # PP-02 outranks the ledger's permanence: inside this block the consent ledger's trigger
+            # lets the chunk delete its members' consent events (consents.ledger).
+            with ledger_erasure_allowed():
+                chunk.current = Member._meta.label
+                rows = locks.lock_members(Member.objects.filter(where_in("pk", ids)))
+                numbers = {pk: number for pk, number, _status, _cancelled in rows}
+                if eligible is not None and rows:
+                    still = set(eligible(Member.objects.filter(where_in("pk", numbers))).values_list("pk", flat=True))
                 else:
-                    chunk.fresh[pk] = number
-                    chunk.closure[pk] = cancelled_at or now
-            # Members locked by another run (skip_locked) are that run's: reported as skipped.
-            missing = sorted(set(ids) - set(numbers))
-            if missing:
-                outcome.skipped.update(
-                    dict(Member.objects.filter(pk__in=missing).values_list("pk", "member_number"))
-                )
-            if run is not None and numbers:
-                upsert_items(run, numbers)
-            if chunk.fresh or chunk.catchup:
-                apply.erase_chunk(chunk)
-            outcome.erased = dict(chunk.fresh)
-            outcome.tombstones = dict(chunk.tombstones)
-            if chunk.fresh:
-                chunk.current = ErasureRecord._meta.label
-                records.write_records(chunk, trigger=trigger, started=started, request_reference=request_reference,
-                                      run=run)
-            if run is not None:
-                chunk.current = ErasureRun._meta.label
-                set_item_status(run, outcome.erased, ItemStatus.ERASED, now)
-                set_item_status(run, outcome.held, ItemStatus.HELD, now)
-                set_item_status(run, {pk: n for pk, n in outcome.skipped.items() if pk in numbers},
-                                ItemStatus.SKIPPED, now)
-                add_run_counts(run, chunk.totals)
-            outcome.counts = dict(chunk.totals)
-            outcome.files = bool(chunk.files)
-            outcome.cache_members = {pk: chunk.fresh[pk] for pk in chunk.fresh}
-            _set_ledger_erasure(False)
+                    still = set(numbers)
+                held = _active_holds(sorted(still), timezone.localdate(now))
+                retention_limit = now - datetime.timedelta(days=max_retention_days())
+                for pk, number, status, cancelled_at in rows:
+                    if pk not in still:
+                        outcome.skipped[pk] = number
+                    elif pk in held:
+                        outcome.held[pk] = number
+                    elif status == MemberStatus.CLOSED and is_tombstone_number(number):
+                        outcome.skipped[pk] = number  # already erased; nothing more unless retention passed
+                        if cancelled_at is not None and cancelled_at <= retention_limit:
+                            chunk.catchup.append(pk)
+                    else:
+                        chunk.fresh[pk] = number
+                        chunk.closure[pk] = cancelled_at or now
+                # Members locked by another run (skip_locked) are that run's: reported as skipped.
+                missing = sorted(set(ids) - set(numbers))
+                if missing:
+                    outcome.skipped.update(
+                        dict(Member.objects.filter(pk__in=missing).values_list("pk", "member_number"))
+                    )
+                if run is not None and numbers:
+                    upsert_items(run, numbers)
+                if chunk.fresh or chunk.catchup:
+                    apply.erase_chunk(chunk)
+                outcome.erased = dict(chunk.fresh)
+                outcome.tombstones = dict(chunk.tombstones)
+                if chunk.fresh:
+                    chunk.current = ErasureRecord._meta.label
+                    records.write_records(chunk, trigger=trigger, started=started, request_reference=request_reference,
+                                          run=run)
+                if run is not None:
+                    chunk.current = ErasureRun._meta.label
+                    set_item_status(run, outcome.erased, ItemStatus.ERASED, now)
+                    set_item_status(run, outcome.held, ItemStatus.HELD, now)
+                    set_item_status(run, {pk: n for pk, n in outcome.skipped.items() if pk in numbers},
+                                    ItemStatus.SKIPPED, now)
+                    add_run_counts(run, chunk.totals)
+                outcome.counts = dict(chunk.totals)
+                outcome.files = bool(chunk.files)
+                outcome.cache_members = {pk: chunk.fresh[pk] for pk in chunk.fresh}
             if dry_run:
                 transaction.set_rollback(True)
             else:
@@ -146,15 +148,6 @@ def _active_holds(member_ids: list[int], today: datetime.date) -> set[int]:
         .values_list("member_id", flat=True)
         .distinct()
     )
-
-
-def _set_ledger_erasure(on: bool) -> None:
-    # PP-02 outranks the ledger's permanence: the consent ledger's trigger (consents migration 0003)
-    # lets this transaction delete the member's consent events. Plain SQL: retention never imports
-    # consents. Switched off again at the end so it never leaks into an outer transaction.
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT set_config('privacy.erasure', %s, true)", ["on" if on else "off"])
 
 
 def _describe(exc: BaseException, current: str) -> str:

@@ -13,7 +13,7 @@ import datetime
 from django.db.models.query import QuerySet
 from django.utils import timezone
 
-from accounts.choices import MemberStatus
+from accounts.members.choices import MemberStatus
 from accounts.models import Member
 from retention.choices import ErasureTrigger
 from retention.erasure import runner

@@ -1,6 +1,6 @@
 """The plan: what erasure does to every model about members, and to each of its fields.
 
-``plan()`` reads the data map (``accounts.datamap``) into one ``ModelPlan`` per model that declares
+``plan()`` reads the data map (``accounts.privacy.datamap``) into one ``ModelPlan`` per model that declares
 a subject (live models, simple-history rows and their many-to-many history), each with a
 ``FieldPlan`` per personal field, and orders them **children first**: a model that has a foreign
 key to another model in the plan goes before it, so a subject path through a parent
@@ -54,7 +54,7 @@ from django.db import models
 from django.db.models.functions import Trunc
 from django.db.models.query import QuerySet
 
-from accounts.datamap import Erasure, Personal, declaration, member_lookup
+from accounts.privacy.datamap import Erasure, Personal, declaration, member_lookup
 from retention.erasure.expressions import TOKEN_LENGTH, RandomToken, where_in
 
 

@@ -14,7 +14,7 @@ import json
 from django.db import connection
 from django.utils import timezone
 
-from accounts import crypto
+from accounts.privacy import crypto
 from retention.erasure.state import ChunkState
 from retention.models import ErasureRecord
 

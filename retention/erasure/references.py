@@ -21,8 +21,8 @@ from django.db import models
 from django.db.models import Case, CharField, Count, Exists, F, OuterRef, Q, Subquery, TextField, Value, When
 from django.db.models.functions import Cast
 
-from accounts.datamap import Category, declaration
 from accounts.models import Member
+from accounts.privacy.datamap import Category, declaration
 from retention.erasure.expressions import where_in
 from retention.erasure.plan import ModelPlan, history_base, is_m2m_history
 from retention.erasure.state import ChunkState

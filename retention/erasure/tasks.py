@@ -15,7 +15,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.db.models import QuerySet
 
-from accounts.choices import MemberStatus
+from accounts.members.choices import MemberStatus
 from accounts.models import Member
 from retention.choices import ErasureTrigger, ItemStatus, RunStatus
 from retention.erasure import runner

@@ -12,7 +12,7 @@ import datetime
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from accounts.choices import MemberStatus
+from accounts.members.choices import MemberStatus
 from accounts.models import Member
 from retention import selectors
 from retention.choices import ErasureTrigger

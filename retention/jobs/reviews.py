@@ -13,8 +13,8 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts import roles
 from accounts.models import StaffUser
+from accounts.staff import roles
 from retention import reminders, selectors
 from retention.jobs.results import JobResult, recorded
 from retention.models import ImpactAssessment, ProcessingReview

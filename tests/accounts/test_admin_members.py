@@ -14,7 +14,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from accounts.choices import (
+from accounts.members.choices import (
     DocumentKind,
     MemberKind,
     MemberStatus,
@@ -590,8 +590,8 @@ def test_changelists_do_not_count_whole_tables(client, compliance_officer, membe
 
 
 def test_a_capped_count_says_more_than(client, compliance_officer, monkeypatch):
-    from accounts.admin import MemberAdmin
-    from accounts.admin_mixins import BoundedCountPaginator
+    from accounts.members.admin.members import MemberAdmin
+    from accounts.privacy.admin_mixins import BoundedCountPaginator
 
     MemberFactory.create_batch(5)
     client.force_login(compliance_officer)
@@ -646,8 +646,8 @@ def test_pp25_every_accounts_admin_with_sensitive_fields_masks_them():
     """A new admin (or inline) for a model with sensitive fields must use the masking mixin."""
     from django.contrib import admin
 
-    from accounts import datamap
-    from accounts.admin_mixins import SensitiveFieldsMixin
+    from accounts.privacy import datamap
+    from accounts.privacy.admin_mixins import SensitiveFieldsMixin
 
     checked = 0
     for model, model_admin in admin.site._registry.items():

@@ -10,7 +10,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from accounts.choices import VerificationOutcome
+from accounts.members.choices import VerificationOutcome
 from accounts.models import ProductLine, SensitiveAccessLog
 from tests.factories import (
     DeviceRecordFactory,

@@ -5,9 +5,9 @@ import datetime
 import pytest
 from django.db import connection
 
-from accounts import crypto, datamap
+from accounts.members.selectors import members_by_exact_value
 from accounts.models import Member
-from accounts.selectors import members_by_exact_value
+from accounts.privacy import crypto, datamap
 from tests.factories import IdentityDocumentFactory, MemberFactory
 
 pytestmark = pytest.mark.django_db

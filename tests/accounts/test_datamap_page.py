@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from accounts import datamap
+from accounts.privacy import datamap
 from tests.factories import StaffUserFactory
 
 pytestmark = pytest.mark.django_db

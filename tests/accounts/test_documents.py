@@ -8,7 +8,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from accounts.models import IdentityDocument, SensitiveAccessLog
-from accounts.storage import protected_storage
+from accounts.privacy.storage import protected_storage
 from tests.factories import IdentityDocumentFactory, MemberFactory, valid_cn_id
 
 pytestmark = pytest.mark.django_db

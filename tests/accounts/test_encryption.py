@@ -13,10 +13,10 @@ from django.core.exceptions import FieldError
 from django.core.files.base import ContentFile
 from django.db import connection, models
 
-from accounts import crypto, datamap
+from accounts.members.selectors import members_by_exact_value, members_possibly_under, members_under
 from accounts.models import IdentityDocument, Member
-from accounts.selectors import members_by_exact_value, members_possibly_under, members_under
-from accounts.storage import EncryptedFileSystemStorage, protected_storage
+from accounts.privacy import crypto, datamap
+from accounts.privacy.storage import EncryptedFileSystemStorage, protected_storage
 from tests.accounts.canaries import build, canary_for, factory_for, is_historical, saved
 from tests.factories import (
     IdentityDocumentFactory,

@@ -1,7 +1,7 @@
 """Issue 3, requirement 10: exports escape spreadsheet formulas and mask sensitive columns (PP-25).
 
 Exports go through the project admin's export views (``accounts.admin`` with the mixins of
-``accounts.admin_import``), on SQLite and PostgreSQL.
+``accounts.members.admin.imports``), on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from decimal import Decimal
 import openpyxl
 import pytest
 
+from accounts.members.spreadsheets.cells import FORMULA_TRIGGERS
+from accounts.members.spreadsheets.members import MemberResource
+from accounts.members.spreadsheets.transactions import TransactionRecordResource
 from accounts.models import Member, SensitiveAccessLog, TransactionRecord
-from accounts.spreadsheets.cells import FORMULA_TRIGGERS
-from accounts.spreadsheets.members import MemberResource
-from accounts.spreadsheets.transactions import TransactionRecordResource
 from tests.factories import MemberFactory, RelatedPersonFactory, TransactionRecordFactory
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,7 @@ archives, damaged sheet XML and cells of every type a spreadsheet holds.
 
 Either the file is imported whole (and recorded with its source, PP-16), or it is refused with
 problems that say where ("line N, column C: reason") without repeating a value, and not one row
-is written. A file that cannot be read at all raises ``accounts.spreadsheets.problems.UnreadableFile``
+is written. A file that cannot be read at all raises ``accounts.members.spreadsheets.problems.UnreadableFile``
 (a ``ValueError``), which ``manage.py import_records`` turns into a ``CommandError`` with the same
 text.
 """
@@ -29,10 +29,10 @@ from django.core.management.base import CommandError
 from hypothesis import event, example, given
 from hypothesis import strategies as st
 
+from accounts.members.spreadsheets import imports
+from accounts.members.spreadsheets.problems import UnreadableFile
+from accounts.members.spreadsheets.registry import RESOURCES
 from accounts.models import ImportBatch, Member, ProductLine, RelatedPerson, TransactionRecord
-from accounts.spreadsheets import imports
-from accounts.spreadsheets.problems import UnreadableFile
-from accounts.spreadsheets.registry import RESOURCES
 from tests import fuzzing
 from tests.factories import InstitutionFactory, MemberFactory
 from tests.fuzzing import rolled_back

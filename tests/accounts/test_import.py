@@ -2,7 +2,7 @@
 
 Runs on SQLite and PostgreSQL. The admin tests go through the project's admin
 (``accounts.admin``), whose member, related-person and transaction admins put the mixins of
-``accounts.admin_import`` first in their bases.
+``accounts.members.admin.imports`` first in their bases.
 """
 
 from __future__ import annotations
@@ -21,18 +21,18 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 
-from accounts import crypto
-from accounts.admin_import import (
+from accounts.members.admin.imports import (
     MemberImportExportMixin,
     RelatedPersonImportExportMixin,
     TransactionImportExportMixin,
 )
-from accounts.choices import MemberKind, MemberStatus
+from accounts.members.choices import MemberKind, MemberStatus
+from accounts.members.spreadsheets import imports
+from accounts.members.spreadsheets.members import MemberResource
+from accounts.members.spreadsheets.related_persons import RelatedPersonResource
+from accounts.members.spreadsheets.transactions import TransactionRecordResource
 from accounts.models import Member, ProductLine, RelatedPerson, TransactionRecord
-from accounts.spreadsheets import imports
-from accounts.spreadsheets.members import MemberResource
-from accounts.spreadsheets.related_persons import RelatedPersonResource
-from accounts.spreadsheets.transactions import TransactionRecordResource
+from accounts.privacy import crypto
 from tests.factories import InstitutionFactory, MemberFactory, RelatedPersonFactory, TransactionRecordFactory
 
 pytestmark = pytest.mark.django_db
@@ -248,7 +248,7 @@ def test_a_bad_last_row_of_1000_transactions_writes_nothing_and_names_line_1001(
 
 def test_a_database_error_while_writing_rolls_back_everything(compliance_officer, product_lines, monkeypatch):
     """Even when every row passes the checks, a failure of the bulk write leaves nothing behind."""
-    from accounts.spreadsheets import writes as services
+    from accounts.members.spreadsheets import writes as services
 
     real = services._bulk_history
 

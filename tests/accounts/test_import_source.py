@@ -14,11 +14,11 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import IntegrityError, transaction
 
+from accounts.members.spreadsheets import imports
+from accounts.members.spreadsheets.members import MemberResource
+from accounts.members.spreadsheets.related_persons import RelatedPersonResource
+from accounts.members.spreadsheets.transactions import TransactionRecordResource
 from accounts.models import ImportBatch, Member, ProductLine, RelatedPerson, TransactionRecord
-from accounts.spreadsheets import imports
-from accounts.spreadsheets.members import MemberResource
-from accounts.spreadsheets.related_persons import RelatedPersonResource
-from accounts.spreadsheets.transactions import TransactionRecordResource
 from tests.accounts.test_import import (
     IMPORT_URLS,
     MEMBER_HEADER,

@@ -3,8 +3,8 @@
 import pytest
 from django.contrib.auth.models import Group
 
-from accounts import roles
-from accounts.roles import Grant, Role, role_permissions, sync_roles
+from accounts.staff import roles
+from accounts.staff.roles import Grant, Role, role_permissions, sync_roles
 
 pytestmark = pytest.mark.django_db
 

@@ -9,9 +9,9 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from accounts import crypto, rotation
-from accounts.models import HistoricalMember, IdentityDocument, Member
-from accounts.storage import protected_storage
+from accounts.models import IdentityDocument, Member
+from accounts.privacy import crypto, rotation
+from accounts.privacy.storage import protected_storage
 from tests.accounts.canaries import is_historical, saved
 from tests.factories import IdentityDocumentFactory, MemberFactory
 
@@ -91,7 +91,7 @@ def test_pp26_rotate_keys_reencrypts_live_history_and_files_so_the_old_key_can_g
     assert all(decrypts_with(KEY_B, t) and not decrypts_with(KEY_A, t) for t in after.values())
     fresh = Member.objects.get(pk=member.pk)
     assert (fresh.email, fresh.phone, fresh.date_of_birth) == (member.email, member.phone, member.date_of_birth)
-    assert {h.email for h in HistoricalMember.objects.filter(id=member.pk)} == {"rotate.me@mail.example"}
+    assert {h.email for h in Member.history.model.objects.filter(id=member.pk)} == {"rotate.me@mail.example"}
     for label, obj in rows.items():
         reloaded = type(obj)._base_manager.get(pk=obj.pk)
         for field in [f for f in type(obj)._meta.concrete_fields if getattr(f, "encrypted", False)]:

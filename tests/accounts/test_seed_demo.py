@@ -1,9 +1,9 @@
 import pytest
 from django.core.management import CommandError, call_command
 
-from accounts import roles
-from accounts.demo_logins import DEMO_LOGINS
 from accounts.models import StaffUser
+from accounts.staff import roles
+from accounts.staff.demo_logins import DEMO_LOGINS
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,12 @@ from django.core.management import call_command
 from django.db import connection
 from django.db.models import Count, Min
 
-from accounts.choices import DocumentKind, MemberKind, VerificationLevel
+from accounts.members.choices import DocumentKind, MemberKind, VerificationLevel
+from accounts.members.seeding.plan import member_number
+from accounts.members.seeding.reference import PRODUCT_LINES
+from accounts.members.seeding.seed import demo_members_seed
+from accounts.members.selectors import members_by_exact_value
+from accounts.members.validators import validate_document_number
 from accounts.models import (
     DeviceRecord,
     IdentityDocument,
@@ -24,12 +29,7 @@ from accounts.models import (
     TransactionRecord,
     Verification,
 )
-from accounts.seeding.plan import member_number
-from accounts.seeding.reference import PRODUCT_LINES
-from accounts.seeding.seed import demo_members_seed
-from accounts.selectors import members_by_exact_value
-from accounts.storage import protected_storage
-from accounts.validators import validate_document_number
+from accounts.privacy.storage import protected_storage
 
 pytestmark = pytest.mark.django_db
 

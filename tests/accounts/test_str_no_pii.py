@@ -9,7 +9,7 @@ personal (a product line's name, a policy's version) may show.
 import pytest
 from django.db import models
 
-from accounts import datamap
+from accounts.privacy import datamap
 from tests.accounts.canaries import PROJECT_APPS, build, is_historical, project_models, saved
 
 # The public identifier members are shown by everywhere (design: "identify a member by member number").
@@ -61,7 +61,9 @@ def test_str_shows_no_personal_value(model):
 
 def test_the_check_catches_a_leaking_str(monkeypatch):
     """The check can fail: a __str__ showing a name or a decrypted e-mail is caught, by field."""
-    from accounts.models import HistoricalRelatedPerson, RelatedPerson
+    from accounts.models import RelatedPerson
+
+    HistoricalRelatedPerson = RelatedPerson.history.model
 
     monkeypatch.setattr(RelatedPerson, "__str__", lambda self: f"{self.legal_name} <{self.email}>")
     assert _leaks(build(RelatedPerson, canaries=True, pk=7)) == [

@@ -8,9 +8,9 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.forms import modelform_factory
 
-from accounts.choices import DocumentKind
+from accounts.members.choices import DocumentKind
+from accounts.members.validators import validate_document_number
 from accounts.models import IdentityDocument
-from accounts.validators import validate_document_number
 from tests.factories import MemberFactory, RelatedPersonFactory, valid_cn_id
 
 VALID_CN_ID = valid_cn_id(17)  # 110101 19900517 017 + check digit

@@ -9,10 +9,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from accounts.choices import VerificationLevel, VerificationMethod, VerificationOutcome
+from accounts.members.choices import VerificationLevel, VerificationMethod, VerificationOutcome
+from accounts.members.selectors import members_needing_advanced_verification
+from accounts.members.services import verification_record
 from accounts.models import Member, Verification
-from accounts.selectors import members_needing_advanced_verification
-from accounts.services import verification_record
 from tests.factories import MemberFactory, TransactionRecordFactory
 
 pytestmark = pytest.mark.django_db

@@ -27,7 +27,7 @@ import pytest
 from django.conf import settings
 from django.db import connections
 
-from accounts import otp
+from accounts.staff import otp
 from tests.availability import chromium_path
 from tests.factories import TEST_PASSWORD
 from tests.otp import totp_token

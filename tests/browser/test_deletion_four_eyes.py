@@ -13,7 +13,7 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from accounts.choices import MemberStatus
+from accounts.members.choices import MemberStatus
 from accounts.models import Member
 from requests_desk import lifecycle
 from requests_desk.choices import IntakeChannel, RequesterKind, RequestType

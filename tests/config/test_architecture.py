@@ -9,6 +9,12 @@ The rules (docs/architecture.md):
   never imports one above it. ``config`` wires (settings, URLs, the Celery app, the schedule table)
   and may import every app; an app may read a ``config`` module only if that module imports nothing
   of the project (a table such as ``config.schedule``).
+- **``accounts`` has three rooms, imported one way** (issue 13 requirement 3): the privacy kernel
+  (``accounts.privacy``) ← the shared plumbing (``accounts.dispatch``, ``accounts.progress``) ←
+  staff sign-in and security (``accounts.staff``) ← member records (``accounts.members``). The
+  app's own entry modules (``accounts.models``, ``admin``, ``urls``, ``apps``, ``tasks``, ``demo``,
+  the commands) register the rooms with Django and may import every room; a room imports no entry
+  module except that ``accounts.members`` may read the models through ``accounts.models``.
 - **One job per module, about 500 lines at most**: over ``MODULE_LIMIT`` lines a module becomes a
   package whose file names are its steps; a ``models.py`` may stay whole up to ``MODELS_LIMIT``.
 
@@ -30,14 +36,14 @@ ROOT = Path(__file__).resolve().parents[2]
 LAYERS = ("accounts", "consents", "retention", "requests_desk")
 WIRING = "config"
 PACKAGES = (*LAYERS, WIRING)
+#: Inside ``accounts``, lowest first (see the module docstring).
+ROOMS = ("privacy", "plumbing", "staff", "members")
+PLUMBING = ("dispatch", "progress")
 MODULE_LIMIT = 550
 MODELS_LIMIT = 650
 #: Modules still over the limit while issue 13 splits them. A listed module may only shrink, and
 #: leaves the list when it is split: both are checked, so the list cannot go stale.
-KNOWN_OVERSIZE: dict[str, int] = {
-    "accounts/models.py": 682,
-    "accounts/admin.py": 558,
-}
+KNOWN_OVERSIZE: dict[str, int] = {}
 
 
 @dataclass(frozen=True)
@@ -99,11 +105,34 @@ def import_edges(modules: dict[str, Path]) -> list[Edge]:
                     prefix = _base_of_relative(module, path, node.level)
                     base = f"{prefix}.{base}" if base else prefix
                 for alias in node.names:
-                    # ``from accounts import crypto`` imports the module accounts.crypto.
+                    # ``from accounts import crypto`` imports the module accounts.privacy.crypto.
                     target = _resolve(f"{base}.{alias.name}", modules) or _resolve(base, modules)
                     if target and target != module:
                         edges.append(Edge(module, target, node.lineno, (alias.name,)))
     return edges
+
+
+def nested_imports(modules: dict[str, Path]) -> list[str]:
+    """Project imports inside a function body, except ``AppConfig.ready()`` (where Django wants them)."""
+    found = []
+    for path in modules.values():
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for function in ast.walk(tree):
+            if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            if path.name == "apps.py" and function.name == "ready":
+                continue
+            for node in ast.walk(function):
+                if isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and not node.level:
+                    names = [node.module or ""]
+                else:
+                    names = [f".{node.module or ''}"] if isinstance(node, ast.ImportFrom) else []
+                for name in names:
+                    if name.startswith(".") or name.split(".")[0] in PACKAGES:
+                        found.append(f"{path.relative_to(ROOT)}:{node.lineno} imports {name} inside {function.name}()")
+    return sorted(set(found))
 
 
 def _graph(edges: list[Edge]) -> dict[str, set[str]]:
@@ -182,6 +211,43 @@ def layer_violations(edges: list[Edge], modules: dict[str, Path]) -> list[str]:
     return found
 
 
+def _room(module: str) -> str | None:
+    """The room of an ``accounts`` module, ``"entry"`` for the app's own entry modules, else None."""
+    parts = module.split(".")
+    if parts[0] != "accounts":
+        return None
+    if module == "accounts.models":
+        return "members"  # the aggregate of every room's models: as high as the highest
+    if len(parts) > 1 and parts[1] in PLUMBING:
+        return "plumbing"
+    if len(parts) > 1 and parts[1] in ROOMS:
+        return parts[1]
+    return "entry"
+
+
+def room_violations(edges: list[Edge], modules: dict[str, Path]) -> list[str]:
+    found = []
+    for edge in edges:
+        source, target = _room(edge.source), _room(edge.target)
+        if source in (None, "entry") or target is None or source == target:
+            continue
+        where = f"{modules[edge.source].relative_to(ROOT)}:{edge.line} imports {edge.target}"
+        below = ROOMS[:ROOMS.index(source)]
+        if target == "entry":
+            found.append(f"{where}: a room of accounts imports no entry module of the app (models, admin, urls, …)")
+        elif target not in below:
+            found.append(f"{where}: {_ROOM_NAMES[source]} may import only " + (
+                ", ".join(_ROOM_NAMES[room] for room in below) or "libraries"
+            ))
+    return sorted(found)
+
+
+_ROOM_NAMES = {
+    "privacy": "accounts.privacy", "plumbing": "accounts.dispatch and accounts.progress",
+    "staff": "accounts.staff", "members": "accounts.members",
+}
+
+
 def _limit(relative: str) -> int:
     return MODELS_LIMIT if relative.endswith("models.py") else MODULE_LIMIT
 
@@ -234,10 +300,23 @@ def test_there_is_no_import_circle_at_any_depth(edges, modules):
     )
 
 
+def test_project_imports_sit_at_the_top_of_their_module(modules):
+    """A lazy import hides what a module needs (and, often, a circle): only ``AppConfig.ready()`` may."""
+    found = nested_imports(modules)
+    assert not found, "imports inside functions: move them to the top of the module\n" + "\n".join(found)
+
+
 def test_apps_import_only_down_the_layers(edges, modules):
     violations = layer_violations(edges, modules)
     assert not violations, "imports that go up the layers (accounts <- consents <- retention <- requests_desk):\n" + (
         "\n".join(violations)
+    )
+
+
+def test_the_rooms_of_accounts_import_one_way(edges, modules):
+    violations = room_violations(edges, modules)
+    assert not violations, (
+        "imports across the rooms of accounts (privacy <- plumbing <- staff <- members):\n" + "\n".join(violations)
     )
 
 
@@ -295,3 +374,45 @@ def test_an_import_up_the_layers_is_named_with_its_file_and_line(tmp_path):
         "accounts/x.py:5 imports requests_desk.models: accounts may import only libraries",
         "retention/a.py:2 imports config.urls: an app reads only config tables that import nothing of the project",
     ]
+
+
+def test_an_import_across_the_rooms_of_accounts_is_named(tmp_path):
+    modules = _fake_project(tmp_path, {
+        "accounts/__init__.py": "",
+        "accounts/models.py": "from accounts.members.models import Member\n",
+        "accounts/privacy/__init__.py": "",
+        "accounts/privacy/crypto.py": "from accounts.staff import roles\n",
+        "accounts/staff/__init__.py": "",
+        "accounts/staff/roles.py": "from accounts.models import Member\nfrom accounts.privacy import crypto\n",
+        "accounts/members/__init__.py": "",
+        "accounts/members/models.py": "from accounts.staff import roles\nfrom accounts import admin\n",
+        "accounts/admin.py": "from accounts.members import models\n",
+    })
+    global ROOT
+    saved, ROOT = ROOT, tmp_path
+    try:
+        violations = room_violations(import_edges(modules), modules)
+    finally:
+        ROOT = saved
+    assert violations == [
+        "accounts/members/models.py:2 imports accounts.admin: a room of accounts imports no entry module of the app"
+        " (models, admin, urls, …)",
+        "accounts/privacy/crypto.py:1 imports accounts.staff.roles: accounts.privacy may import only libraries",
+        "accounts/staff/roles.py:1 imports accounts.models: accounts.staff may import only accounts.privacy,"
+        " accounts.dispatch and accounts.progress",
+    ]
+
+
+def test_an_import_inside_a_function_is_named_unless_in_ready(tmp_path):
+    modules = _fake_project(tmp_path, {
+        "accounts/__init__.py": "",
+        "accounts/apps.py": "class C:\n    def ready(self):\n        from accounts import x\n",
+        "accounts/x.py": "import os\n\n\ndef later():\n    import json\n    from accounts.models import Member\n",
+    })
+    global ROOT
+    saved, ROOT = ROOT, tmp_path
+    try:
+        found = nested_imports(modules)
+    finally:
+        ROOT = saved
+    assert found == ["accounts/x.py:6 imports accounts.models inside later()"]

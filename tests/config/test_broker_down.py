@@ -18,9 +18,9 @@ from django.core.management import call_command
 from django.urls import reverse
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-from accounts.choices import MemberStatus
 from accounts.dispatch import outbox
 from accounts.dispatch.models import OutboxTask
+from accounts.members.choices import MemberStatus
 from config.celery import app
 from consents.campaigns import policy_version_publish
 from consents.models import PolicyVersion

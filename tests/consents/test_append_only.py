@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connection, transaction
 from django.test import RequestFactory
 
-from accounts import roles
+from accounts.staff import roles
 from consents.choices import ConsentAction
 from consents.ledger import ledger_erasure_allowed
 from consents.models import ConsentEvent, ConsentState

@@ -10,8 +10,8 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from accounts import hooks
-from accounts.choices import DocumentKind
+from accounts.members import hooks
+from accounts.members.choices import DocumentKind
 from accounts.models import IdentityDocument
 from consents.choices import ConsentAction
 from consents.legal_grounds import BIOMETRIC_PURPOSE

@@ -16,7 +16,7 @@ from django.core.management import call_command
 from django.db import connections
 from django.utils import timezone
 
-from accounts.choices import MemberStatus
+from accounts.members.choices import MemberStatus
 from consents import campaigns, tasks
 from consents.campaigns import (
     campaign_progress,

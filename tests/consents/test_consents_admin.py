@@ -15,8 +15,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts import roles
 from accounts.models import Member
+from accounts.staff import roles
 from consents.campaigns import policy_version_publish, reconsent_chunk_send, reconsent_notice_accept
 from consents.choices import (
     ActorKind,

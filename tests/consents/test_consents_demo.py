@@ -11,7 +11,7 @@ from django.db.models import Count
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from accounts.choices import MemberStatus
+from accounts.members.choices import MemberStatus
 from accounts.models import Member
 from consents import demo
 from consents.choices import ActorKind, ConsentAction, DisclosureStatus, PurposeKind
@@ -21,7 +21,7 @@ from consents.selectors import may_process
 
 pytestmark = pytest.mark.django_db
 
-MEMBERS = 120  # indexes 13, 63, 113 are aged 13; 16, 66, 116 are aged 16 (accounts.seeding.plan.MINOR_AGES)
+MEMBERS = 120  # indexes 13, 63, 113 are aged 13; 16, 66, 116 are aged 16 (accounts.members.seeding.plan.MINOR_AGES)
 
 
 def seed(**kwargs) -> str:
@@ -164,7 +164,7 @@ def test_histories_are_recorded_in_bulk(settings):
     """Far fewer queries than members: the step's queries depend on chunks (and, on SQLite, on the
     999-parameter limit that splits each bulk insert), never one query per member or per event."""
     from accounts.demo import seed_staff
-    from accounts.seeding.seed import demo_members_seed
+    from accounts.members.seeding.seed import demo_members_seed
 
     seed_staff()
     demo_members_seed(count=MEMBERS, files=False)

@@ -13,7 +13,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from accounts.choices import MemberStatus
+from accounts.members.choices import MemberStatus
 from consents import ledger
 from consents.choices import ActorKind, Channel, ConsentAction
 from consents.drift import consent_state_drift

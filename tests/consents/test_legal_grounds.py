@@ -7,7 +7,7 @@ from django.contrib import admin
 from django.contrib.auth.models import Permission
 from django.test import RequestFactory
 
-from accounts import roles
+from accounts.staff import roles
 from consents.choices import GroundUse
 from consents.legal_grounds import CATALOGUE
 from consents.models import LegalGround

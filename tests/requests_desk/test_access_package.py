@@ -19,9 +19,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.datamap import Category, declaration
 from accounts.models import TransactionRecord
-from accounts.storage import protected_storage
+from accounts.privacy.datamap import Category, declaration
+from accounts.privacy.storage import protected_storage
 from consents.models import DisclosedMember, Disclosure, Recipient
 from requests_desk import access_package, letters, lifecycle, workflow
 from requests_desk.access_package import FILE_PLACEHOLDER, export_plan

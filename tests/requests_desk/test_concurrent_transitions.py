@@ -22,8 +22,8 @@ from django.contrib.auth.models import Group
 from django.db import connection, connections
 from django.utils import timezone
 
-from accounts import roles
 from accounts.models import StaffUser
+from accounts.staff import roles
 from requests_desk.choices import IntakeChannel, RequesterKind, RequestType, VerificationMethod
 from requests_desk.models import IdentityCheck, Request, Transition
 from requests_desk.states import Status

@@ -11,10 +11,10 @@ from django.core import mail
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
-from accounts import crypto
-from accounts.choices import MemberStatus
+from accounts.members.choices import MemberStatus
 from accounts.models import Member, TransactionRecord
-from accounts.storage import protected_storage
+from accounts.privacy import crypto
+from accounts.privacy.storage import protected_storage
 from consents.choices import ActorKind, Channel, ConsentAction
 from consents.ledger import consent_record
 from consents.models import ConsentEvent, ConsentState, LegalGround
@@ -88,7 +88,7 @@ def test_pp29_access_is_prepared_approved_by_someone_else_and_the_link_is_sent(a
 def _other_officer():
     from django.contrib.auth.models import Group
 
-    from accounts import roles
+    from accounts.staff import roles
     from tests.factories import StaffUserFactory
 
     user = StaffUserFactory(email="second.officer@test.example")

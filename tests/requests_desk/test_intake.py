@@ -63,7 +63,7 @@ def test_pp34_complaint_names_the_request_it_concerns():
 def test_pp28_security_report_needs_severity_and_goes_to_the_least_loaded_officer(compliance_officer):
     from django.contrib.auth.models import Group
 
-    from accounts import roles
+    from accounts.staff import roles
     from tests.factories import StaffUserFactory
 
     free = StaffUserFactory(email="free@test.example")

@@ -13,7 +13,7 @@ from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from accounts import roles
+from accounts.staff import roles
 from config.schedule import SCHEDULE
 from requests_desk import lifecycle, reminders
 from requests_desk.choices import IntakeChannel, ReminderKind, RequesterKind, RequestType

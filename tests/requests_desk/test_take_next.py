@@ -10,7 +10,7 @@ from django.db import connection, connections
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts import roles
+from accounts.staff import roles
 from requests_desk import lifecycle, workflow
 from requests_desk.choices import IntakeChannel, Priority, RequesterKind, RequestType
 from requests_desk.models import Request

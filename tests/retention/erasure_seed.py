@@ -17,7 +17,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.files.base import ContentFile
 from django.utils import timezone
 
-from accounts.choices import MemberKind, MemberStatus
+from accounts.members.choices import MemberKind, MemberStatus
 from accounts.models import (
     DeviceRecord,
     IdentityDocument,

@@ -32,10 +32,10 @@ from django.db.models import TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from accounts import crypto
-from accounts.datamap import declaration, models_about_members
-from accounts.fields import BlindIndexField
 from accounts.models import Member, StaffUser, TransactionRecord
+from accounts.privacy import crypto
+from accounts.privacy.datamap import declaration, models_about_members
+from accounts.privacy.fields import BlindIndexField
 from retention.choices import ErasureTrigger, ItemStatus, RunStatus
 from retention.erasure import expiry, runner
 from retention.erasure.plan import plan

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.utils import timezone
 
-from accounts.choices import MemberStatus
+from accounts.members.choices import MemberStatus
 from accounts.models import Member
 from retention import deidentify
 from retention.jobs.deidentified import export_deidentified, generated_export_paths

@@ -16,8 +16,7 @@ from django.db import DatabaseError, OperationalError, connection, connections, 
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from accounts.choices import MemberStatus
-from accounts.datamap import models_about_members
+from accounts.members.choices import MemberStatus
 from accounts.models import (
     DeviceRecord,
     IdentityDocument,
@@ -29,7 +28,8 @@ from accounts.models import (
     TransactionRecord,
     Verification,
 )
-from accounts.storage import protected_storage
+from accounts.privacy.datamap import models_about_members
+from accounts.privacy.storage import protected_storage
 from retention import locks, outbox
 from retention.choices import ErasureTrigger, ItemStatus, RunStatus
 from retention.erasure import cache_keys, expiry, records, runner

@@ -10,7 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from accounts.choices import MemberStatus
+from accounts.members.choices import MemberStatus
 from accounts.models import DeviceRecord, Member, ProductLine, TransactionRecord
 from config.schedule import SCHEDULE
 from retention import services, tasks

@@ -30,9 +30,9 @@ from django.core.files.base import ContentFile
 from django.db import connection
 from django.utils import timezone
 
-from accounts.choices import MemberStatus
+from accounts.members.choices import MemberStatus
 from accounts.models import DeviceRecord, IdentityDocument, Member, TransactionRecord
-from accounts.storage import protected_storage
+from accounts.privacy.storage import protected_storage
 from retention.choices import ErasureTrigger, ItemStatus, RunStatus
 from retention.erasure.records import subject_hash
 from retention.erasure.tasks import erase_run, erase_run_now

@@ -10,9 +10,9 @@ from django.apps import apps
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from accounts import crypto
-from accounts.choices import MemberStatus
+from accounts.members.choices import MemberStatus
 from accounts.models import Member, TransactionRecord
+from accounts.privacy import crypto
 from retention import services
 from retention.choices import ErasureTrigger
 from retention.erasure.records import was_erased

@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.utils import timezone
 
-from accounts import roles
+from accounts.staff import roles
 from retention import reminders, services
 from retention.choices import ReviewOutcome, RiskLevel
 from retention.jobs.reviews import REVIEW_DIGEST_TEMPLATE, send_review_reminders

@@ -60,7 +60,7 @@ CANARY_LOCAL_NAME = "CANARY-LOCAL-7f3a"
 CANARY_REQUESTER = "CANARY-REQUESTER-7f3a"
 CANARY_EMAIL = "canary.7f3a@mail.example"
 CANARY_PHONE = "+86 139 7357 0731"
-CANARY_ID = valid_cn_id(731, born=BORN)  # passes accounts.validators (PRC resident ID, GB 11643)
+CANARY_ID = valid_cn_id(731, born=BORN)  # passes accounts.members.validators (PRC resident ID, GB 11643)
 CANARY_BANK = "6217 0073 5731 7315 442"
 CANARY_FILE_TEXT = "CANARY-SCAN-7f3a"
 MEMBER_NUMBER = "M073573101"

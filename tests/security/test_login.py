@@ -20,7 +20,7 @@ from django.urls import reverse
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts import otp, security
+from accounts.staff import otp, security
 from tests.config.test_settings import PROBE, production_env, run_django
 from tests.factories import TEST_PASSWORD
 from tests.otp import device_for, totp_token, verified_login

@@ -32,9 +32,9 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 from django_celery_beat.models import ClockedSchedule, IntervalSchedule, SolarSchedule
 
-from accounts import roles
-from accounts.choices import MemberStatus
+from accounts.members.choices import MemberStatus
 from accounts.models import IdentityDocument, Member
+from accounts.staff import roles
 from consents import disclosures
 from consents.choices import DisclosureBasis, DisclosureKind
 from consents.models import PolicyVersion, Recipient

@@ -13,8 +13,8 @@ import logging
 
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts import otp
 from accounts.models import StaffUser
+from accounts.staff import otp
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """``manage.py import_records``: import members, related persons or transaction records from a file.
 
-The same checks as the admin's import (``accounts.spreadsheets.imports.records_import``): every row is checked
+The same checks as the admin's import (``accounts.members.spreadsheets.imports.records_import``): every row is checked
 and the file is written all or nothing; problems are printed as "line N, column C: reason".
 ``--source`` names where the file came from (PP-16) and is required: without it nothing is read.
 """
@@ -12,12 +12,12 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.admin_import import IMPORT_PERMISSION
+from accounts.members.admin.imports import IMPORT_PERMISSION
+from accounts.members.spreadsheets import imports
+from accounts.members.spreadsheets.formats import FORMATS
+from accounts.members.spreadsheets.problems import UnreadableFile, source_problem
+from accounts.members.spreadsheets.registry import RESOURCES
 from accounts.progress import progress
-from accounts.spreadsheets import imports
-from accounts.spreadsheets.formats import FORMATS
-from accounts.spreadsheets.problems import UnreadableFile, source_problem
-from accounts.spreadsheets.registry import RESOURCES
 
 
 class Command(BaseCommand):

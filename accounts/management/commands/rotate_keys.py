@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts import rotation
+from accounts.privacy import rotation
 from accounts.progress import progress
 
 

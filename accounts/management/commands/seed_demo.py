@@ -16,9 +16,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.demo import DEFAULT_MEMBERS
-from accounts.demo_logins import DEMO_LOGINS, DEMO_PASSWORD
+from accounts.members.seeding.seed import DEFAULT_SEED
 from accounts.progress import progress
-from accounts.seeding.seed import DEFAULT_SEED
+from accounts.staff.demo_logins import DEMO_LOGINS, DEMO_PASSWORD
 
 
 def collect_steps() -> list:

@@ -1,0 +1,100 @@
+"""Reads of the accounts app."""
+
+from __future__ import annotations
+
+import datetime
+from decimal import Decimal
+
+from django.conf import settings
+from django.db.models import QuerySet, Sum
+from django.utils import timezone
+
+from accounts.members.choices import VerificationLevel
+from accounts.members.models import (
+    IdentityDocument,
+    Member,
+    PaymentInstrument,
+    RelatedPerson,
+    TransactionRecord,
+    age_on,
+)
+from accounts.privacy import crypto
+
+
+def advanced_verification_threshold() -> tuple[Decimal, int]:
+    conf = settings.ADVANCED_VERIFICATION_THRESHOLD
+    return Decimal(str(conf["amount"])), int(conf["window_days"])
+
+
+def members_needing_advanced_verification(*, now: datetime.datetime | None = None) -> QuerySet[Member]:
+    """Members whose volume in the window exceeds the threshold without advanced verification (PP-10).
+
+    One aggregate query: the per-member sums are a subquery of the member query
+    (served by the ``accounts_txn_time_member`` index).
+    """
+    amount, window_days = advanced_verification_threshold()
+    since = (now or timezone.now()) - datetime.timedelta(days=window_days)
+    over = (
+        TransactionRecord.objects.filter(order_time__gte=since)
+        .order_by()
+        .values("member_id")
+        .annotate(volume=Sum("amount"))
+        .filter(volume__gt=amount)
+        .values("member_id")
+    )
+    return Member.objects.filter(pk__in=over).exclude(verification_level=VerificationLevel.ADVANCED)
+
+
+def member_ids_by_exact_value(value: str, *, limit: int = 1000) -> list[int]:
+    """Keys of the members matching ``value`` exactly as an e-mail, phone, document or card number.
+
+    Blind-index lookups only: nothing is decrypted. One query, a ``UNION`` of five indexed
+    equalities: each branch is an index scan, whereas an ``OR`` of the same conditions (some of
+    them ``IN (subquery)``) makes PostgreSQL scan the whole member table (seconds at 1M members).
+    """
+    value = (value or "").strip()
+    if not value:
+        return []
+    email = crypto.blind_index("email", value)
+    phone = crypto.blind_index("phone", value)
+    document = crypto.blind_index("document", value)
+    card = crypto.blind_index("card", value)
+    branches = [
+        Member.objects.filter(email_bidx=email).values_list("pk"),
+        Member.objects.filter(phone_bidx=phone).values_list("pk"),
+        IdentityDocument.objects.filter(number_bidx=document).values_list("member_id"),
+        PaymentInstrument.objects.filter(number_bidx=card).values_list("member_id"),
+        RelatedPerson.objects.filter(email_bidx=email).values_list("member_id"),
+        RelatedPerson.objects.filter(phone_bidx=phone).values_list("member_id"),
+    ]
+    union = branches[0].order_by().union(*(b.order_by() for b in branches[1:]))
+    return [pk for (pk,) in union[:limit]]
+
+
+def members_by_exact_value(value: str) -> QuerySet[Member]:
+    """Members matching ``value`` exactly as an e-mail, phone, document or card number (see above)."""
+    return Member.objects.filter(pk__in=member_ids_by_exact_value(value))
+
+
+def members_possibly_under(age: int, *, on: datetime.date) -> QuerySet[Member]:
+    """Members who may be under ``age`` on ``on``, selected in SQL on the plain birth year (PP-03, PP-37).
+
+    Someone born in year ``on.year - age`` is ``age`` or ``age - 1`` on ``on`` depending on the
+    birthday; anyone born later is certainly under ``age``, anyone born earlier certainly is not.
+    So the candidates are ``birth_year >= on.year - age`` (served by ``accounts_member_birth_year``);
+    ``members_under`` decrypts only these for the exact check. Members without a date of birth
+    have no birth year and are not candidates.
+    """
+    return Member.objects.filter(birth_year__gte=on.year - age)
+
+
+def members_under(age: int, *, on: datetime.date) -> list[Member]:
+    """Members exactly under ``age`` on ``on``: one query for the candidates, decrypted one by one.
+
+    Only the candidate rows of ``members_possibly_under`` are read and decrypted, never the table.
+    """
+    return [
+        member
+        for member in members_possibly_under(age, on=on).order_by("pk").iterator(chunk_size=2000)
+        if member.date_of_birth and age_on(member.date_of_birth, on) < age
+    ]

@@ -1,0 +1,483 @@
+"""Building blocks of the member admins: masking (PP-25), bounded counts and searches kept out of URLs.
+
+- ``SensitiveFieldsMixin`` (model admins and inlines) reads ``accounts.privacy.datamap.sensitive_fields`` and
+  never lets a stored sensitive value reach a page: list columns, read-only fields and inputs show it
+  masked; users who may reveal get a "Reveal" link (a logged, reason-checked page) and, where they
+  may change the record, an empty "replace" input.
+- ``MaskedHistoryMixin`` does the same for simple-history's history pages.
+- ``LargeTableMixin`` pages big tables without a full ``COUNT(*)`` (see ``BoundedCountPaginator``).
+- ``TokenSearchMixin`` keeps typed search terms (e-mails, ID numbers) out of URLs (requirement 11).
+"""
+
+from __future__ import annotations
+
+import secrets
+from functools import cached_property
+from urllib.parse import urlencode
+
+from django.contrib import admin, messages
+from django.contrib.admin.views.main import PAGE_VAR, SEARCH_VAR, ChangeList
+from django.contrib.admin.widgets import AdminDateWidget, AdminTextInputWidget
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import QuerySet
+from django.http import HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.text import capfirst
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_POST
+from simple_history.template_utils import HistoricalRecordContextHelper
+from simple_history.utils import get_m2m_reverse_field_name
+
+from accounts.privacy import crypto, datamap
+from accounts.privacy.fields import BlindIndexField, EncryptedDateField, EncryptedTextField
+from accounts.privacy.forms import SensitiveModelForm, document_file_url, reveal_url
+from accounts.privacy.masking import mask_value
+from accounts.privacy.request_guard import NUL
+from accounts.privacy.reveal import DOWNLOAD_PERMISSION, REVEAL_PERMISSION
+
+EMPTY = "—"
+
+
+def may_reveal(request) -> bool:
+    return request.user.has_perm(REVEAL_PERMISSION)
+
+
+def may_download(request) -> bool:
+    return request.user.has_perm(DOWNLOAD_PERMISSION)
+
+
+def on_historical_record_page(request) -> bool:
+    """simple-history's page of one past version: a reveal there would show today's value, not that one."""
+    match = getattr(request, "resolver_match", None)
+    return bool(match and (match.url_name or "").endswith("_simple_history"))
+
+
+# --- Masked display ------------------------------------------------------------------------------
+class MaskedDisplay:
+    """A list column / read-only field showing one sensitive field masked, with a reveal link if allowed.
+
+    Built per request (the links depend on the user's permissions). Instances compare equal by what
+    they show, so the admin's "is this field read-only?" checks match across calls.
+    """
+
+    def __init__(self, model, field_name: str, personal: datamap.Personal, *, reveal: bool, download: bool):
+        self.model = model
+        self.field_name = field_name
+        self.personal = personal
+        self.reveal = reveal
+        self.download = download
+        self.__name__ = f"{field_name}_masked"
+        self.short_description = model._meta.get_field(field_name).verbose_name
+        self.empty_value_display = EMPTY
+
+    def _key(self):
+        return (self.model, self.field_name, self.reveal, self.download)
+
+    def __eq__(self, other):
+        if not isinstance(other, MaskedDisplay):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self):
+        return hash(self._key())
+
+    def __str__(self):
+        return self.__name__
+
+    def __repr__(self):
+        return f"<MaskedDisplay {self.model._meta.label}.{self.field_name}>"
+
+    def __call__(self, obj):
+        value = getattr(obj, self.field_name, None)
+        if value is None or value == "":
+            return format_html("{}", EMPTY)
+        if self.personal.mask == datamap.Mask.FILE:
+            if self.download and obj.pk:
+                return format_html(
+                    '<span class="masked-value">{}</span> <a class="download-link" href="{}">{}</a>',
+                    _("Encrypted file"),
+                    document_file_url(obj),
+                    _("Download (logged)"),
+                )
+            return format_html('<span class="masked-value">{}</span>', _("Encrypted file"))
+        masked = mask_value(value, self.personal.mask)
+        if self.reveal and obj.pk:
+            return format_html(
+                '<span class="masked-value">{}</span> <a class="reveal-link" href="{}">{}</a>',
+                masked,
+                reveal_url(obj, self.field_name),
+                _("Reveal"),
+            )
+        return format_html('<span class="masked-value">{}</span>', masked)
+
+
+class LinksDisplay:
+    """A read-only field of links built per request (e.g. to a member's devices and transactions)."""
+
+    def __init__(self, name: str, label, links: tuple[tuple[str, str], ...]):
+        #: ``links``: (label, URL pattern with ``{pk}``) pairs the user may open.
+        self.__name__ = name
+        self.short_description = label
+        self.links = links
+
+    def __eq__(self, other):
+        if not isinstance(other, LinksDisplay):
+            return NotImplemented
+        return (self.__name__, self.links) == (other.__name__, other.links)
+
+    def __hash__(self):
+        return hash((self.__name__, self.links))
+
+    def __str__(self):
+        return self.__name__
+
+    def __call__(self, obj):
+        if not obj.pk or not self.links:
+            return format_html("{}", EMPTY)
+        return format_html_join(
+            " · ", '<a href="{}">{}</a>', ((url.format(pk=obj.pk), label) for label, url in self.links)
+        )
+
+
+class SensitiveFieldsMixin:
+    """For ``ModelAdmin`` and ``InlineModelAdmin`` classes of models with sensitive fields (PP-25).
+
+    Declare ``fieldsets``/``fields`` and ``list_display`` with the plain field names; at request time
+    every sensitive one is swapped for a ``MaskedDisplay`` unless the user may both change the record
+    and reveal values, in which case the form offers a masked "replace" input. Add pages (no stored
+    value) keep normal inputs.
+    """
+
+    form = SensitiveModelForm
+    formfield_overrides = {
+        # Encrypted columns are text columns: give them one-line inputs, and dates a date picker.
+        EncryptedTextField: {"widget": AdminTextInputWidget},
+        EncryptedDateField: {"widget": AdminDateWidget},
+    }
+
+    def _sensitive(self) -> dict[str, datamap.Personal]:
+        return datamap.sensitive_fields(self.model)
+
+    def _link_flags(self, request) -> tuple[bool, bool]:
+        if on_historical_record_page(request):
+            return False, False
+        return may_reveal(request), may_download(request)
+
+    def masked_display(self, request, field_name: str) -> MaskedDisplay:
+        reveal, download = self._link_flags(request)
+        return MaskedDisplay(self.model, field_name, self._sensitive()[field_name], reveal=reveal, download=download)
+
+    def _masked_here(self, request, obj) -> list[str]:
+        """Sensitive fields shown read-only and masked on this page (``obj`` None: an add page)."""
+        if obj is None:
+            return []
+        can_change = self.has_change_permission(request, obj)
+        reveal = may_reveal(request)
+        masked = []
+        for name, personal in self._sensitive().items():
+            # A file is never shown; replacing it needs only the right to change the record.
+            editable = can_change if personal.mask == datamap.Mask.FILE else (can_change and reveal)
+            if not editable:
+                masked.append(name)
+        return masked
+
+    def _swap(self, fields, swaps: dict, seen: set):
+        out = []
+        for entry in fields:
+            if isinstance(entry, list | tuple):
+                line = self._swap(entry, swaps, seen)
+                if line:
+                    out.append(tuple(line))
+                continue
+            entry = swaps.get(entry, entry) if isinstance(entry, str) else entry
+            if entry in seen:
+                continue
+            seen.add(entry)
+            out.append(entry)
+        return out
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        swaps = {name: self.masked_display(request, name) for name in self._masked_here(request, obj)}
+        if not swaps:
+            return fieldsets
+        seen: set = set()
+        return [
+            (title, {**options, "fields": self._swap(options.get("fields", ()), swaps, seen)})
+            for title, options in fieldsets
+        ]
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        readonly.extend(self.masked_display(request, name) for name in self._masked_here(request, obj))
+        return readonly
+
+    def _form_with_links(self, request, base):
+        reveal, download = self._link_flags(request)
+        return type(base.__name__, (base,), {"sensitive_links": {"reveal": reveal, "download": download}})
+
+    def get_list_display(self, request):
+        sensitive = self._sensitive()
+        return [
+            self.masked_display(request, name) if isinstance(name, str) and name in sensitive else name
+            for name in super().get_list_display(request)
+        ]
+
+
+class SensitiveModelAdminMixin(SensitiveFieldsMixin):
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        kwargs["form"] = self._form_with_links(request, kwargs.get("form", self.form))
+        return super().get_form(request, obj, change, **kwargs)
+
+
+class SensitiveInlineMixin(SensitiveFieldsMixin):
+    def get_formset(self, request, obj=None, **kwargs):
+        kwargs["form"] = self._form_with_links(request, kwargs.get("form", self.form))
+        return super().get_formset(request, obj, **kwargs)
+
+
+# --- History pages -------------------------------------------------------------------------------
+class MaskedHistoryContextHelper(HistoricalRecordContextHelper):
+    """Shows sensitive values in history diffs masked, as everywhere else (PP-25)."""
+
+    def prepare_delta_change_value(self, change, value):
+        personal = datamap.sensitive_fields(self.model).get(change.field)
+        if personal is not None:
+            return mask_value(value, personal.mask) or EMPTY
+        return super().prepare_delta_change_value(change, value)
+
+
+class ReadOnlyHistoryMixin:
+    """For ``SimpleHistoryAdmin`` subclasses: past versions are shown, never restored.
+
+    simple-history saves a POST to a past version's page whatever the user's rights (a view-only
+    auditor included): that would overwrite the record with old values and bypass the services and
+    their checks (style rule 7). Every role is refused; the page has no "Revert" button.
+    """
+
+    def revert_disabled(self, request, obj=None):
+        return True
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        if request.method not in ("GET", "HEAD"):
+            raise PermissionDenied("Past versions are read-only.")
+        return super().history_form_view(request, object_id, version_id, extra_context)
+
+
+class MaskedHistoryMixin(ReadOnlyHistoryMixin):
+    """For ``SimpleHistoryAdmin`` subclasses: history lists and past versions show no plaintext.
+
+    Past versions (the "historical record" page) reuse the change form, so ``SensitiveFieldsMixin``
+    masks them; the list of changes is diffed here without blind indexes (keyed hashes that would
+    let a reader compare values) and with sensitive values masked.
+    """
+
+    def get_historical_record_context_helper(self, request, historical_record):
+        return MaskedHistoryContextHelper(self.model, historical_record)
+
+    def set_history_delta_changes(self, request, historical_records, foreign_keys_are_objs=True):
+        records = list(historical_records)
+        hidden = [f.name for f in self.model._meta.concrete_fields if isinstance(f, BlindIndexField)]
+        history_model = getattr(self.model, self.model._meta.simple_history_manager_attribute).model
+        m2m_names = [f.name for f in getattr(history_model, "_history_m2m_fields", [])]
+        # simple-history diffs many-to-many fields with two queries per version; read them all at once.
+        m2m_values = self._history_m2m_values(records, m2m_names)
+        previous = None
+        for current in records:
+            if previous is not None:
+                delta = previous.diff_against(
+                    current, foreign_keys_are_objs=foreign_keys_are_objs, excluded_fields=[*hidden, *m2m_names]
+                )
+                helper = self.get_historical_record_context_helper(request, previous)
+                changes = helper.context_for_delta_changes(delta)
+                for name in m2m_names:
+                    old = m2m_values.get((current.history_id, name), [])
+                    new = m2m_values.get((previous.history_id, name), [])
+                    if old != new:
+                        label = capfirst(self.model._meta.get_field(name).verbose_name)
+                        changes.append({"field": label, "old": ", ".join(old) or EMPTY, "new": ", ".join(new) or EMPTY})
+                previous.history_delta_changes = changes
+            previous = current
+
+    def _history_m2m_values(self, records, m2m_names) -> dict[tuple[int, str], list[str]]:
+        """(history id, field) -> sorted labels of the related objects, one query per many-to-many field."""
+        values: dict[tuple[int, str], list[str]] = {}
+        if not records:
+            return values
+        for name in m2m_names:
+            through = getattr(records[0], name).model  # the history table of this many-to-many
+            reverse = get_m2m_reverse_field_name(self.model._meta.get_field(name))
+            rows = through.objects.filter(history__in=[r.history_id for r in records]).select_related(reverse)
+            for row in rows:
+                related = getattr(row, reverse, None)
+                values.setdefault((row.history_id, name), []).append(str(related) if related else "(deleted)")
+        return {key: sorted(labels) for key, labels in values.items()}
+
+
+# --- Large tables --------------------------------------------------------------------------------
+class BoundedCountPaginator(Paginator):
+    """Counts only as far as the admin needs, not the whole (filtered) table.
+
+    Django's changelist asks ``paginator.count`` on every page; on a million rows that is a full
+    ``COUNT(*)``. This paginator counts at most ``lookahead_pages`` pages past the requested one with
+    ``SELECT COUNT(*) FROM (SELECT … LIMIT n)``, so its cost depends on the page number, not on the
+    table size. When more rows exist, ``count_is_exact`` is False, the page list ends a few pages
+    ahead (it grows as the officer pages on) and the templates say "more than N".
+    """
+
+    lookahead_pages = 10
+
+    def __init__(self, object_list, per_page, orphans=0, allow_empty_first_page=True, *, page_number=1, **kwargs):
+        super().__init__(object_list, per_page, orphans, allow_empty_first_page, **kwargs)
+        self.page_number = max(1, page_number)
+        self.count_is_exact = True
+
+    @cached_property
+    def count(self):
+        limit = (self.page_number + self.lookahead_pages) * int(self.per_page)
+        window = self.object_list[: limit + 1]
+        found = window.count() if isinstance(window, QuerySet) else len(window)
+        self.count_is_exact = found <= limit
+        return min(found, limit)
+
+
+class LargeTableMixin:
+    """For the big tables (members, devices, transactions, the access log): no full COUNT(*) per page."""
+
+    show_full_result_count = False  # skips the unfiltered COUNT(*) Django runs beside the filtered one
+    paginator = BoundedCountPaginator  # bounds the filtered one
+
+    def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
+        try:
+            page_number = int(request.GET.get(PAGE_VAR, 1))
+        except (TypeError, ValueError):
+            page_number = 1
+        return self.paginator(queryset, per_page, orphans, allow_empty_first_page, page_number=page_number)
+
+
+# --- Searches kept out of URLs -------------------------------------------------------------------
+SEARCH_TOKEN_VAR = "qs"  # noqa: S105 - a query-string name, not a secret
+_SESSION_KEY = "accounts_admin_searches"
+_KEPT_SEARCHES = 20
+
+
+def search_token_store(request, term: str) -> str:
+    """Keep ``term`` in the session (encrypted, PP-26) under a random token; return the token."""
+    saved = dict(request.session.get(_SESSION_KEY, {}))
+    token = secrets.token_urlsafe(9)
+    saved[token] = crypto.encrypt_str(term)
+    while len(saved) > _KEPT_SEARCHES:
+        saved.pop(next(iter(saved)))
+    request.session[_SESSION_KEY] = saved
+    return token
+
+
+def search_token_term(request, token: str) -> str | None:
+    """The term saved under ``token`` in this session; None when unknown or expired."""
+    ciphertext = request.session.get(_SESSION_KEY, {}).get(token)
+    if ciphertext is None:
+        return None
+    try:
+        return crypto.decrypt_str(ciphertext)
+    except crypto.DecryptionError:
+        return None
+
+
+class TokenSearchChangeList(ChangeList):
+    """Reads the search term from the session by the ``qs`` token instead of from ``?q=``."""
+
+    uses_search_token = True  # the search form posts (templates/admin/accounts/search_form.html)
+
+    def __init__(self, request, *args, **kwargs):
+        self.search_token = request.GET.get(SEARCH_TOKEN_VAR, "")
+        self.search_expired = False
+        self._token_term = search_token_term(request, self.search_token) if self.search_token else None
+        if self.search_token and self._token_term is None:
+            self.search_expired = True
+            messages.warning(request, _("That search has expired; search again."))
+        super().__init__(request, *args, **kwargs)
+
+    def get_filters_params(self, params=None):
+        lookup_params = super().get_filters_params(params)
+        lookup_params.pop(SEARCH_TOKEN_VAR, None)
+        return lookup_params
+
+    def get_queryset(self, request, exclude_parameters=None):
+        if self.search_token:
+            self.query = self._token_term or ""
+        queryset = super().get_queryset(request, exclude_parameters)
+        return queryset.none() if self.search_expired else queryset
+
+
+class TokenSearchMixin:
+    """Searches for e-mails, phone numbers and ID numbers without putting them into URLs (requirement 11).
+
+    The search box posts (with CSRF) to ``search/``, which keeps the term encrypted in the session
+    under a random token and redirects to ``?qs=<token>``. A plain ``?q=`` that still arrives (a typed
+    or old link) is swapped for a token at once, so the term does not stay in the address bar,
+    browser history or the links of the page. Server access logs see only tokens.
+    """
+
+    def get_changelist(self, request, **kwargs):
+        return TokenSearchChangeList
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        search = path("search/", self.admin_site.admin_view(self.search_view), name="{}_{}_search".format(*info))
+        return [search, *super().get_urls()]
+
+    def _changelist_redirect(self, request, params: dict) -> HttpResponseRedirect:
+        url = reverse(f"{self.admin_site.name}:{self.opts.app_label}_{self.opts.model_name}_changelist")
+        return HttpResponseRedirect(f"{url}?{urlencode(params)}" if params else url)
+
+    @staticmethod
+    def _params_with_term(request, source, term: str) -> dict:
+        params = {k: v for k, v in source.items() if k not in (SEARCH_VAR, SEARCH_TOKEN_VAR, PAGE_VAR)}
+        params.pop("csrfmiddlewaretoken", None)
+        if term:
+            params[SEARCH_TOKEN_VAR] = search_token_store(request, term)
+        return params
+
+    def search_view(self, request):
+        return require_POST(self._search_view)(request)
+
+    def _search_view(self, request):
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        term = request.POST.get(SEARCH_VAR, "").strip()
+        if NUL in term:
+            # PostgreSQL text cannot hold it; say so instead of failing in the database.
+            messages.error(request, _("A search term cannot contain a NUL character; nothing was searched."))
+            term = ""
+        return self._changelist_redirect(request, self._params_with_term(request, request.POST, term))
+
+    def changelist_view(self, request, extra_context=None):
+        term = request.GET.get(SEARCH_VAR, "")
+        if term and self.has_view_or_change_permission(request):
+            return self._changelist_redirect(request, self._params_with_term(request, request.GET, term.strip()))
+        return super().changelist_view(request, extra_context)
+
+
+# --- Records nobody edits or deletes here -----------------------------------------------------------
+class NoDeleteMixin:
+    """Members' records leave only through erasure (retention), which honours legal holds (PP-02)."""
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnlyMixin(NoDeleteMixin):
+    """Append-only or imported records (devices, transactions, the access log): nobody edits them here."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnlyAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """A register or ledger: viewable by whoever may view the model; nobody adds, changes or deletes
+    (superusers included). The one read-only admin every app uses (issue 13 requirement 4)."""

@@ -1,0 +1,123 @@
+"""Model fields for protected values: encrypted at rest, looked up through a blind index.
+
+Encrypted columns hold Fernet tokens (text). Python code sees plaintext; the database, its
+backups and the simple-history tables (which copy these fields) see only ciphertext. Filtering
+on an encrypted column is refused: use its blind index (``BlindIndexField``).
+"""
+
+from __future__ import annotations
+
+import datetime
+
+from django.core.exceptions import FieldError
+from django.db import models
+
+from accounts.privacy import crypto
+
+
+class Ciphertext(str):
+    """A value that is already a token: written as it is (key rotation, erasure, raw copies)."""
+
+
+class EncryptedMixin:
+    """Shared by the encrypted fields; subclasses convert between Python values and text."""
+
+    encrypted = True
+
+    def to_plain_text(self, value) -> str:
+        return str(value)
+
+    def from_plain_text(self, text: str):
+        return text
+
+    def from_db_value(self, value, expression, connection):
+        if value is None or value == "":
+            return value
+        return self.from_plain_text(crypto.decrypt_str(value))
+
+    def get_prep_value(self, value):
+        if value is None or value == "":
+            return value
+        if isinstance(value, Ciphertext):
+            return str(value)
+        return crypto.encrypt_str(self.to_plain_text(value))
+
+
+class EncryptedTextField(EncryptedMixin, models.TextField):
+    description = "Text encrypted at rest"
+
+    def get_lookup(self, lookup_name):
+        # Equality against a fresh token can never match (Fernet is randomised): only "is null".
+        if lookup_name != "isnull":
+            raise FieldError(f"{self.name} is encrypted: look it up through its blind index.")
+        return super().get_lookup(lookup_name)
+
+
+class EncryptedDateField(EncryptedMixin, models.TextField):
+    """A date encrypted at rest. Keep a plain, coarse companion (e.g. birth year) for selection."""
+
+    description = "Date encrypted at rest"
+
+    def get_lookup(self, lookup_name):
+        if lookup_name != "isnull":
+            raise FieldError(f"{self.name} is encrypted: select on its plain companion field instead.")
+        return super().get_lookup(lookup_name)
+
+    def to_plain_text(self, value) -> str:
+        if isinstance(value, datetime.datetime):
+            value = value.date()
+        if isinstance(value, datetime.date):
+            return value.isoformat()
+        return datetime.date.fromisoformat(str(value)).isoformat()
+
+    def from_plain_text(self, text: str):
+        return datetime.date.fromisoformat(text)
+
+    def to_python(self, value):
+        if value is None or value == "" or isinstance(value, datetime.date):
+            return value
+        return datetime.date.fromisoformat(str(value))
+
+    def formfield(self, **kwargs):
+        from django import forms
+
+        return models.Field.formfield(self, form_class=forms.DateField, **kwargs)
+
+
+class BlindIndexField(models.CharField):
+    """HMAC of another field's normalised value, kept in step on every save and bulk_create.
+
+    ``bulk_update`` and ``QuerySet.update`` do not call ``pre_save``: code that writes the source
+    field that way must also write this one (see ``accounts.privacy.crypto.blind_index``).
+    """
+
+    def __init__(self, *args, source: str = "", kind: str = "", **kwargs):
+        self.source = source
+        self.kind = kind
+        kwargs.setdefault("max_length", 64)
+        kwargs.setdefault("editable", False)
+        kwargs.setdefault("null", True)
+        kwargs.setdefault("blank", True)
+        kwargs.setdefault("db_index", True)
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self):
+        name, path, args, kwargs = super().deconstruct()
+        kwargs["source"] = self.source
+        kwargs["kind"] = self.kind
+        for key, default in (("max_length", 64), ("editable", False), ("null", True), ("blank", True)):
+            if kwargs.get(key) == default:
+                kwargs.pop(key)
+        if kwargs.get("db_index") is True:
+            kwargs.pop("db_index")
+        else:
+            kwargs["db_index"] = False
+        return name, path, args, kwargs
+
+    def pre_save(self, model_instance, add):
+        source_value = getattr(model_instance, self.source)
+        if isinstance(source_value, Ciphertext):
+            return getattr(model_instance, self.attname)  # a raw copy keeps its index
+        value = crypto.blind_index(self.kind, None if source_value is None else str(source_value))
+        setattr(model_instance, self.attname, value)
+        return value

@@ -1,0 +1,90 @@
+"""Seeing what is masked: one sensitive value revealed, or one identity document downloaded, each
+with a reason and one access-log row that holds no value (PP-10, PP-25)."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import models
+
+from accounts.privacy import datamap
+from accounts.privacy.masking import mask_value
+from accounts.privacy.models import SensitiveAccessLog
+
+REVEAL_PERMISSION = "accounts.reveal_sensitive"
+DOWNLOAD_PERMISSION = "accounts.download_document"
+MIN_REASON_LENGTH = 10
+
+
+def member_number_of(obj: models.Model) -> str:
+    """The member number an object is about, following its data-map subject path."""
+    dm = datamap.declaration(type(obj))
+    if dm and dm.subject == "self":
+        return obj.member_number
+    if dm and dm.subject == "member":
+        return obj.member.member_number
+    return ""
+
+
+def _checked_reason(reason: str) -> str:
+    reason = (reason or "").strip()
+    if len(reason) < MIN_REASON_LENGTH:
+        raise ValidationError({"reason": f"Give a reason of at least {MIN_REASON_LENGTH} characters."})
+    return reason
+
+
+def sensitive_value_reveal(
+    *, user, obj: models.Model, field_name: str, reason: str, ip_address: str | None
+) -> str:
+    """Return the plaintext of one sensitive field and log who saw it and why (PP-25).
+
+    Exactly one access-log row per reveal; the row holds no value.
+    """
+    if not user.has_perm(REVEAL_PERMISSION):
+        raise PermissionDenied("Revealing sensitive values needs the reveal permission.")
+    personal = datamap.sensitive_fields(type(obj)).get(field_name)
+    if personal is None or personal.mask == datamap.Mask.FILE:
+        raise ValidationError({"field": "This field is not a revealable sensitive value."})
+    reason = _checked_reason(reason)
+    value = getattr(obj, field_name)
+    SensitiveAccessLog.objects.create(
+        staff_user=user,
+        action=SensitiveAccessLog.Action.REVEAL,
+        member_number=member_number_of(obj),
+        model_label=obj._meta.label,
+        object_id=str(obj.pk),
+        field_name=field_name,
+        reason=reason,
+        ip_address=ip_address,
+    )
+    return "" if value is None else str(value)
+
+
+def masked(obj: models.Model, field_name: str) -> str:
+    personal = datamap.sensitive_fields(type(obj)).get(field_name)
+    value = getattr(obj, field_name)
+    return mask_value(value, personal.mask) if personal else ("" if value is None else str(value))
+
+
+def identity_document_file_read(*, user, document, reason: str, ip_address: str | None) -> bytes:
+    """Decrypt one identity document's file for download and log who took it and why (PP-10, PP-25).
+
+    Exactly one access-log row (action DOWNLOAD) per download; the row holds no content.
+    """
+    if not user.has_perm(DOWNLOAD_PERMISSION):
+        raise PermissionDenied("Downloading identity documents needs the download permission.")
+    reason = _checked_reason(reason)
+    if not document.file:
+        raise ValidationError({"file": "This document has no stored file."})
+    with document.file.open("rb") as handle:  # the storage decrypts (accounts.privacy.storage)
+        content = handle.read()
+    SensitiveAccessLog.objects.create(
+        staff_user=user,
+        action=SensitiveAccessLog.Action.DOWNLOAD,
+        member_number=member_number_of(document),
+        model_label=document._meta.label,
+        object_id=str(document.pk),
+        field_name="file",
+        reason=reason,
+        ip_address=ip_address,
+    )
+    return content
