@@ -368,6 +368,7 @@ def ledger_erasure_allowed(using: str = "default") -> Iterator[None]:
             with connection.cursor() as cursor:
                 cursor.execute("SELECT set_config('privacy.erasure', 'on', true)")
         yield
-        if connection.vendor == "postgresql":
+        # A block marked for rollback (a dry run) takes the setting with it; no query may run then.
+        if connection.vendor == "postgresql" and not transaction.get_rollback(using=using):
             with connection.cursor() as cursor:
                 cursor.execute("SELECT set_config('privacy.erasure', 'off', true)")

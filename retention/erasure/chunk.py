@@ -66,57 +66,56 @@ def process_chunk(
     started = timezone.now()
     chunk = ChunkState(trigger=trigger, now=now, fresh={}, closure={}, catchup=[])
     try:
-        with transaction.atomic():
-            # PP-02 outranks the ledger's permanence: inside this block the consent ledger's trigger
-            # lets the chunk delete its members' consent events (consents.ledger).
-            with ledger_erasure_allowed():
-                chunk.current = Member._meta.label
-                rows = locks.lock_members(Member.objects.filter(where_in("pk", ids)))
-                numbers = {pk: number for pk, number, _status, _cancelled in rows}
-                if eligible is not None and rows:
-                    still = set(eligible(Member.objects.filter(where_in("pk", numbers))).values_list("pk", flat=True))
+        # PP-02 outranks the ledger's permanence: inside this transaction the consent ledger's
+        # trigger lets the chunk delete its members' consent events (consents.ledger).
+        with ledger_erasure_allowed():
+            chunk.current = Member._meta.label
+            rows = locks.lock_members(Member.objects.filter(where_in("pk", ids)))
+            numbers = {pk: number for pk, number, _status, _cancelled in rows}
+            if eligible is not None and rows:
+                still = set(eligible(Member.objects.filter(where_in("pk", numbers))).values_list("pk", flat=True))
+            else:
+                still = set(numbers)
+            held = _active_holds(sorted(still), timezone.localdate(now))
+            retention_limit = now - datetime.timedelta(days=max_retention_days())
+            for pk, number, status, cancelled_at in rows:
+                if pk not in still:
+                    outcome.skipped[pk] = number
+                elif pk in held:
+                    outcome.held[pk] = number
+                elif status == MemberStatus.CLOSED and is_tombstone_number(number):
+                    outcome.skipped[pk] = number  # already erased; nothing more unless retention passed
+                    if cancelled_at is not None and cancelled_at <= retention_limit:
+                        chunk.catchup.append(pk)
                 else:
-                    still = set(numbers)
-                held = _active_holds(sorted(still), timezone.localdate(now))
-                retention_limit = now - datetime.timedelta(days=max_retention_days())
-                for pk, number, status, cancelled_at in rows:
-                    if pk not in still:
-                        outcome.skipped[pk] = number
-                    elif pk in held:
-                        outcome.held[pk] = number
-                    elif status == MemberStatus.CLOSED and is_tombstone_number(number):
-                        outcome.skipped[pk] = number  # already erased; nothing more unless retention passed
-                        if cancelled_at is not None and cancelled_at <= retention_limit:
-                            chunk.catchup.append(pk)
-                    else:
-                        chunk.fresh[pk] = number
-                        chunk.closure[pk] = cancelled_at or now
-                # Members locked by another run (skip_locked) are that run's: reported as skipped.
-                missing = sorted(set(ids) - set(numbers))
-                if missing:
-                    outcome.skipped.update(
-                        dict(Member.objects.filter(pk__in=missing).values_list("pk", "member_number"))
-                    )
-                if run is not None and numbers:
-                    upsert_items(run, numbers)
-                if chunk.fresh or chunk.catchup:
-                    apply.erase_chunk(chunk)
-                outcome.erased = dict(chunk.fresh)
-                outcome.tombstones = dict(chunk.tombstones)
-                if chunk.fresh:
-                    chunk.current = ErasureRecord._meta.label
-                    records.write_records(chunk, trigger=trigger, started=started, request_reference=request_reference,
-                                          run=run)
-                if run is not None:
-                    chunk.current = ErasureRun._meta.label
-                    set_item_status(run, outcome.erased, ItemStatus.ERASED, now)
-                    set_item_status(run, outcome.held, ItemStatus.HELD, now)
-                    set_item_status(run, {pk: n for pk, n in outcome.skipped.items() if pk in numbers},
-                                    ItemStatus.SKIPPED, now)
-                    add_run_counts(run, chunk.totals)
-                outcome.counts = dict(chunk.totals)
-                outcome.files = bool(chunk.files)
-                outcome.cache_members = {pk: chunk.fresh[pk] for pk in chunk.fresh}
+                    chunk.fresh[pk] = number
+                    chunk.closure[pk] = cancelled_at or now
+            # Members locked by another run (skip_locked) are that run's: reported as skipped.
+            missing = sorted(set(ids) - set(numbers))
+            if missing:
+                outcome.skipped.update(
+                    dict(Member.objects.filter(pk__in=missing).values_list("pk", "member_number"))
+                )
+            if run is not None and numbers:
+                upsert_items(run, numbers)
+            if chunk.fresh or chunk.catchup:
+                apply.erase_chunk(chunk)
+            outcome.erased = dict(chunk.fresh)
+            outcome.tombstones = dict(chunk.tombstones)
+            if chunk.fresh:
+                chunk.current = ErasureRecord._meta.label
+                records.write_records(chunk, trigger=trigger, started=started, request_reference=request_reference,
+                                      run=run)
+            if run is not None:
+                chunk.current = ErasureRun._meta.label
+                set_item_status(run, outcome.erased, ItemStatus.ERASED, now)
+                set_item_status(run, outcome.held, ItemStatus.HELD, now)
+                set_item_status(run, {pk: n for pk, n in outcome.skipped.items() if pk in numbers},
+                                ItemStatus.SKIPPED, now)
+                add_run_counts(run, chunk.totals)
+            outcome.counts = dict(chunk.totals)
+            outcome.files = bool(chunk.files)
+            outcome.cache_members = {pk: chunk.fresh[pk] for pk in chunk.fresh}
             if dry_run:
                 transaction.set_rollback(True)
             else:
