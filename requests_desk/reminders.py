@@ -11,8 +11,22 @@ Who is told what:
   request that arrives with two days left, sends one reminder, not a burst of all the earlier ones;
 - every active supervisor, once per due date, about each overdue open request (escalation).
 
+Which requests a run reads (issue 15, requirement 3): only those whose ``Request.reminder_due_at``
+has come, a range scan of the partial index ``desk_request_reminder_due``. That column says when the
+request next enters a stage (a local midnight, or its due time for the escalation; NULL once
+escalated); a new request and every change of assignee, due date or status set it to
+``REMINDER_RECHECK`` (``Request.reminders_recheck``), so the next run looks at it. A run that finds
+nothing due reads no request and no reminder row. What the schedule cannot know — a supervisor who
+joined, an assignee back from leave — is seen by comparing the staff with the last run's
+(``JobRun.counts["staff"]``): then that one run looks at every open request, skipping what the log
+has already.
+
 Exactly once, even when the job runs twice, concurrently, or after a crash:
 
+0. **Schedule.** In one transaction with the claims, one UPDATE stamps the due requests with the
+   run's stamp and writes when each is due next (``next_look``), locking them (``FOR UPDATE SKIP
+   LOCKED``: a concurrent run skips them; a concurrent change waits, then sets ``REMINDER_RECHECK``
+   again). The claims then select the stamped rows. A crash rolls back both.
 1. **Claim.** Each reminder is a ``ReminderLog`` row under the unique constraint
    ``(request, staff_user, kind, days_before, due_at)``. A run inserts the rows it is due with
    ``INSERT … SELECT … ON CONFLICT DO NOTHING`` — what ``bulk_create(ignore_conflicts=True)`` emits,
