@@ -299,7 +299,7 @@ def request_assign(*, request: Request, assignee, user) -> Request:
         locked.assignee = assignee
         locked._history_user = user
         locked._change_reason = "assigned" if assignee else "released"
-        locked.save(update_fields=["assignee"])
+        locked.save(update_fields=["assignee", locked.reminders_recheck()])  # a new assignee's reminders
     return locked
 
 

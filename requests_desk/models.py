@@ -5,6 +5,7 @@ A request's status is changed only by ``requests_desk.workflow`` (design decisio
 
 from __future__ import annotations
 
+import datetime
 import secrets
 import uuid
 
@@ -29,7 +30,15 @@ from requests_desk.choices import (
     Severity,
     VerificationMethod,
 )
-from requests_desk.states import Status
+from requests_desk.states import OPEN_STATES, Status
+
+#: The open states as a sorted list, for partial index conditions (stable in migrations).
+OPEN_STATUS_VALUES = sorted(str(state) for state in OPEN_STATES)
+
+
+#: ``Request.reminder_due_at`` of a request the reminder job must look at in its next run, whatever
+#: ``now`` that run is given: a new request, and one whose assignee, due date or status changed.
+REMINDER_RECHECK = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 
 
 def _p(category, label, erasure, *, sensitive=False, mask=Mask.NONE, exported=True) -> Personal:
@@ -84,8 +93,14 @@ class Request(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+    # The reminder job's schedule (PP-34, requests_desk.reminders): when it must next look at this
+    # request (its next reminder stage, REMINDER_RECHECK after a change, NULL when nothing is left),
+    # and the stamp of the run that last looked. Bookkeeping, not the request's history.
+    reminder_due_at = models.DateTimeField(_("reminders next due at"), null=True, blank=True,
+                                           default=REMINDER_RECHECK, editable=False)
+    reminder_run = models.DateTimeField(_("reminders last looked at by run"), null=True, blank=True, editable=False)
 
-    history = HistoricalRecords(excluded_fields=["details"])
+    history = HistoricalRecords(excluded_fields=["details", "reminder_due_at", "reminder_run"])
 
     data_map = DataMap(
         subject="member",
@@ -106,7 +121,7 @@ class Request(models.Model):
         },
         not_personal=("id", "reference", "status", "requester_kind", "channel", "due_at", "priority", "severity",
                       "assignee", "concerns", "is_repeat", "fee_amount", "refusal_grounds", "prepared_by",
-                      "approved_by", "closed_at"),
+                      "approved_by", "closed_at", "reminder_due_at", "reminder_run"),
         note="The ticket survives erasure as a pseudonymous record of how the request was handled.",
     )
 
@@ -126,8 +141,14 @@ class Request(models.Model):
                 condition=models.Q(assignee__isnull=True, status__in=["new", "awaiting_identity", "in_progress"]),
                 name="desk_request_unassigned_open",
             ),
-            # Reminders and the agent's own list.
+            # The agent's own list.
             models.Index(fields=["assignee", "status", "due_at"], name="desk_request_assignee_due"),
+            # The reminder job (PP-34): the open requests it must look at now (``reminder_due_at <=
+            # now``: a range scan of the due ones only), then the ones its run stamped.
+            models.Index(fields=["reminder_due_at"], condition=models.Q(status__in=OPEN_STATUS_VALUES),
+                         name="desk_request_reminder_due"),
+            models.Index(fields=["reminder_run"], condition=models.Q(status__in=OPEN_STATUS_VALUES),
+                         name="desk_request_reminder_run"),
             # Repeat detection: same member, same type, recent.
             models.Index(fields=["member", "type", "received_at"], name="desk_request_member_type"),
         ]
@@ -143,6 +164,13 @@ class Request(models.Model):
 
     def __str__(self) -> str:
         return self.reference
+
+    def reminders_recheck(self) -> str:
+        """Have the reminder job look at this request in its next run (PP-34); returns the field's name
+        for ``update_fields``. Every change of assignee, due date or status calls it: the job reads only
+        the requests whose ``reminder_due_at`` has come."""
+        self.reminder_due_at = REMINDER_RECHECK
+        return "reminder_due_at"
 
 
 class Transition(models.Model):
@@ -283,6 +311,10 @@ class ReminderLog(models.Model):
                 fields=["request", "staff_user", "kind", "days_before", "due_at"],
                 name="%(app_label)s_%(class)s_unique_reminder",
             ),
+        ]
+        indexes = [
+            # The send step: the unsent rows only, not a scan of the whole log every run.
+            models.Index(fields=["id"], condition=models.Q(sent_at__isnull=True), name="desk_reminderlog_unsent"),
         ]
 
     def __str__(self) -> str:

@@ -50,6 +50,6 @@ def take_next(*, user) -> Request | None:
         request.assignee = user
         request._history_user = user
         request._change_reason = "taken from the queue"
-        request.save(update_fields=["assignee"])
+        request.save(update_fields=["assignee", request.reminders_recheck()])  # the taker's reminders (PP-34)
     logger.info("request %s taken by staff user %s", request.reference, user.pk)
     return request

@@ -11,8 +11,22 @@ Who is told what:
   request that arrives with two days left, sends one reminder, not a burst of all the earlier ones;
 - every active supervisor, once per due date, about each overdue open request (escalation).
 
+Which requests a run reads (issue 15, requirement 3): only those whose ``Request.reminder_due_at``
+has come, a range scan of the partial index ``desk_request_reminder_due``. That column says when the
+request next enters a stage (a local midnight, or its due time for the escalation; NULL once
+escalated); a new request and every change of assignee, due date or status set it to
+``REMINDER_RECHECK`` (``Request.reminders_recheck``), so the next run looks at it. A run that finds
+nothing due reads no request and no reminder row. What the schedule cannot know — a supervisor who
+joined, an assignee back from leave — is seen by comparing the staff with the last run's
+(``JobRun.counts["staff"]``): then that one run looks at every open request, skipping what the log
+has already.
+
 Exactly once, even when the job runs twice, concurrently, or after a crash:
 
+0. **Schedule.** In one transaction with the claims, one UPDATE stamps the due requests with the
+   run's stamp and writes when each is due next (``next_look``), locking them (``FOR UPDATE SKIP
+   LOCKED``: a concurrent run skips them; a concurrent change waits, then sets ``REMINDER_RECHECK``
+   again). The claims then select the stamped rows. A crash rolls back both.
 1. **Claim.** Each reminder is a ``ReminderLog`` row under the unique constraint
    ``(request, staff_user, kind, days_before, due_at)``. A run inserts the rows it is due with
    ``INSERT … SELECT … ON CONFLICT DO NOTHING`` — what ``bulk_create(ignore_conflicts=True)`` emits,
@@ -40,6 +54,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import (
+    Case,
     CharField,
     Count,
     DateTimeField,
@@ -48,9 +63,11 @@ from django.db.models import (
     IntegerField,
     Max,
     OuterRef,
+    Q,
     QuerySet,
     Subquery,
     Value,
+    When,
     Window,
 )
 from django.db.models.constants import OnConflict
@@ -61,8 +78,7 @@ from django.utils import timezone
 from accounts.models import StaffUser
 from accounts.staff import roles
 from requests_desk.choices import ReminderKind, RequestType
-from requests_desk.models import ReminderLog, Request
-from requests_desk.states import OPEN_STATES
+from requests_desk.models import OPEN_STATUS_VALUES, ReminderLog, Request
 from retention import reminders as digest
 from retention.models import JobRun
 
@@ -74,6 +90,8 @@ DIGEST_SUBJECT = "Request desk: deadlines needing your attention"
 _PATH_PLACEHOLDER = "DSR-PLACEHOLD"
 #: A digest lists this many requests of each kind at most and counts the rest (the queue lists them all).
 DIGEST_MAX_ITEMS = 200
+#: A request due more than this many days after the largest reminder stage is looked at again then.
+HORIZON_DAYS = 21
 
 
 @dataclass(frozen=True)
@@ -118,29 +136,98 @@ def reminder_buckets(now: datetime.datetime) -> list[tuple[int, datetime.datetim
 
 
 def open_requests() -> QuerySet[Request]:
-    return Request.objects.filter(status__in=list(OPEN_STATES)).order_by()
+    return Request.objects.filter(status__in=OPEN_STATUS_VALUES).order_by()
 
 
-def before_due_candidates(now: datetime.datetime, days: int, lower, upper) -> QuerySet[Request]:
-    """Assigned open requests of one bucket (served by ``desk_request_assignee_due``)."""
-    queryset = open_requests().filter(assignee__isnull=False, assignee__is_active=True, due_at__lt=upper)
+def before_due_candidates(requests: QuerySet[Request], now: datetime.datetime, lower, upper) -> QuerySet[Request]:
+    """The assigned requests of ``requests`` in one bucket."""
+    queryset = requests.filter(assignee__isnull=False, assignee__is_active=True, due_at__lt=upper)
     # The first bucket excludes what is due by now (overdue); later ones start at their midnight.
     queryset = queryset.filter(due_at__gt=lower) if lower == now else queryset.filter(due_at__gte=lower)
     return queryset
 
 
-def overdue_requests(now: datetime.datetime) -> QuerySet[Request]:
-    return open_requests().filter(due_at__lte=now)
+def overdue_requests(requests: QuerySet[Request], now: datetime.datetime) -> QuerySet[Request]:
+    return requests.filter(due_at__lte=now)
+
+
+def staff_snapshot() -> dict[str, list[int]]:
+    """In one query: the active supervisors with an e-mail address (told about every overdue request)
+    and the inactive staff users (whose reminders are held back)."""
+    recipient = Q(is_active=True, groups__name=roles.SUPERVISOR) & ~Q(email="")
+    rows = StaffUser.objects.filter(recipient | Q(is_active=False)).order_by("pk").values_list("pk", "is_active")
+    users = dict(rows.distinct())
+    return {"supervisors": [pk for pk, active in users.items() if active],
+            "inactive": [pk for pk, active in users.items() if not active]}
 
 
 def escalation_recipients() -> list[int]:
     """Active supervisors with an e-mail address: they are told about every overdue request."""
-    return list(
-        StaffUser.objects.filter(is_active=True, groups__name=roles.SUPERVISOR).exclude(email="")
-        .order_by("pk").values_list("pk", flat=True).distinct()
-    )
+    return staff_snapshot()["supervisors"]
 
 
+# --- The schedule: which requests a run looks at -----------------------------------------------------
+def next_look(now: datetime.datetime) -> Case:
+    """When the job must look at a request again after looking at it at ``now``, as an SQL ``CASE``.
+
+    The next reminder stage of a request due on local day ``X`` (``left`` days from today) starts at
+    the local midnight of ``X - d`` for the largest ``d`` of ``reminder_days()`` below ``left``; with
+    none below, the request is next overdue at ``due_at``; once overdue (escalated) there is nothing
+    left until it changes (NULL). An unassigned request has only the escalation ahead: its assignment
+    is a change. The midnights are computed here, in the local time zone, one ``WHEN`` per local day
+    up to ``HORIZON_DAYS`` past the largest stage; a request due later is looked at again then (early,
+    never late: it is simply rescheduled).
+    """
+    today = timezone.localdate(now)
+    days = reminder_days()
+    whens = [When(due_at__lte=now, then=Value(None, output_field=DateTimeField())),
+             When(assignee__isnull=True, then=F("due_at"))]
+    if not days:
+        return Case(*whens, default=F("due_at"), output_field=DateTimeField())
+    horizon = days[-1] + HORIZON_DAYS
+    for left in range(horizon + 1):  # due on local day today + left
+        below = [d for d in days if d < left]
+        then = Value(_start_of_day(today + datetime.timedelta(days=left - below[-1]))) if below else F("due_at")
+        whens.append(When(due_at__lt=_start_of_day(today + datetime.timedelta(days=left + 1)), then=then))
+    later = _start_of_day(today + datetime.timedelta(days=horizon + 1 - days[-1]))
+    return Case(*whens, default=Value(later), output_field=DateTimeField())
+
+
+def due_requests(now: datetime.datetime) -> QuerySet[Request]:
+    """The open requests the job must look at ``now`` (``desk_request_reminder_due``: a range scan)."""
+    return open_requests().filter(reminder_due_at__lte=now)
+
+
+def _schedule(now: datetime.datetime, stamp: datetime.datetime) -> int:
+    """Stamp the due requests with ``stamp`` and set when each is due next, in one UPDATE.
+
+    The rows are locked (``FOR UPDATE SKIP LOCKED``) until the run's claims commit with them: a
+    concurrent run skips them, a concurrent assignment or extension waits and then sets
+    ``REMINDER_RECHECK`` again, so its change is looked at by the next run. The next due time is
+    written before the claims, in the same transaction: a crash rolls both back.
+    """
+    locked = due_requests(now).select_for_update(skip_locked=True).values("pk")
+    return Request.objects.filter(pk__in=Subquery(locked)).update(reminder_due_at=next_look(now), reminder_run=stamp)
+
+
+# --- Staff changes: when a run must look at every open request ---------------------------------------
+def last_staff_snapshot() -> dict | None:
+    """The staff snapshot of the last recorded run (``retention_jobrun_job_started``), None before any."""
+    counts = (JobRun.objects.filter(job=JOB_NAME, dry_run=False).order_by("-started_at", "-pk")
+              .values_list("counts", flat=True).first())
+    return (counts or {}).get("staff")
+
+
+def staff_changed(previous: dict | None, current: dict[str, list[int]]) -> bool:
+    """A new supervisor is owed every open escalation, a reactivated assignee the reminders of the
+    current stages: the schedule does not know them, so the run looks at every open request."""
+    if previous is None:
+        return True
+    return bool(set(current["supervisors"]) - set(previous.get("supervisors", []))
+                or set(previous.get("inactive", [])) - set(current["inactive"]))
+
+
+# --- The claim ---------------------------------------------------------------------------------------
 def _claim_rows(queryset: QuerySet, *, staff_user, kind: str, days: int, now: datetime.datetime) -> QuerySet:
     """The ``ReminderLog`` columns for each request of ``queryset``, as a SELECT (nothing fetched)."""
     staff = staff_user if staff_user is not None else "assignee_id"
@@ -178,19 +265,25 @@ def _insert_claims(select: QuerySet) -> int:
 
 
 def _not_yet_claimed(queryset: QuerySet[Request], *, staff, kind: str, days: int) -> QuerySet[Request]:
-    """For dry runs: the requests whose reminder has no row yet."""
+    """The requests whose reminder has no row yet: for dry runs and for a run that looks at every
+    open request (a staff change), not for the scheduled ones (the conflict clause settles those)."""
     logged = ReminderLog.objects.filter(request=OuterRef("pk"), staff_user=staff, kind=kind, days_before=days,
                                         due_at=OuterRef("due_at"))
     return queryset.exclude(Exists(logged))
 
 
-def _claim(now: datetime.datetime, supervisors: list[int], *, dry_run: bool, step) -> dict[str, int]:
+def _claim(requests: QuerySet[Request], now: datetime.datetime, supervisors: list[int], *, dry_run: bool,
+           every: bool, step) -> dict[str, int]:
+    """Claim the reminders due at ``now`` for ``requests`` (``every``: all open requests, skipping what
+    the log has already)."""
     claimed = {ReminderKind.BEFORE_DUE.value: 0, ReminderKind.OVERDUE.value: 0}
+
+    def pending(queryset: QuerySet[Request], *, staff, kind: str, days: int) -> QuerySet[Request]:
+        return _not_yet_claimed(queryset, staff=staff, kind=kind, days=days) if every or dry_run else queryset
+
     for days, lower, upper in reminder_buckets(now):
-        # NOT EXISTS first: a rerun skips what is claimed already without attempting the insert;
-        # the conflict clause still settles a race with a concurrent run.
-        candidates = _not_yet_claimed(before_due_candidates(now, days, lower, upper), staff=OuterRef("assignee"),
-                                      kind=ReminderKind.BEFORE_DUE, days=days)
+        candidates = pending(before_due_candidates(requests, now, lower, upper), staff=OuterRef("assignee"),
+                             kind=ReminderKind.BEFORE_DUE, days=days)
         if dry_run:
             claimed[ReminderKind.BEFORE_DUE] += candidates.count()
         else:
@@ -198,14 +291,14 @@ def _claim(now: datetime.datetime, supervisors: list[int], *, dry_run: bool, ste
                 _claim_rows(candidates, staff_user=None, kind=ReminderKind.BEFORE_DUE, days=days, now=now))
         step(f"{days}-day reminders")
     if supervisors:
-        pending = {s: _not_yet_claimed(overdue_requests(now), staff=s, kind=ReminderKind.OVERDUE, days=0)
+        overdue = {s: pending(overdue_requests(requests, now), staff=s, kind=ReminderKind.OVERDUE, days=0)
                    for s in supervisors}
         if dry_run:
-            claimed[ReminderKind.OVERDUE] += sum(queryset.count() for queryset in pending.values())
+            claimed[ReminderKind.OVERDUE] += sum(queryset.count() for queryset in overdue.values())
         else:
             # One statement for all supervisors: the union of one SELECT per supervisor.
             selects = [_claim_rows(queryset, staff_user=s, kind=ReminderKind.OVERDUE, days=0, now=now)
-                       for s, queryset in pending.items()]
+                       for s, queryset in overdue.items()]
             union = selects[0].union(*selects[1:], all=True) if len(selects) > 1 else selects[0]
             claimed[ReminderKind.OVERDUE] += _insert_claims(union)
     step("escalations")
@@ -292,8 +385,9 @@ def _send(now: datetime.datetime, *, step) -> tuple[int, int]:
     return count, emails
 
 
-def _record_run(started: datetime.datetime, result: ReminderResult) -> None:
-    JobRun.objects.create(job=JOB_NAME, started_at=started, finished_at=timezone.now(), counts=result.as_dict())
+def _record_run(started: datetime.datetime, result: ReminderResult, staff: dict[str, list[int]]) -> None:
+    JobRun.objects.create(job=JOB_NAME, started_at=started, finished_at=timezone.now(),
+                          counts={**result.as_dict(), "staff": staff})
 
 
 def send_request_reminders(
@@ -307,18 +401,26 @@ def send_request_reminders(
     started = timezone.now()
     now = now or started
     step = step or (lambda phase: None)
-    supervisors = escalation_recipients()
+    staff = staff_snapshot()
+    supervisors = staff["supervisors"]
+    every = staff_changed(last_staff_snapshot(), staff)
+    details = {"supervisors": len(supervisors), "every open request looked at": every}
     if dry_run:
-        claimed = _claim(now, supervisors, dry_run=True, step=step)
+        requests = open_requests() if every else due_requests(now)
+        claimed = _claim(requests, now, supervisors, dry_run=True, every=every, step=step)
         waiting = ReminderLog.objects.filter(sent_at__isnull=True).count()
         step("sent")
         return ReminderResult(claimed=claimed, sent=0, emails=0, dry_run=True,
-                              details={"unsent before this run": waiting, "supervisors": len(supervisors)})
-    claimed = _claim(now, supervisors, dry_run=False, step=step)
+                              details={"unsent before this run": waiting, **details})
+    with transaction.atomic():
+        stamp = timezone.now()
+        scheduled = _schedule(now, stamp)
+        requests = open_requests() if every else open_requests().filter(reminder_run=stamp)
+        claimed = _claim(requests, now, supervisors, dry_run=False, every=every, step=step)
     sent, emails = _send(now, step=step)
     result = ReminderResult(claimed=claimed, sent=sent, emails=emails, dry_run=False,
-                            details={"supervisors": len(supervisors)})
-    _record_run(started, result)
+                            details={"requests looked at": scheduled, **details})
+    _record_run(started, result, staff)
     logger.info("send_request_reminders: claimed %s, sent %s in %s e-mails", claimed, sent, emails)
     return result
 

@@ -173,6 +173,8 @@ def transition(*, request: Request | int, name: str, user, note: str = "", **dat
             current.closed_at = current.closed_at or timezone.now()
             fields.append("closed_at")
         current._change_reason = f"{name}"
+        # A new status or due date may open, move or end reminders (PP-34).
+        fields.append(current.reminders_recheck())
         current.save(update_fields=fields)
         Transition.objects.create(
             request=current, name=name, from_status=from_status,
