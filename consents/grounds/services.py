@@ -27,8 +27,11 @@ APPROVE_PERMISSION = "consents.approve_processingonground"
 END_PERMISSION = "consents.end_processingonground"
 
 
-def _check_terms(*, purpose: Purpose | None, member: Member | None, product_line: ProductLine | None,
-                 ground: LegalGround | None, reference: str, starts_on, ends_on) -> None:
+def processing_ground_check(
+    *, purpose: Purpose | None, member: Member | None, product_line: ProductLine | None,
+    ground: LegalGround | None, reference: str, starts_on, ends_on,
+) -> None:
+    """The rules of a record whoever enters it (the admin form asks before saving): field-keyed errors."""
     errors: dict[str, str] = {}
     if purpose is None:
         errors["purpose"] = "Name the purpose processed on this ground."
@@ -67,8 +70,8 @@ def processing_ground_record(
     if not user.has_perm(RECORD_PERMISSION):
         raise PermissionDenied("Recording processing on a legal ground is compliance work.")
     reference = (reference or "").strip()
-    _check_terms(purpose=purpose, member=member, product_line=product_line, ground=ground, reference=reference,
-                 starts_on=starts_on, ends_on=ends_on)
+    processing_ground_check(purpose=purpose, member=member, product_line=product_line, ground=ground,
+                            reference=reference, starts_on=starts_on, ends_on=ends_on)
     record = ProcessingOnGround(
         purpose=purpose, member=member, product_line=product_line, ground=ground, reference=reference,
         starts_on=starts_on, ends_on=ends_on, recorded_by=user,

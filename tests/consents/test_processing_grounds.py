@@ -22,7 +22,7 @@ from consents.models import LegalGround, ProcessingOnGround, Purpose
 from consents.selectors import may_process
 from tests.clock import frozen
 from tests.consents.ledger_helpers import aware, born, initial_version, record
-from tests.factories import MemberFactory, ProcessingOnGroundFactory, ProductLineFactory
+from tests.factories import MemberFactory, ProductLineFactory
 
 pytestmark = pytest.mark.django_db
 
