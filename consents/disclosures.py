@@ -219,6 +219,9 @@ def disclosure_approve(
         _check_terms(kind=locked.kind, recipient=recipient, basis=locked.basis, grounds=grounds,
                      data_categories=list(locked.data_categories))
         day = locked.disclosed_on or today
+        # PP-24: the records it rests on must still be in force on the day (one may have ended since).
+        _check_ground_records(records=list(locked.ground_records.all()), grounds=grounds, day=day,
+                              members_queryset=Member.objects.filter(disclosures__disclosure=locked))
         if needs_partner_agreement(recipient=recipient, basis=locked.basis) and not recipient.has_valid_agreement_on(
             day
         ):

@@ -166,3 +166,4 @@ class ProcessingOnGroundAdmin(LargeTableMixin, MemberNumberMixin, ReadOnlyHistor
             else:
                 self.log_change(request, record, [{"changed": {"fields": ["approved"]}}])
                 self.message_user(request, f"{record} approved.", messages.SUCCESS)
+
