@@ -11,14 +11,18 @@ import datetime
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 
 from accounts.members.choices import MemberStatus
-from consents.choices import ConsentAction
+from accounts.models import Member
+from consents.choices import ConsentAction, DisclosureBasis, DisclosureKind, RecipientKind
+from consents.disclosures import disclosure_approve, disclosure_prepare
 from consents.grounds.models import GroundStatus
 from consents.grounds.selectors import ground_records_for
 from consents.grounds.services import processing_ground_approve, processing_ground_end, processing_ground_record
-from consents.models import LegalGround, ProcessingOnGround, Purpose
+from consents.models import Disclosure, LegalGround, ProcessingOnGround, Purpose, Recipient
 from consents.selectors import may_process
 from tests.clock import frozen
 from tests.consents.ledger_helpers import aware, born, initial_version, record
@@ -231,3 +235,137 @@ def test_pp17_may_process_asks_one_more_query_at_most(compliance_officer, superv
         assert may_process(member=members[0], purpose=purpose).allowed
     with django_assert_max_num_queries(3):  # ground, ledger, the introducing version (no grant: no PP-40)
         assert may_process(member=other, purpose=purpose).code == "no_grant"
+
+
+# --- Shown: the member's page, the register of records, the disclosure register ------------------
+@pytest.fixture
+def officer_client(client, compliance_officer):
+    client.force_login(compliance_officer)
+    return client
+
+
+def test_pp17_the_members_page_shows_the_grounds_that_cover_them(officer_client, compliance_officer, supervisor):
+    """PP-17: the member's admin page lists processing on legal grounds: their own records and their
+    product line's, with ground, reference and status (accounts shows it through its hook)."""
+    line = ProductLineFactory(code="derivatives", name="Derivatives")
+    member = MemberFactory(registered_at=OLD)
+    member.product_lines.add(line)
+    in_force(compliance_officer, supervisor, member=member, reference="Court order 2026-117")
+    recorded(compliance_officer, product_line=line, code="consent-contract", reference="Client agreement cl. 12")
+    page = officer_client.get(reverse("admin:accounts_member_change", args=[member.pk])).content.decode()
+    assert "Processing without consent on a legal ground (PP-17)" in page
+    assert "Court order 2026-117" in page and "In force" in page
+    assert "Client agreement cl. 12" in page and "members of derivatives" in page
+    assert "Awaiting a supervisor" in page
+    other = MemberFactory(registered_at=OLD)
+    page = officer_client.get(reverse("admin:accounts_member_change", args=[other.pk])).content.decode()
+    assert "None recorded." in page and "Court order 2026-117" not in page
+
+
+def test_pp17_the_record_is_approved_and_ended_from_its_admin_page(client, compliance_officer, supervisor):
+    """PP-17: the admin records through the service, the supervisor approves with a button (not the
+    recorder), and ending asks for a reason; nothing is edited by hand."""
+    member = MemberFactory(registered_at=OLD)
+    client.force_login(compliance_officer)
+    response = client.post(reverse("admin:consents_processingonground_add"), {
+        "purpose": sms().pk, "ground": ground().pk, "reference": "AML Act art. 33", "starts_on": "2026-03-01",
+    })
+    assert response.status_code == 200 and "Name one member, or a product line" in response.content.decode()
+    assert not ProcessingOnGround.objects.exists()
+    response = client.post(reverse("admin:consents_processingonground_add"), {
+        "purpose": sms().pk, "member": member.pk, "ground": ground().pk, "reference": "AML Act art. 33",
+        "starts_on": "2026-03-01",
+    })
+    assert response.status_code == 302
+    saved = ProcessingOnGround.objects.get()
+    assert saved.recorded_by == compliance_officer
+    client.post(reverse("admin:consents_processingonground_approve", args=[saved.pk]))
+    saved.refresh_from_db()
+    assert saved.approved_at is None  # a compliance officer is not a supervisor
+
+    client.force_login(supervisor)
+    page = client.get(reverse("admin:consents_processingonground_change", args=[saved.pk])).content.decode()
+    assert "Approve: in force from now" in page
+    client.post(reverse("admin:consents_processingonground_approve", args=[saved.pk]))
+    saved.refresh_from_db()
+    assert saved.approved_by == supervisor
+    assert may_process(member=member, purpose=SMS).code == "ground:consent-other-law"
+    client.post(reverse("admin:consents_processingonground_end", args=[saved.pk]), {"reason": "Law repealed."})
+    saved.refresh_from_db()
+    assert saved.end_reason == "Law repealed." and saved.ended_by == supervisor
+    assert may_process(member=member, purpose=SMS).code == "no_grant"
+
+
+def test_pp17_the_records_list_is_bounded_whatever_their_number(officer_client, compliance_officer, supervisor,
+                                                              django_assert_max_num_queries):
+    """PP-17: the register of records runs the same queries at 3 and at 30 records."""
+    url = reverse("admin:consents_processingonground_changelist")
+
+    def make(n):
+        for _ in range(n):
+            in_force(compliance_officer, supervisor, member=MemberFactory(registered_at=OLD))
+
+    make(3)
+    officer_client.get(url)
+    with CaptureQueriesContext(connection) as few:
+        assert officer_client.get(url).status_code == 200
+    make(27)
+    with django_assert_max_num_queries(25), CaptureQueriesContext(connection) as many:
+        assert officer_client.get(url).status_code == 200
+    assert len(few) == len(many)
+
+
+def test_pp24_a_disclosure_on_a_legal_ground_cites_the_records_in_force(compliance_officer, supervisor):
+    """PP-24, PP-17: a disclosure on a III(IV) ground cites the approved record it rests on; the
+    record's ground must be one section III(IV) repeats, in force on the day, and cover every member
+    concerned; the register shows the record and the matching III(IV) ground."""
+    authority = Recipient.objects.create(name="Public Security Bureau", kind=RecipientKind.AUTHORITY)
+    covered, stranger = MemberFactory(registered_at=OLD), MemberFactory(registered_at=OLD)
+    order = in_force(compliance_officer, supervisor, member=covered, code="consent-law-enforcement",
+                     reference="Investigation notice 2026-17")
+    contract = in_force(compliance_officer, supervisor, member=covered, code="consent-contract")
+    pending = recorded(compliance_officer, member=covered, code="consent-law-enforcement")
+
+    def prepare(records, members):
+        return disclosure_prepare(
+            kind=DisclosureKind.SHARE, recipient=authority, basis=DisclosureBasis.LEGAL_GROUND,
+            data_categories=["identity"], description="Answer to the investigation notice.",
+            members_queryset=Member.objects.filter(pk__in=[m.pk for m in members]), ground_records=records,
+            user=compliance_officer,
+        )
+
+    for records, members, words in (
+        ([pending], [covered], "Not approved and in force"),
+        ([contract], [covered], "only six of the eleven"),
+        ([order], [covered, stranger], "not covered"),
+    ):
+        with pytest.raises(ValidationError) as caught:
+            prepare(records, members)
+        assert words in caught.value.message_dict["ground_records"][0]
+    assert not Disclosure.objects.exists()
+
+    disclosure = prepare([order], [covered])
+    assert list(disclosure.ground_records.all()) == [order]
+    assert [g.code for g in disclosure.legal_grounds.all()] == ["disclosure-law-enforcement"]
+    processing_ground_end(record=order, user=compliance_officer, reason="Investigation closed.")
+    with pytest.raises(ValidationError, match="Not approved and in force"):
+        disclosure_approve(disclosure=disclosure, user=supervisor)
+
+
+def test_pp24_the_disclosure_register_shows_and_exports_the_records(officer_client, compliance_officer, supervisor):
+    """PP-24: the register's page and its CSV name the processing on a legal ground relied on."""
+    authority = Recipient.objects.create(name="Public Security Bureau", kind=RecipientKind.AUTHORITY)
+    member = MemberFactory(registered_at=OLD)
+    order = in_force(compliance_officer, supervisor, member=member, code="consent-law-enforcement",
+                     reference="Investigation notice 2026-17")
+    disclosure = disclosure_prepare(
+        kind=DisclosureKind.SHARE, recipient=authority, basis=DisclosureBasis.LEGAL_GROUND,
+        data_categories=["identity"], description="Answer to the notice.",
+        members_queryset=Member.objects.filter(pk=member.pk), ground_records=[order], user=compliance_officer,
+    )
+    page = officer_client.get(reverse("admin:consents_disclosure_change", args=[disclosure.pk])).content.decode()
+    assert str(order) in page
+    response = officer_client.post(reverse("admin:consents_disclosure_changelist"), {
+        "action": "export_register_csv", "_selected_action": [disclosure.pk],
+    })
+    assert f"#{order.pk} Investigation notice 2026-17" in response.content.decode()
