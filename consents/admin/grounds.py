@@ -132,6 +132,8 @@ class ProcessingOnGroundAdmin(LargeTableMixin, MemberNumberMixin, ReadOnlyHistor
         if request.method != "POST":
             raise PermissionDenied
         record = get_object_or_404(ProcessingOnGround, pk=pk)
+        if not self.has_view_permission(request, record):
+            raise PermissionDenied
         try:
             done = act(record)
         except (ValidationError, PermissionDenied) as exc:
