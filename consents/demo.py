@@ -11,6 +11,9 @@ Runs after accounts' steps (``INSTALLED_APPS`` order), on whatever members exist
   60% notified, 40% seen, 20% accepted (PP-39). Nothing is e-mailed by the demo.
 - **Recipients and disclosures** (PP-21): a partner with a valid agreement, one whose agreement
   expired, an authority; one disclosure approved, one awaiting approval, one rejected.
+- **Processing on legal grounds** (PP-17, PP-24): one member's transactions profiled under a law
+  enforcement notice (approved, and cited by a disclosure to the authority awaiting approval), and
+  the futures line's members profiled under their agreement (awaiting a supervisor's approval).
 
 Idempotent: members who already have consent events, an existing version, recipients and
 disclosures (found by their description) are left as they are. Deterministic for a given
@@ -30,7 +33,7 @@ from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
 from accounts.members.choices import InstrumentKind, MemberStatus, VerificationLevel
-from accounts.models import ADULT_AGE, CHILD_AGE_LIMIT, Member, StaffUser, age_on
+from accounts.models import ADULT_AGE, CHILD_AGE_LIMIT, Member, ProductLine, StaffUser, age_on
 from consents import campaigns, disclosures
 from consents.choices import (
     ActorKind,
@@ -43,9 +46,20 @@ from consents.choices import (
     PurposeKind,
     RecipientKind,
 )
+from consents.grounds import services as ground_services
 from consents.ledger import consent_record_many
 from consents.legal_grounds import BIOMETRIC_PURPOSE, INITIAL_POLICY_VERSION
-from consents.models import ConsentEvent, Disclosure, Guardian, PolicyVersion, Purpose, Recipient, ReconsentNotice
+from consents.models import (
+    ConsentEvent,
+    Disclosure,
+    Guardian,
+    LegalGround,
+    PolicyVersion,
+    ProcessingOnGround,
+    Purpose,
+    Recipient,
+    ReconsentNotice,
+)
 
 DEFAULT_SEED = 2026
 CHUNK_SIZE = 500
@@ -329,6 +343,39 @@ def disclosures_seed(*, officer: StaffUser, supervisor: StaffUser, today: dateti
     return totals
 
 
+DEMO_NOTICE = "Public Security Bureau notice PSB-2026-0117 (monitoring of one account's orders)"
+DEMO_AGREEMENT = "Futures trading agreement, clause 9.2 (position-risk profiling)"
+
+
+def grounds_seed(*, officer: StaffUser, supervisor: StaffUser, today: datetime.date) -> Counter:
+    """Two records of processing on a legal ground and a disclosure citing one; skipped when there."""
+    totals: Counter = Counter()
+    member = Member.objects.filter(status=MemberStatus.ACTIVE).order_by("pk").first()
+    futures = ProductLine.objects.filter(code="futures").first()
+    profiling = Purpose.objects.get(code="profiling-push")
+    if member is not None and not ProcessingOnGround.objects.filter(reference=DEMO_NOTICE).exists():
+        notice = ground_services.processing_ground_record(
+            purpose=profiling, ground=LegalGround.objects.get(code="consent-law-enforcement"), reference=DEMO_NOTICE,
+            user=officer, member=member, starts_on=today - datetime.timedelta(days=5),
+            ends_on=today + datetime.timedelta(days=180),
+        )
+        ground_services.processing_ground_approve(record=notice, user=supervisor)
+        disclosures.disclosure_prepare(
+            kind=DisclosureKind.SHARE, recipient=recipients_ensure(today=today)["authority"],
+            basis=DisclosureBasis.LEGAL_GROUND, data_categories=["identity", "transaction"],
+            description="Answer to notice PSB-2026-0117: the account's orders of the last 90 days.",
+            members_queryset=Member.objects.filter(pk=member.pk), ground_records=[notice], user=officer,
+        )
+        totals["grounds"] += 1
+    if futures is not None and not ProcessingOnGround.objects.filter(reference=DEMO_AGREEMENT).exists():
+        ground_services.processing_ground_record(
+            purpose=profiling, ground=LegalGround.objects.get(code="consent-contract"), reference=DEMO_AGREEMENT,
+            user=officer, product_line=futures, starts_on=today,
+        )
+        totals["grounds"] += 1
+    return totals
+
+
 def seed_consents(*, bar=None, seed: int = DEFAULT_SEED, now: datetime.datetime | None = None,
                   **options) -> dict[str, int]:
     """The consents demo step (see the module docstring)."""
@@ -339,6 +386,7 @@ def seed_consents(*, bar=None, seed: int = DEFAULT_SEED, now: datetime.datetime 
     totals = consent_histories_seed(seed=seed, now=now, officer=officer, bar=bar)
     totals.update(campaign_progress_simulate(version))
     totals.update(disclosures_seed(officer=officer, supervisor=supervisor, today=timezone.localdate(now)))
+    totals.update(grounds_seed(officer=officer, supervisor=supervisor, today=timezone.localdate(now)))
     progress = campaigns.campaign_progress(version)
     totals.update({"campaign queued": progress.queued, "campaign accepted": progress.accepted})
     return dict(totals)

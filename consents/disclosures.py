@@ -20,7 +20,8 @@ from accounts.models import Member
 from accounts.privacy.datamap import Category
 from consents.campaigns import insert_member_rows
 from consents.choices import DisclosureBasis, DisclosureKind, DisclosureStatus, GroundUse, RecipientKind
-from consents.models import DisclosedMember, Disclosure, LegalGround, Recipient
+from consents.grounds.selectors import covering_q, disclosure_ground_code, in_force_q
+from consents.models import DisclosedMember, Disclosure, LegalGround, ProcessingOnGround, Recipient
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +84,45 @@ def _check_terms(*, kind: str, recipient: Recipient, basis: str, grounds: Iterab
         raise ValidationError(errors)
 
 
+def _check_ground_records(*, records: list[ProcessingOnGround], grounds: list[LegalGround],
+                          members_queryset: models.QuerySet[Member], day: datetime.date) -> list[LegalGround]:
+    """PP-24: a disclosure on a legal ground may cite the approved records of processing on it.
+
+    Each record must be in force on the disclosure day and rest on one of the six I(V)3 grounds that
+    section III(IV) repeats; the III(IV) grounds it stands for are added to the entry. Every member
+    concerned must be covered by a cited record (named, or through the record's product line): one
+    ``EXISTS`` query, whatever the number of members. Returns the grounds, completed.
+    """
+    if not records:
+        return grounds
+    when = timezone.make_aware(datetime.datetime.combine(day, datetime.time.max))
+    pks = [r.pk for r in records]
+    in_force = list(
+        ProcessingOnGround.objects.filter(in_force_q(when), pk__in=pks).select_related("ground")
+    )
+    missing = sorted(set(pks) - {r.pk for r in in_force})
+    if missing:
+        names = ", ".join(f"#{pk}" for pk in missing)
+        raise ValidationError({"ground_records": f"Not approved and in force on {day:%Y-%m-%d}: processing on a "
+                                                 f"legal ground {names}."})
+    codes = {r.pk: disclosure_ground_code(r.ground.code) for r in in_force}
+    catalogue = {g.code: g for g in LegalGround.objects.filter(code__in=[c for c in codes.values() if c])}
+    unmatched = sorted(pk for pk, code in codes.items() if code not in catalogue)
+    if unmatched:
+        names = ", ".join(f"#{pk}" for pk in unmatched)
+        raise ValidationError({"ground_records": "Section III(IV) allows a disclosure on only six of the eleven "
+                                                 f"grounds (PP-24); processing on a legal ground {names} rests on "
+                                                 "another one."})
+    uncovered = members_queryset.exclude(
+        models.Exists(ProcessingOnGround.objects.filter(covering_q(models.OuterRef("pk")), pk__in=pks))
+    )
+    if uncovered.exists():
+        raise ValidationError({"ground_records": "Some members concerned are not covered by the processing on a legal "
+                               "ground cited: name a record for them, or leave them out (PP-24)."})
+    known = {g.pk for g in grounds}
+    return grounds + [g for g in catalogue.values() if g.pk not in known]
+
+
 def disclosure_prepare(
     *,
     kind: str,
@@ -92,20 +132,28 @@ def disclosure_prepare(
     description: str,
     members_queryset: models.QuerySet[Member],
     legal_grounds: Iterable[LegalGround] = (),
+    ground_records: Iterable[ProcessingOnGround] = (),
     user,
     disclosed_on: datetime.date | None = None,
 ) -> Disclosure:
     """Enter a disclosure in the register, awaiting another person's approval.
 
     ``members_queryset`` may hold 100k members: their links are inserted by the database in one
-    statement, and ``member_count`` records how many there are.
+    statement, and ``member_count`` records how many there are. ``ground_records``: approved
+    processing on a legal ground the disclosure rests on (PP-24, ``_check_ground_records``).
     """
     if not user.has_perm(PREPARE_PERMISSION):
         raise PermissionDenied("Preparing a disclosure needs the permission to add register entries.")
     if members_queryset.model is not Member:
         raise TypeError("members_queryset must be a queryset of members.")
     grounds = list(legal_grounds)
+    records = list(ground_records)
     data_categories = list(data_categories)
+    if records and basis != DisclosureBasis.LEGAL_GROUND:
+        raise ValidationError({"ground_records": "Cite processing on a legal ground only for a disclosure on a legal "
+                               "ground of section III(IV)."})
+    grounds = _check_ground_records(records=records, grounds=grounds, members_queryset=members_queryset,
+                                    day=disclosed_on or timezone.localdate())
     _check_terms(kind=kind, recipient=recipient, basis=basis, grounds=grounds, data_categories=data_categories)
     description = (description or "").strip()
     if not description:
@@ -125,6 +173,8 @@ def disclosure_prepare(
         disclosure.save()
         if grounds:
             disclosure.legal_grounds.set(grounds)
+        if records:
+            disclosure.ground_records.set(records)
         count = insert_member_rows(
             model=DisclosedMember,
             member_ids=members_queryset.values("pk").distinct(),
@@ -169,6 +219,9 @@ def disclosure_approve(
         _check_terms(kind=locked.kind, recipient=recipient, basis=locked.basis, grounds=grounds,
                      data_categories=list(locked.data_categories))
         day = locked.disclosed_on or today
+        # PP-24: the records it rests on must still be in force on the day (one may have ended since).
+        _check_ground_records(records=list(locked.ground_records.all()), grounds=grounds, day=day,
+                              members_queryset=Member.objects.filter(disclosures__disclosure=locked))
         if needs_partner_agreement(recipient=recipient, basis=locked.basis) and not recipient.has_valid_agreement_on(
             day
         ):

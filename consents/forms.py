@@ -10,7 +10,7 @@ from django.utils import timezone
 from accounts.models import Member
 from accounts.privacy.datamap import Category
 from consents.choices import ChangeKind, DisclosureBasis, DisclosureKind, GroundUse
-from consents.models import Guardian, LegalGround, PolicyVersion, Purpose, Recipient
+from consents.models import Guardian, LegalGround, PolicyVersion, ProcessingOnGround, Purpose, Recipient
 from consents.selectors import audience
 
 #: A pasted list longer than this should be an audience (a purpose) instead.
@@ -132,6 +132,14 @@ class DisclosurePrepareForm(forms.Form):
         required=False,
         help_text="Needed when the basis is a legal ground of section III(IV) (PP-24).",
     )
+    ground_records = forms.ModelMultipleChoiceField(
+        queryset=ProcessingOnGround.objects.filter(approved_at__isnull=False, ended_at__isnull=True)
+        .select_related("ground", "purpose").order_by("-pk"),
+        required=False,
+        label="Processing on legal grounds relied on",
+        help_text="Approved records of section I(V)3 the disclosure rests on (PP-17, PP-24); their III(IV) "
+        "grounds are added, and they must cover every member concerned.",
+    )
     data_categories = forms.MultipleChoiceField(choices=Category.choices, widget=forms.CheckboxSelectMultiple)
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}))
     disclosed_on = forms.DateField(required=False, help_text="Leave empty: the day it is approved.")
@@ -146,6 +154,12 @@ class DisclosurePrepareForm(forms.Form):
         label="Or: everyone we may process for",
         help_text="All members the consent ledger allows for this purpose today (e.g. a sharing based on consent).",
     )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["ground_records"].label_from_instance = (
+            lambda r: f"#{r.pk} {r.purpose.name}: {r.ground.section} ({r.ground.position}); {r.reference[:80]}"
+        )
 
     def clean_member_numbers(self) -> list[str]:
         raw = self.cleaned_data.get("member_numbers") or ""

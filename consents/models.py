@@ -35,6 +35,10 @@ from consents.choices import (
     SmsOutcome,
 )
 
+# Re-exported: Django registers the app's models from ``consents.models`` (PP-17 records live in
+# their own module, which imports nothing from this one).
+from consents.grounds.models import GroundStatus, ProcessingOnGround  # noqa: F401
+
 
 def _p(category, label, erasure, *, sensitive=False, mask=Mask.NONE, exported=True) -> Personal:
     return Personal(category, sensitive=sensitive, label=label, erasure=erasure, mask=mask, exported=exported)
@@ -414,6 +418,12 @@ class Disclosure(models.Model):
     recipient = models.ForeignKey(Recipient, on_delete=models.PROTECT, related_name="disclosures")
     basis = models.CharField(_("basis"), max_length=30, choices=DisclosureBasis.choices)
     legal_grounds = models.ManyToManyField(LegalGround, blank=True, related_name="disclosures")
+    # PP-24: a disclosure on a legal ground cites the approved records of that ground (the same
+    # records ``may_process`` reads), not only the catalogue entry.
+    ground_records = models.ManyToManyField(
+        "consents.ProcessingOnGround", blank=True, related_name="disclosures",
+        verbose_name=_("processing on legal grounds relied on"),
+    )
     data_categories = models.JSONField(_("data categories"), default=list)
     description = models.TextField(_("description"))
     disclosed_on = models.DateField(_("disclosed on"), null=True, blank=True)
@@ -433,9 +443,9 @@ class Disclosure(models.Model):
 
     data_map = DataMap(
         subject="",
-        not_personal=("id", "kind", "recipient", "basis", "legal_grounds", "data_categories", "description",
-                      "disclosed_on", "status", "prepared_by", "prepared_at", "approved_by", "decided_at",
-                      "decision_note", "member_count"),
+        not_personal=("id", "kind", "recipient", "basis", "legal_grounds", "ground_records", "data_categories",
+                      "description", "disclosed_on", "status", "prepared_by", "prepared_at", "approved_by",
+                      "decided_at", "decision_note", "member_count"),
         note="The register entry; the members concerned are in 'disclosed member' rows.",
     )
 

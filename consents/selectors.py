@@ -29,6 +29,7 @@ from accounts.members.choices import DocumentKind, MemberStatus
 from accounts.models import ADULT_AGE, CHILD_AGE_LIMIT, Member, age_on
 from consents.campaigns import narrowing_versions_unaccepted
 from consents.choices import ActorKind, ConsentAction
+from consents.grounds.selectors import decision_reason, ground_record_in_force
 from consents.legal_grounds import BIOMETRIC_PURPOSE
 from consents.models import ConsentEvent, ConsentState, PolicyVersion, Purpose
 
@@ -216,7 +217,13 @@ def may_process(*, member: Member, purpose: Purpose | str, at: datetime.datetime
     member aged 14-17 on that day also a guardian's grant; a child (under 14) never; and, once a
     policy version that narrows a right is in effect, the member's express acceptance of it (PP-40,
     see ``_unaccepted_narrowing``). Historical answers read the ledger up to ``at`` (and the account
-    status from the member's history), not today's state table. At most four queries.
+    status from the member's history), not today's state table.
+
+    PP-17: an additional purpose processed on an I(V)3 ground (an approved ``ProcessingOnGround``
+    in force at ``at`` for the member or one of their product lines) is allowed on that ground,
+    whatever the member's consent, age or acceptance of a new version says: the ground does not rest
+    on consent (docs/decisions.md). Once it ends, the consent rules below apply again. At most five
+    queries (the ground is one).
     """
     purpose = purpose_get(purpose)
     status = _status_on(member, at)
@@ -231,6 +238,9 @@ def may_process(*, member: Member, purpose: Purpose | str, at: datetime.datetime
                         "basic")
 
     when = at or timezone.now()
+    grounded = ground_record_in_force(member=member, purpose=purpose, at=when)
+    if grounded is not None:
+        return Decision(True, decision_reason(grounded), f"ground:{grounded.ground.code}")
     day = timezone.localdate(when)
     age = member.age_on(day)
     if age is not None and age < CHILD_AGE_LIMIT:

@@ -47,6 +47,7 @@ from accounts.members.spreadsheets.cells import escape_formula
 from accounts.models import Member
 from accounts.privacy.datamap import Category, Personal, declaration, member_lookup, models_about_members
 from accounts.privacy.storage import protected_storage
+from consents.grounds.selectors import ground_records_for
 from requests_desk.choices import RequestType
 from requests_desk.models import AccessPackage, PackageDownload, Request
 from requests_desk.permissions import DECIDE
@@ -293,7 +294,33 @@ class PackageContent:
     records_per_model: dict[str, int] = field(default_factory=dict)
 
 
-def readme_text(*, member: Member, reference: str, generated_at: datetime.datetime, expires_at, counts) -> str:
+#: The package's file of processing on legal grounds in force (PP-17), beside the category files.
+GROUNDS_FILE = "processing-on-legal-grounds.json"
+
+
+def grounds_in_force(member: Member, at: datetime.datetime) -> list[dict[str, object]]:
+    """PP-17: what is processed without the member's consent, on which ground, since and until when.
+
+    Records naming the member and records of a product line they use, in one query. The first
+    are also in ``consent.json`` (the data map); a product line's records name no member and are
+    shown only here.
+    """
+    return [
+        {
+            "Record id": r.pk,
+            "Purpose": r.purpose.name,
+            "Legal ground": f"{r.ground.section} ({r.ground.position}) {r.ground.wording}",
+            "Reference": r.reference,
+            "Applies to": "you" if r.member_id else f"every member of the product line {r.product_line.name}",
+            "In force from": r.starts_on.isoformat(),
+            "In force until": r.ends_on.isoformat() if r.ends_on else None,
+        }
+        for r in ground_records_for(member=member, at=at)
+    ]
+
+
+def readme_text(*, member: Member, reference: str, generated_at: datetime.datetime, expires_at, counts,
+                grounds: list[dict[str, object]] | None = None) -> str:
     lines = [
         "Copy of your personal data (access request, PP-29)",
         "=" * 52,
@@ -322,6 +349,15 @@ def readme_text(*, member: Member, reference: str, generated_at: datetime.dateti
         "Categories and number of records:",
     ]
     lines.extend(f"  {category + '.json/.csv':<32} {counts[category]:>8}" for category in counts)
+    lines += ["", "Processing without your consent on a legal ground (policy section I(V)3):"]
+    if grounds:
+        lines.append(f"  ({GROUNDS_FILE} lists them too)")
+        for g in grounds:
+            until = f" until {g['In force until']}" if g["In force until"] else ""
+            lines.append(f"  - {g['Purpose']}: {g['Legal ground']}; reference: {g['Reference']}; applies to "
+                         f"{g['Applies to']}; from {g['In force from']}{until}.")
+    else:
+        lines.append("  none in force.")
     lines += [
         "",
         f"Questions about this copy or your rights: {settings.OFFICIAL_REQUESTS_EMAIL}",
@@ -355,10 +391,12 @@ def package_content(*, member: Member, reference: str, expires_at=None, generate
             if n:
                 per_model[source.model._meta.label] = n
         counts = {category: writer.count for category, writer in writers.items()}
+        grounds = grounds_in_force(member, generated_at)
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             archive.writestr("README.txt", readme_text(member=member, reference=reference, generated_at=generated_at,
-                                                       expires_at=expires_at, counts=counts))
+                                                       expires_at=expires_at, counts=counts, grounds=grounds))
+            archive.writestr(GROUNDS_FILE, json.dumps({**header, "records": grounds}, ensure_ascii=False, indent=2))
             for category, writer in writers.items():
                 writer.finish()
                 with archive.open(f"{category}.json", "w") as handle:

@@ -9,7 +9,8 @@ from django.utils import timezone
 
 from accounts.models import Member
 from consents.choices import GroundUse
-from consents.models import LegalGround
+from consents.grounds.selectors import ground_records_for
+from consents.models import LegalGround, ProcessingOnGround
 from requests_desk.choices import IntakeChannel, Priority, RequesterKind, RequestType, Severity, VerificationMethod
 from requests_desk.letters import letter_choices
 from requests_desk.messages import LOGGED_CHANNELS, MAX_LOGGED_ATTACHMENT_BYTES
@@ -88,11 +89,26 @@ class RefuseForm(NoteForm):
         widget=forms.CheckboxSelectMultiple,
         help_text="The refusal names at least one ground; the reply states each (PP-35, PP-36).",
     )
+    ground_records = forms.ModelMultipleChoiceField(
+        queryset=ProcessingOnGround.objects.none(),
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        label="Processing on a legal ground relied on",
+        help_text="Approved records in force for this member (PP-17); the reply states each with its reference.",
+    )
     notify = forms.BooleanField(label="Send the refusal letter", required=False, initial=True)
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, member_id: int | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["grounds"].label_from_instance = lambda g: f"{g.section}: {g.wording}"
+        records = self.fields["ground_records"]
+        if member_id is None:
+            del self.fields["ground_records"]
+        else:
+            records.queryset = ground_records_for(member=member_id)
+            records.label_from_instance = (
+                lambda r: f"#{r.pk} {r.purpose.name}: {r.ground.section} ({r.ground.position}); {r.reference[:80]}"
+            )
 
 
 class ExtendForm(NoteForm):

@@ -61,6 +61,11 @@ def letter_context(request: Request, *, note: str = "", extra: dict | None = Non
     if request.pk:
         grounds = [{"wording": g.wording, "section": g.section} for g in request.refusal_grounds.order_by("use",
                                                                                                          "position")]
+        # PP-17: processing on a legal ground, stated with its reference.
+        grounds += [
+            {"wording": f"{r.ground.wording} (reference: {r.reference})", "section": r.ground.section}
+            for r in request.refusal_ground_records.select_related("ground").order_by("pk")
+        ]
     return {
         "request": request,
         "reference": request.reference,
@@ -81,7 +86,7 @@ def letter_render(*, request: Request, template: str, note: str = "", extra: dic
     letter = LETTERS.get(template)
     if letter is None:
         raise ValidationError({"template": "Unknown letter template."})
-    if template == "refusal" and not request.refusal_grounds.exists():
+    if template == "refusal" and not (request.refusal_grounds.exists() or request.refusal_ground_records.exists()):
         raise ValidationError({"template": "A refusal letter states the grounds: refuse with grounds first."})
     context = letter_context(request, note=note, extra=extra)
     text = render_to_string(f"requests_desk/letters/{template}.txt", context)

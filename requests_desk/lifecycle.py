@@ -316,10 +316,16 @@ def request_extend(*, request: Request, user, due_at: datetime.datetime, reason:
     return updated
 
 
-def request_refuse(*, request: Request, user, grounds, note: str = "", notify: bool = True) -> Request:
-    """Refuse naming legal grounds (the ``refuse`` transition); the reply states each ground (PP-35/36)."""
+def request_refuse(*, request: Request, user, grounds, note: str = "", notify: bool = True,
+                   ground_records=()) -> Request:
+    """Refuse naming legal grounds (the ``refuse`` transition); the reply states each ground (PP-35/36).
+
+    ``ground_records``: approved processing on a legal ground in force for the member (PP-17), cited
+    with its ground and reference.
+    """
     with transaction.atomic():
-        updated = workflow.transition(request=request, name="refuse", user=user, note=note, grounds=list(grounds))
+        updated = workflow.transition(request=request, name="refuse", user=user, note=note, grounds=list(grounds),
+                                      ground_records=list(ground_records))
         if notify:
             letters.letter_send(request=updated, template="refusal", user=user, note=note)
     return updated

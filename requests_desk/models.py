@@ -85,6 +85,12 @@ class Request(models.Model):
     fee_amount = models.DecimalField(_("fee"), max_digits=10, decimal_places=2, null=True, blank=True)
     fee_reason = models.TextField(_("fee reason"), blank=True)
     refusal_grounds = models.ManyToManyField(LegalGround, blank=True, related_name="refused_requests")
+    # PP-17: a refusal that rests on processing without consent cites the approved record in force
+    # (the same record ``may_process`` reads), e.g. a withdrawal refused while a law requires it.
+    refusal_ground_records = models.ManyToManyField(
+        "consents.ProcessingOnGround", blank=True, related_name="refused_requests",
+        verbose_name=_("processing on legal grounds relied on"),
+    )
     decision_note = models.TextField(_("decision note"), blank=True)
     prepared_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
@@ -120,8 +126,8 @@ class Request(models.Model):
             "decision_note": _p(Category.COMMUNICATION, "Decision note", Erasure.SET_NULL),
         },
         not_personal=("id", "reference", "status", "requester_kind", "channel", "due_at", "priority", "severity",
-                      "assignee", "concerns", "is_repeat", "fee_amount", "refusal_grounds", "prepared_by",
-                      "approved_by", "closed_at", "reminder_due_at", "reminder_run"),
+                      "assignee", "concerns", "is_repeat", "fee_amount", "refusal_grounds", "refusal_ground_records",
+                      "prepared_by", "approved_by", "closed_at", "reminder_due_at", "reminder_run"),
         note="The ticket survives erasure as a pseudonymous record of how the request was handled.",
     )
 

@@ -212,7 +212,7 @@ def request_detail(request, reference: str):
     actions = []
     for spec in workflow.allowed_transitions(item, user):
         if spec.name == "refuse":
-            form = RefuseForm(prefix="refuse")
+            form = RefuseForm(prefix="refuse", member_id=item.member_id)
         elif spec.name == "extend":
             form = ExtendForm(prefix="extend")
         elif spec.name == "fulfil":
@@ -242,6 +242,7 @@ def request_detail(request, reference: str):
         "member_form": MemberForm() if may_work and is_open else None,
         "contact_form": ContactForm(prefix="contact") if may_work else None,
         "grounds": list(item.refusal_grounds.all()),
+        "ground_records": list(item.refusal_ground_records.select_related("ground")),
     }
     return _no_store(render(request, "requests_desk/request_detail.html", context))
 
@@ -255,11 +256,12 @@ def request_transition(request, reference: str, name: str):
     spec = workflow.TRANSITIONS[name]
     try:
         if name == "refuse":
-            form = RefuseForm(request.POST, prefix="refuse")
+            form = RefuseForm(request.POST, prefix="refuse", member_id=item.member_id)
             if not form.is_valid():
                 _form_errors(request, form)
                 return _detail(reference)
             lifecycle.request_refuse(request=item, user=request.user, grounds=form.cleaned_data["grounds"],
+                                     ground_records=form.cleaned_data.get("ground_records") or (),
                                      note=form.cleaned_data["note"], notify=form.cleaned_data["notify"])
         elif name == "extend":
             form = ExtendForm(request.POST, prefix="extend")

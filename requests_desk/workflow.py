@@ -18,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from consents.choices import GroundUse
+from consents.grounds.selectors import ground_records_for
 from requests_desk.choices import RequestType
 from requests_desk.models import Request, Transition
 from requests_desk.states import OPEN_STATES, Status
@@ -65,11 +66,28 @@ def _check_fulfil(request: Request, user, data: dict) -> None:
 
 def _check_refuse(request: Request, user, data: dict) -> None:
     grounds = data.get("grounds") or []
-    if not grounds:
+    records = data.get("ground_records") or []
+    if not grounds and not records:
         raise TransitionError({"grounds": "A refusal names at least one legal ground (PP-35, PP-36)."})
     wrong = [g for g in grounds if g.use not in (GroundUse.REQUEST_REJECTION, GroundUse.CANNOT_RESPOND)]
     if wrong:
         raise TransitionError({"grounds": "Only the refusal grounds of section V(IV) may be named."})
+    if records:
+        _check_refusal_records(request, records)
+
+
+def _check_refusal_records(request: Request, records: list) -> None:
+    """PP-17: a cited processing ground is an approved record in force now for this member (one query)."""
+    if request.member_id is None:
+        raise TransitionError({"ground_records": "Only a request about a member can rest on processing on a "
+                                                 "legal ground: match the request to its member first."})
+    wanted = {r.pk for r in records}
+    in_force = set(ground_records_for(member=request.member_id).filter(pk__in=wanted).values_list("pk", flat=True))
+    missing = sorted(wanted - in_force)
+    if missing:
+        names = ", ".join(f"#{pk}" for pk in missing)
+        raise TransitionError({"ground_records": f"Processing on a legal ground {names} is not in force for this "
+                                                 "request's member (recorded, approved, not ended) (PP-17)."})
 
 
 def _check_extend(request: Request, user, data: dict) -> None:
@@ -163,7 +181,8 @@ def transition(*, request: Request | int, name: str, user, note: str = "", **dat
             current.approved_by = user
             fields.append("approved_by")
         if name == "refuse":
-            current.refusal_grounds.set(data["grounds"])
+            current.refusal_grounds.set(data.get("grounds") or [])
+            current.refusal_ground_records.set(data.get("ground_records") or [])
             current.decision_note = note
             fields.append("decision_note")
         if name == "extend":

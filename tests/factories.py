@@ -155,3 +155,31 @@ class TransactionRecordFactory(factory.django.DjangoModelFactory):
     asset_type = AssetType.BTC
     quantity = Decimal("0.5")
     amount = Decimal("1000.00")
+
+
+# --- Consents: processing on a legal ground (PP-17) ----------------------------------------------
+from consents.models import LegalGround, ProcessingOnGround, Purpose  # noqa: E402
+
+
+class ProductLineFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = m.ProductLine
+        django_get_or_create = ("code",)
+
+    code = factory.Sequence(lambda n: f"line-{n}")
+    name = factory.Sequence(lambda n: f"Product line {n}")
+
+
+class ProcessingOnGroundFactory(factory.django.DjangoModelFactory):
+    """A record as the service writes it (not yet approved unless ``approved_by`` is given)."""
+
+    class Meta:
+        model = ProcessingOnGround
+
+    purpose = factory.LazyFunction(lambda: Purpose.objects.get(code="marketing-sms"))
+    member = factory.SubFactory(MemberFactory)
+    ground = factory.LazyFunction(lambda: LegalGround.objects.get(code="consent-other-law"))
+    reference = "Anti-Money Laundering Act, art. 33"
+    starts_on = datetime.date(2024, 1, 1)
+    recorded_by = factory.SubFactory(StaffUserFactory)
+    approved_at = factory.LazyAttribute(lambda o: timezone.now() if o.approved_by else None)

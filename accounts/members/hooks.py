@@ -31,3 +31,21 @@ def register_document_store_check(check: DocumentCheck) -> DocumentCheck:
 def run_document_store_checks(document: models.Model) -> None:
     for check in list(document_store_checks):
         check(document)
+
+
+#: A panel of the member's admin page kept by another app: receives the request and the member,
+#: returns ``(label, html)`` (html built with ``format_html``) or None when the user may not see it.
+#: consents registers the member's processing on legal grounds (PP-17).
+MemberPagePanel = Callable[[object, models.Model], "tuple[str, str] | None"]
+member_page_panels: list[MemberPagePanel] = []
+
+
+def register_member_page_panel(panel: MemberPagePanel) -> MemberPagePanel:
+    """Add ``panel`` once; usable as a decorator."""
+    if panel not in member_page_panels:
+        member_page_panels.append(panel)
+    return panel
+
+
+def member_page_panels_render(request, member: models.Model) -> list[tuple[str, str]]:
+    return [shown for panel in list(member_page_panels) if (shown := panel(request, member)) is not None]

@@ -77,6 +77,8 @@ _EDIT_CONSENTS = (
     Grant("consents", "consentevent", ("view", "add")),
     Grant("consents", "recipient", ("view", "add", "change")),
     Grant("consents", "disclosure", ("view", "add", "change")),
+    # PP-17: compliance records processing on a legal ground (a supervisor approves it).
+    Grant("consents", "processingonground", ("view", "add")),
 )
 _AGENT_CONSENT_READS = tuple(
     Grant("consents", model, ("view",)) for model in ("purpose", "consentstate", "consentevent", "guardian")
@@ -113,7 +115,8 @@ ROLES: dict[str, Role] = {
         # PP-25: unmasking, document download and imports are compliance work, each logged.
         extra=(
             "accounts.reveal_sensitive", "accounts.download_document", "accounts.import_members",
-            "consents.publish_policyversion", "consents.approve_disclosure", "retention.prepare_erasure",
+            "consents.publish_policyversion", "consents.approve_disclosure", "consents.end_processingonground",
+            "retention.prepare_erasure",
             "requests_desk.work_queue", "requests_desk.decide_request",
         ),
     ),
@@ -124,8 +127,10 @@ ROLES: dict[str, Role] = {
             Grant("django_celery_beat", "*", ("view",)),
             Grant("accounts", "productline", ("view", "add", "change")),
         ),
-        # Four eyes on transfers and public disclosures (PP-22, PP-23).
-        extra=("consents.approve_transfer_disclosure", "retention.approve_erasure", "requests_desk.approve_deletion"),
+        # Four eyes on transfers and public disclosures (PP-22, PP-23) and on processing without
+        # consent on a legal ground (PP-17).
+        extra=("consents.approve_transfer_disclosure", "consents.approve_processingonground",
+               "retention.approve_erasure", "requests_desk.approve_deletion"),
         inherits=(COMPLIANCE_OFFICER,),
     ),
 }

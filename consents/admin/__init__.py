@@ -7,10 +7,10 @@ Every list sets ``list_select_related`` and reads a bounded number of queries pe
 tables (ledger, states, notices, disclosed members, SMS replies) skip the full ``COUNT(*)``.
 
 One module a room: ``catalogues``, ``policy`` (versions and campaigns), ``ledger`` (events, states,
-timeline, guardians, SMS replies) and ``disclosures``; ``base`` holds what they share. Importing the
-package registers every page.
+timeline, guardians, SMS replies), ``disclosures`` and ``grounds`` (processing on legal grounds,
+PP-17); ``base`` holds what they share. Importing the package registers every page.
 """
 
-from consents.admin import catalogues, disclosures, ledger, policy
+from consents.admin import catalogues, disclosures, grounds, ledger, policy
 
-__all__ = ["catalogues", "disclosures", "ledger", "policy"]
+__all__ = ["catalogues", "disclosures", "grounds", "ledger", "policy"]

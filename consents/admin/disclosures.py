@@ -57,7 +57,8 @@ class RecipientAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin):
 
 REGISTER_COLUMNS = (
     ("id", "Entry"), ("kind", "Kind"), ("recipient", "Recipient"), ("basis", "Basis"),
-    ("legal_grounds", "Legal grounds"), ("data_categories", "Data categories"), ("description", "Description"),
+    ("legal_grounds", "Legal grounds"), ("ground_records", "Processing on legal grounds"),
+    ("data_categories", "Data categories"), ("description", "Description"),
     ("member_count", "Members concerned"), ("status", "Status"), ("prepared_by", "Prepared by"),
     ("prepared_at", "Prepared at"), ("approved_by", "Approved by"), ("decided_at", "Decided at"),
     ("disclosed_on", "Disclosed on"), ("decision_note", "Decision note"),
@@ -76,7 +77,8 @@ class DisclosureAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin):
     raw_id_fields = ("recipient", "prepared_by", "approved_by")
     search_fields = ("recipient__name", "description")
     readonly_fields = ("members_concerned",)
-    fields = ("kind", "recipient", "basis", "legal_grounds", "data_categories", "description", "members_concerned",
+    fields = ("kind", "recipient", "basis", "legal_grounds", "ground_records", "data_categories", "description",
+              "members_concerned",
               "disclosed_on", "status", "prepared_by", "prepared_at", "approved_by", "decided_at", "decision_note")
     actions = ("approve_selected", "export_register_csv")
 
@@ -121,7 +123,7 @@ class DisclosureAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin):
                     kind=data["kind"], recipient=data["recipient"], basis=data["basis"],
                     data_categories=data["data_categories"], description=data["description"],
                     members_queryset=form.members_queryset(), legal_grounds=data["legal_grounds"],
-                    user=request.user, disclosed_on=data["disclosed_on"],
+                    ground_records=data["ground_records"], user=request.user, disclosed_on=data["disclosed_on"],
                 )
             except ValidationError as exc:
                 form_add_service_errors(form, exc)
@@ -198,7 +200,9 @@ class DisclosureAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin):
         response["Content-Disposition"] = 'attachment; filename="disclosure-register.csv"'
         writer = csv.writer(response)
         writer.writerow([label for _name, label in REGISTER_COLUMNS])
-        rows = queryset.select_related("recipient", "prepared_by", "approved_by").prefetch_related("legal_grounds")
+        rows = queryset.select_related("recipient", "prepared_by", "approved_by").prefetch_related(
+            "legal_grounds", "ground_records"
+        )
         for obj in rows.order_by("pk"):
             values = {
                 "id": obj.pk,
@@ -206,6 +210,7 @@ class DisclosureAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin):
                 "recipient": obj.recipient.name,
                 "basis": obj.get_basis_display(),
                 "legal_grounds": "; ".join(g.code for g in obj.legal_grounds.all()),
+                "ground_records": "; ".join(f"#{r.pk} {r.reference}" for r in obj.ground_records.all()),
                 "data_categories": ", ".join(obj.data_categories),
                 "description": obj.description,
                 "member_count": obj.member_count,

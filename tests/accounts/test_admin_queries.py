@@ -72,7 +72,7 @@ class Page:
 # its bound, or different with 3 and 30 rows, has grown a query per row.
 PAGES = [
     # + product-line filter choices, bounded count, rows | + member, selected product lines, records links
-    Page("member", _members, 7, 10),
+    Page("member", _members, 7, 11),  # change page: + the other apps' panel (processing on grounds, PP-17)
     Page("relatedperson", lambda n: RelatedPersonFactory.create_batch(n), 7, 7),
     Page("institutionprofile", lambda n: InstitutionProfileFactory.create_batch(n), 7, 7),
     Page("identitydocument", _documents, 7, 6),
@@ -141,8 +141,9 @@ def _member_with_records(n: int, *, institution: bool):
 
 
 # 4 as above, the member, its selected product lines, one query per inline (3 for individuals,
-# 5 for institutions); devices and transactions are links, not inlines.
-MEMBER_PAGE_MAX = 11
+# 5 for institutions), one for the panel consents registers (processing on legal grounds, PP-17);
+# devices and transactions are links, not inlines.
+MEMBER_PAGE_MAX = 12
 
 
 @pytest.mark.parametrize("institution", [False, True], ids=["individual", "institution"])

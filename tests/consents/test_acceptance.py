@@ -206,9 +206,9 @@ def test_pp40_the_audience_still_runs_a_constant_number_of_queries(narrowing, at
 
 
 def test_pp40_may_process_asks_one_more_query_at_most(granted, narrowing, django_assert_max_num_queries):
-    with django_assert_max_num_queries(3):  # purpose, ledger, PP-40 (now: no status history)
+    with django_assert_max_num_queries(4):  # purpose, ground (PP-17), ledger, PP-40 (now: no status history)
         assert may_process(member=granted, purpose=SMS).code == "not_accepted"
-    with django_assert_max_num_queries(4):  # … and the account status at that time
+    with django_assert_max_num_queries(5):  # … and the account status at that time
         assert may_process(member=granted, purpose=SMS, at=timezone.now()).code == "not_accepted"
 
 

@@ -16,7 +16,16 @@ from accounts.models import Member
 from consents import demo
 from consents.choices import ActorKind, ConsentAction, DisclosureStatus, PurposeKind
 from consents.drift import consent_state_drift
-from consents.models import ConsentEvent, Disclosure, Guardian, PolicyVersion, Purpose, Recipient, ReconsentNotice
+from consents.models import (
+    ConsentEvent,
+    Disclosure,
+    Guardian,
+    PolicyVersion,
+    ProcessingOnGround,
+    Purpose,
+    Recipient,
+    ReconsentNotice,
+)
 from consents.selectors import may_process
 
 pytestmark = pytest.mark.django_db
@@ -45,6 +54,7 @@ def snapshot() -> dict:
         "accepted": ReconsentNotice.objects.filter(accepted_at__isnull=False).count(),
         "recipients": Recipient.objects.count(),
         "disclosures": Disclosure.objects.count(),
+        "grounds": ProcessingOnGround.objects.count(),
         "versions": PolicyVersion.objects.count(),
     }
 
@@ -134,6 +144,19 @@ def test_pp21_recipients_and_disclosures_in_every_state(seeded):
     approved = Disclosure.objects.get(status=DisclosureStatus.APPROVED)
     assert approved.approved_by_id != approved.prepared_by_id
     assert approved.member_count == approved.member_links.count() > 0
+
+
+def test_pp17_the_demo_records_processing_on_legal_grounds(seeded):
+    """PP-17, PP-24: one member's record approved and cited by the authority's disclosure; the
+    futures line's record awaits a supervisor; may_process answers on the approved one."""
+    notice = ProcessingOnGround.objects.get(reference=demo.DEMO_NOTICE)
+    assert notice.approved_by_id is not None and notice.approved_by_id != notice.recorded_by_id
+    assert may_process(member=notice.member, purpose=notice.purpose).code == "ground:consent-law-enforcement"
+    assert list(Disclosure.objects.filter(ground_records=notice).values_list("status", flat=True)) == [
+        DisclosureStatus.AWAITING_APPROVAL
+    ]
+    agreement = ProcessingOnGround.objects.get(reference=demo.DEMO_AGREEMENT)
+    assert agreement.product_line.code == "futures" and agreement.approved_at is None
 
 
 def test_seeding_again_duplicates_nothing(settings, seeded):

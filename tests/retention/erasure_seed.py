@@ -27,6 +27,7 @@ from accounts.models import (
     ProductLine,
     RelatedPerson,
     SensitiveAccessLog,
+    StaffUser,
     TransactionRecord,
     Verification,
 )
@@ -147,6 +148,16 @@ def seed_member(
     consents_model("SiteEvent").objects.create(key=f"site-{tag}-{n}", kind=_first_choice("SiteEvent", "kind"),
                                                member=member, fingerprint="0" * 64,
                                                outcome=_first_choice("SiteEvent", "outcome"))
+    # PP-17: processing on a legal ground named for the member (its reference carries the tag).
+    ground, _ = consents_model("LegalGround").objects.get_or_create(
+        code="consent-other-law", defaults={"use": "consent_exception", "section": "I(V)3", "position": 11,
+                                            "wording": "Other circumstances stipulated by laws and regulations"})
+    recorder = staff or StaffUser.objects.get_or_create(email="seed.recorder@test.example")[0]
+    record = consents_model("ProcessingOnGround")(
+        member=member, purpose=purpose, ground=ground, reference=f"Court order {tag}", starts_on=now.date(),
+        recorded_by=recorder,
+    )
+    record.save()
 
     if staff is not None:
         LogEntry.objects.create(

@@ -96,6 +96,7 @@ ADMIN_RIGHTS: dict[str, tuple[str, str, str, str]] = {
     "consents.recipient":                 ("vac",  "",    "vac",  "v"),
     "consents.disclosure":                ("va",   "",    "va",   "v"),  # decided through buttons only
     "consents.disclosedmember":           ("v",    "",    "v",    "v"),
+    "consents.processingonground":        ("va",   "",    "va",   "v"),  # approved and ended through buttons (PP-17)
     "requests_desk.request":              ("vc",   "vc",  "vc",   "v"),  # intake is the desk's form
     "requests_desk.accesspackage":        ("v",    "",    "v",    "v"),
     "requests_desk.packagedownload":      ("v",    "",    "v",    "v"),
@@ -184,6 +185,8 @@ VIEW_EXPECTED: dict[str, dict[str, object]] = {
     "accounts:data_map": _everyone(200),
     "admin:consents_timeline": _everyone(200),
     "admin:consents_disclosure_decide": _everyone(403),  # POST only
+    "admin:consents_processingonground_approve": _everyone(403),  # POST only
+    "admin:consents_processingonground_end": _everyone(403),  # POST only
     "admin:requests_desk_request_prepare": _per_role(200, 200, 200, 403),  # those who work requests
     "admin:retention_legalhold_release": _per_role(200, 403, 200, 403),
     "admin:retention_impactassessment_report": _per_role(200, 403, 200, 200),
@@ -220,6 +223,9 @@ POST_EXPECTED: dict[str, dict[str, object]] = {
     "requests_desk:identify_member": _per_role(302, 302, 302, 403),
     "requests_desk:log_contact": _per_role(302, 302, 302, 403),
     "admin:consents_disclosure_decide": _per_role(302, 403, 302, 302),
+    # PP-17: the service refuses whoever may not (a message); agents cannot see the records at all.
+    "admin:consents_processingonground_approve": _per_role(302, 403, 302, 302),
+    "admin:consents_processingonground_end": _per_role(302, 403, 302, 302),
     "admin:accounts_member_search": _everyone(302),
     "admin:accounts_transactionrecord_search": _everyone(302),
     # An empty confirmation is the import form again with its errors (nothing imported).
@@ -237,6 +243,7 @@ ACTIONS: dict[str, dict[str, set[str]]] = {
     "accounts.identitydocument": {"accept_documents": {CO, SV}, "reject_documents": {CO, SV}},
     "consents.policyversion": {"publish_selected": {CO, SV}},  # PP-39
     "consents.disclosure": {"approve_selected": {CO, SV}, "export_register_csv": {CO, SV, AU}},
+    "consents.processingonground": {"approve_selected": {SV}},  # PP-17: a supervisor approves
     "requests_desk.request": {"close_duplicates": {CO, AG, SV}, "assign": {CO, AG, SV}, "extend": {CO, SV},
                               "fulfil": {CO, SV}},
     "retention.erasurerun": {"approve_runs": {SV}, "reject_runs": {CO, SV}, "retry_failed": {CO, SV}},
@@ -500,6 +507,10 @@ def urls_for(route: Route, world: World) -> list[tuple[str, str]]:
         "admin:consents_timeline": reverse("admin:consents_timeline") + f"?member={member.member_number}",
         "admin:consents_disclosure_decide": reverse("admin:consents_disclosure_decide",
                                                     args=[world.extra["disclosure"].pk]),
+        "admin:consents_processingonground_approve": reverse(
+            "admin:consents_processingonground_approve", args=[world.objects["consents.processingonground"].pk]),
+        "admin:consents_processingonground_end": reverse(
+            "admin:consents_processingonground_end", args=[world.objects["consents.processingonground"].pk]),
         "admin:requests_desk_request_prepare": reverse("admin:requests_desk_request_prepare", args=[request.pk]),
         "admin:retention_legalhold_release": reverse("admin:retention_legalhold_release",
                                                      args=[world.extra["hold"].pk]),

@@ -6,10 +6,11 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import Q
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
-from accounts.members import services
+from accounts.members import hooks, services
 from accounts.members.admin.base import member_filtered_url
 from accounts.members.admin.imports import MemberImportExportMixin
 from accounts.members.choices import MemberKind, VerificationLevel, VerificationMethod
@@ -142,6 +143,32 @@ class NeedsAdvancedVerificationFilter(admin.SimpleListFilter):
         return queryset
 
 
+class PanelsDisplay:
+    """A read-only field showing the panels other apps register for the member's page
+    (``accounts.members.hooks.member_page_panels``: accounts imports none of them)."""
+
+    __name__ = "kept_elsewhere"
+    short_description = _("kept by other apps")
+
+    def __init__(self, request):
+        self.request = request
+
+    def __eq__(self, other):
+        return isinstance(other, PanelsDisplay)
+
+    def __hash__(self):
+        return hash(self.__name__)
+
+    def __str__(self):
+        return self.__name__
+
+    def __call__(self, obj):
+        panels = hooks.member_page_panels_render(self.request, obj) if obj.pk else []
+        if not panels:
+            return format_html("{}", "—")
+        return format_html_join("", "<div><strong>{}</strong><br>{}</div>", panels)
+
+
 @admin.register(Member)
 class MemberAdmin(
     MemberImportExportMixin,
@@ -201,14 +228,14 @@ class MemberAdmin(
     def get_fieldsets(self, request, obj=None):
         fieldsets = list(super().get_fieldsets(request, obj))
         if obj is not None:
-            fieldsets.append((_("Records"), {"fields": (self._records_links(request),)}))
+            fieldsets.append((_("Records"), {"fields": (self._records_links(request), PanelsDisplay(request))}))
         return fieldsets
 
     def get_readonly_fields(self, request, obj=None):
         readonly = list(super().get_readonly_fields(request, obj))
         if obj is not None:
             # The member number is the identifier other systems and records use.
-            readonly += ["member_number", self._records_links(request)]
+            readonly += ["member_number", self._records_links(request), PanelsDisplay(request)]
         return readonly
 
     def get_search_results(self, request, queryset, search_term):
