@@ -29,7 +29,7 @@ from accounts.members.choices import DocumentKind, MemberStatus
 from accounts.models import ADULT_AGE, CHILD_AGE_LIMIT, Member, age_on
 from consents.campaigns import narrowing_versions_unaccepted
 from consents.choices import ActorKind, ConsentAction
-from consents.grounds.selectors import decision_reason, ground_record_in_force
+from consents.grounds.selectors import decision_reason, ground_record_in_force, grounded_members_q
 from consents.legal_grounds import BIOMETRIC_PURPOSE
 from consents.models import ConsentEvent, ConsentState, PolicyVersion, Purpose
 
@@ -376,6 +376,9 @@ def audience(*, purpose: Purpose | str, at: datetime.datetime | None = None) -> 
     introduced_at, _label = _introduced_at(purpose)
     when = at or timezone.now()
     day = timezone.localdate(when)
+    # PP-17: a record on an I(V)3 ground in force covers an active member whatever consent, age or
+    # acceptance say (as in may_process): kept aside before those filters narrow the set.
+    active = members
     # PP-40: no member who has yet to accept a version in effect that narrows a right (one subquery).
     members = members.filter(
         ~Exists(narrowing_versions_unaccepted(member=OuterRef("pk"), registered_at=OuterRef("registered_at"), at=when))
@@ -402,7 +405,10 @@ def audience(*, purpose: Purpose | str, at: datetime.datetime | None = None) -> 
     minor = Q(birth_year__gt=day.year - ADULT_AGE, birth_year__lt=day.year - CHILD_AGE_LIMIT)
     if minor_ids:
         minor |= Q(pk__in=minor_ids)
-    return candidates.filter(adult | (minor & guardian)).order_by("pk")
+    consented = candidates.filter(adult | (minor & guardian))
+    return active.filter(
+        Q(pk__in=consented.values("pk")) | Q(grounded_members_q(purpose=purpose, when=when))
+    ).order_by("pk")
 
 
 # --- The biometric hook (PP-10) ---------------------------------------------------------------------

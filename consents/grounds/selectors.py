@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import Member
@@ -42,6 +42,15 @@ def covering_q(member) -> Q:
     member's product lines (a join)."""
     pk = member.pk if isinstance(member, Member) else member
     return Q(member_id=pk) | Q(product_line__members=pk)
+
+
+def grounded_members_q(*, purpose, when: datetime.datetime) -> Exists:
+    """Members (as an ``Exists`` on the member's ``pk``) covered at ``when`` by a record of ``purpose``
+    in force, named or through one of their product lines: ``audience``'s set version of
+    ``ground_record_in_force``, one subquery."""
+    return Exists(
+        ProcessingOnGround.objects.filter(covering_q(OuterRef("pk")), in_force_q(when), purpose=purpose)
+    )
 
 
 def ground_records_for(*, member: Member | int, at: datetime.datetime | None = None,

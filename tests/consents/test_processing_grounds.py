@@ -23,7 +23,7 @@ from consents.grounds.models import GroundStatus
 from consents.grounds.selectors import ground_records_for
 from consents.grounds.services import processing_ground_approve, processing_ground_end, processing_ground_record
 from consents.models import Disclosure, LegalGround, ProcessingOnGround, Purpose, Recipient
-from consents.selectors import may_process
+from consents.selectors import audience, may_process
 from tests.clock import frozen
 from tests.consents.ledger_helpers import aware, born, initial_version, record
 from tests.factories import MemberFactory, ProductLineFactory
@@ -147,6 +147,33 @@ def test_pp17_may_process_says_yes_on_the_ground_while_in_force_even_after_a_wit
     # Another purpose, another member: untouched.
     assert may_process(member=member, purpose="profiling-push").code == "no_grant"
     assert may_process(member=MemberFactory(registered_at=OLD), purpose=SMS).code == "no_grant"
+
+
+def test_pp17_the_audience_of_a_purpose_agrees_with_may_process_on_grounds(compliance_officer, supervisor):
+    """PP-17: the set version of ``may_process`` (campaigns and bulk jobs read it) includes the
+    members a record in force covers — named or by product line — and leaves out the same members
+    once the record ends, or when the account is closed."""
+    line = ProductLineFactory(code="futures")
+    withdrawn = MemberFactory(registered_at=OLD)
+    record(withdrawn, SMS, ConsentAction.WITHDRAW, at=aware(2025, 2, 1))
+    on_line = MemberFactory(registered_at=OLD)
+    on_line.product_lines.add(line)
+    closed = MemberFactory(registered_at=OLD, status=MemberStatus.CLOSED)
+    granted = MemberFactory(registered_at=OLD)
+    record(granted, SMS, at=aware(2025, 1, 1))
+    nobody = MemberFactory(registered_at=OLD)
+    assert set(audience(purpose=SMS)) == {granted}
+
+    named = in_force(compliance_officer, supervisor, member=withdrawn)
+    in_force(compliance_officer, supervisor, product_line=line)
+    in_force(compliance_officer, supervisor, member=closed)
+    members = set(audience(purpose=SMS))
+    assert members == {granted, withdrawn, on_line}
+    for member in (withdrawn, on_line, closed, granted, nobody):
+        assert bool(may_process(member=member, purpose=SMS)) == (member in members), member.pk
+
+    processing_ground_end(record=named, user=compliance_officer, reason="Order lifted by the court.")
+    assert set(audience(purpose=SMS)) == {granted, on_line}
 
 
 def test_pp17_a_record_awaiting_approval_is_not_in_force(compliance_officer):
