@@ -50,6 +50,12 @@ def valid_cn_id(seq: int, born: datetime.date = datetime.date(1990, 5, 17)) -> s
     return body + ric.calc_check_digit(body + "0")  # stdnum ignores the last character passed
 
 
+def sole_product_line(member):
+    """The member's product line when it uses exactly one (what every write path fills, PP-19), else None."""
+    lines = list(member.product_lines.all()[:2]) if member.pk else []
+    return lines[0] if len(lines) == 1 else None
+
+
 class MemberFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = m.Member
@@ -64,6 +70,16 @@ class MemberFactory(factory.django.DjangoModelFactory):
     email = factory.Sequence(lambda n: f"member{n}@mail.example")
     phone = factory.Sequence(lambda n: f"+86 138 {n:04d} {n % 10000:04d}")
     registered_at = factory.LazyFunction(timezone.now)
+
+    @factory.post_generation
+    def product_lines(self, create, extracted, **kwargs):
+        """``product_lines=[line or code, ...]``: the lines the member uses (a code is created if missing)."""
+        if create and extracted:
+            self.product_lines.set([
+                line if isinstance(line, m.ProductLine)
+                else m.ProductLine.objects.get_or_create(code=line, defaults={"name": line.title()})[0]
+                for line in extracted
+            ])
 
 
 class InstitutionFactory(MemberFactory):
@@ -142,6 +158,7 @@ class DeviceRecordFactory(factory.django.DjangoModelFactory):
     browser = "Firefox 140"
     region = "Shanghai"
     location = "31.2304,121.4737"
+    product_line = factory.LazyAttribute(lambda o: sole_product_line(o.member))
 
 
 class TransactionRecordFactory(factory.django.DjangoModelFactory):
@@ -155,3 +172,4 @@ class TransactionRecordFactory(factory.django.DjangoModelFactory):
     asset_type = AssetType.BTC
     quantity = Decimal("0.5")
     amount = Decimal("1000.00")
+    product_line = factory.LazyAttribute(lambda o: sole_product_line(o.member))
