@@ -153,3 +153,13 @@ def test_pp19_the_attribution_report_writes_a_file(lines, tmp_path):
     call_command("product_line_attribution_report", "-o", str(target), stderr=err)
     assert target.read_text().splitlines()[1] == f"accounts.DeviceRecord,{member.member_number},2,1"
     assert str(target) in err.getvalue()
+
+
+def test_pp19_the_data_map_page_names_the_data_of_a_service(client, auditor):
+    """The page shows which models the shutdown of a line erases, read from the same declaration."""
+    client.force_login(auditor)
+    html = client.get("/admin/accounts/data-map/").content.decode()
+    section = html[html.index('id="service-scoped"'):]
+    section = section[:section.index("</p>")]
+    assert 'data-model="accounts.DeviceRecord"' in section and 'data-model="accounts.TransactionRecord"' in section
+    assert "accounts.PaymentInstrument" not in section  # account data: no single line owns it
