@@ -65,7 +65,12 @@ def shutdown_service(
             line.closed_on = today
         notified = notify_product_line_closure(line=line)
         # Their records of this line, chunk by chunk, before the link that selects them goes.
-        kept = erase_kept_members_line_rows(line=line, today=today, chunk_size=chunk_size)
+        if bar is not None:
+            bar.reset(total=selectors.product_line_kept_members(product_line=line).count())
+        kept = erase_kept_members_line_rows(line=line, today=today, chunk_size=chunk_size,
+                                            progress=bar.update if bar is not None else None)
+        if bar is not None:
+            bar.reset()  # the engine's members next (erase_candidates sets the total)
         with transaction.atomic():
             # The link is the only data of these members that belongs to the line.
             unlinked, _ = links.delete()
@@ -86,11 +91,13 @@ def shutdown_service(
     )
 
 
-def erase_kept_members_line_rows(*, line: ProductLine, today: datetime.date, chunk_size: int) -> LineErasure:
+def erase_kept_members_line_rows(
+    *, line: ProductLine, today: datetime.date, chunk_size: int, progress=None,
+) -> LineErasure:
     """Erase ``line``'s records of every member who keeps another line, ``chunk_size`` members a transaction.
 
     A fixed number of queries per chunk (the next ids, the holds in force, the engine's statements).
-    A member under a hold keeps the rows and is counted as held.
+    A member under a hold keeps the rows and is counted as held. ``progress(n)`` is called per chunk.
     """
     total = LineErasure()
     now = timezone.now()
@@ -103,6 +110,8 @@ def erase_kept_members_line_rows(*, line: ProductLine, today: datetime.date, chu
         last = ids[-1]
         held = selectors.held_member_ids(member_ids=ids, today=today)
         total.merge(erase_line_rows(line=line, member_ids=ids, held=held, now=now))
+        if progress is not None:
+            progress(len(ids))
 
 
 #: Closure notices per SMTP connection batch.

@@ -184,3 +184,15 @@ def test_pp19_the_line_step_runs_a_constant_number_of_queries_whatever_the_membe
     assert result.members == members
     assert result.rows == {"accounts.DeviceRecord": 2 * members, "accounts.TransactionRecord": 2 * members}
     assert not DeviceRecord.objects.filter(product_line__code="legacy").exists()
+
+
+def test_pp19_the_command_erases_the_line_for_members_who_stay_with_a_progress_bar(lines):
+    """``manage.py shutdown_service`` runs the line step with its progress bar and prints its counts."""
+    both = member_of("legacy", "spot", devices=1, orders=1)
+    out, err = StringIO(), StringIO()
+
+    call_command("shutdown_service", "legacy", "--no-input", stdout=out, stderr=err)
+
+    assert "line_rows_of_members_kept:" in out.getvalue() and "members_keeping_another_line: 1" in out.getvalue()
+    assert "legacy" in err.getvalue()  # the bar, on stderr
+    assert (rows(DeviceRecord, both, "legacy"), rows(DeviceRecord, both, "spot")) == (0, 1)
