@@ -71,15 +71,20 @@ class MemberFactory(factory.django.DjangoModelFactory):
     phone = factory.Sequence(lambda n: f"+86 138 {n:04d} {n % 10000:04d}")
     registered_at = factory.LazyFunction(timezone.now)
 
-    @factory.post_generation
-    def product_lines(self, create, extracted, **kwargs):
-        """``product_lines=[line or code, ...]``: the lines the member uses (a code is created if missing)."""
-        if create and extracted:
-            self.product_lines.set([
+    @classmethod
+    def _create(cls, model_class, *args, product_lines=(), **kwargs):
+        """``product_lines=[line or code, ...]``: the lines the member uses (a code is created if missing).
+
+        Not a post-generation declaration: factory_boy logs those with the object, i.e. its member number.
+        """
+        member = super()._create(model_class, *args, **kwargs)
+        if product_lines:
+            member.product_lines.set([
                 line if isinstance(line, m.ProductLine)
                 else m.ProductLine.objects.get_or_create(code=line, defaults={"name": line.title()})[0]
-                for line in extracted
+                for line in product_lines
             ])
+        return member
 
 
 class InstitutionFactory(MemberFactory):
