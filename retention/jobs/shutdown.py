@@ -57,7 +57,9 @@ def shutdown_service(
         unlinked = links.count()
         notified = 0 if line.members_notified_at else (only | shared).count()
         kept_rows = selectors.product_line_rows_of_kept_members(product_line=line, today=today)
-        kept = LineErasure(rows=kept_rows, members=selectors.product_line_kept_members(product_line=line).count())
+        staying = selectors.product_line_kept_members(product_line=line)
+        held = staying.filter(selectors.is_held_subquery(today=today)).count()
+        kept = LineErasure(rows=kept_rows, members=staying.count() - held, held=held)
     else:
         # Stop collecting (the line is closed) and tell its members, before anything is erased.
         if line.closed_on is None:

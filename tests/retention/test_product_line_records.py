@@ -164,10 +164,14 @@ def test_pp19_a_member_under_legal_hold_keeps_the_closed_lines_records(lines, co
     services.legal_hold_place(member=held, reason="Court order 2026/17", owner=compliance_officer,
                               starts_on=timezone.localdate())
 
+    dry = shutdown_service(product_line="legacy", dry_run=True)
     result = shutdown_service(product_line="legacy")
 
     assert (rows(DeviceRecord, held, "legacy"), rows(TransactionRecord, held, "legacy")) == (1, 1)
-    assert result.details["members_keeping_another_line_held"] == 1
+    for report in (dry, result):
+        assert report.details["members_keeping_another_line_held"] == 1
+        assert report.details["members_keeping_another_line"] == 0
+        assert report.details["line_rows_of_members_kept"] == {}
 
 
 @pytest.mark.parametrize("members", [2, 20])
