@@ -113,14 +113,19 @@ def _member(spec: DemoMember, *, now: datetime.datetime, lines: dict[str, Produc
         member.cancelled_at = now - datetime.timedelta(days=spec.cancelled_days_ago)
     member.save()
     member.product_lines.set([lines[code] for code in spec.lines])
+    # Data of a service belongs to one of the member's lines (PP-19): the device to the first, the
+    # orders in turn, so a member with two lines has records of both.
     DeviceRecord.objects.create(
-        member=member, ip_address="198.51.100.20", device_id=f"demo-{spec.number}-current", browser="Firefox 140",
-        region="Shanghai", location="31.23040,121.47370", seen_at=now - datetime.timedelta(days=3),
+        member=member, product_line=lines[spec.lines[0]], ip_address="198.51.100.20",
+        device_id=f"demo-{spec.number}-current", browser="Firefox 140", region="Shanghai",
+        location="31.23040,121.47370",
+        seen_at=now - datetime.timedelta(days=3),
     )
     TransactionRecord.objects.bulk_create(
         TransactionRecord(
             # Keyed by the row, not the number: an erased demo member's orders are kept (legal retention).
-            member=member, order_number=f"DEMO-{member.pk}-{i}", order_time=now - datetime.timedelta(days=30 * i),
+            member=member, product_line=lines[spec.lines[i % len(spec.lines)]], order_number=f"DEMO-{member.pk}-{i}",
+            order_time=now - datetime.timedelta(days=30 * i),
             counterparty_nickname=f"demotrader{i}", asset_type=AssetType.BTC, quantity=Decimal("0.1"),
             amount=Decimal("6500.00"),
         )
@@ -129,14 +134,15 @@ def _member(spec: DemoMember, *, now: datetime.datetime, lines: dict[str, Produc
     return member, True
 
 
-def _old_devices(member: Member, count: int, *, now: datetime.datetime) -> int:
+def _old_devices(member: Member, count: int, *, now: datetime.datetime, line: ProductLine) -> int:
     """Device records past the retention period, ids fixed per member so a rerun adds none."""
     retention_days = settings.SECURITY_DATA_RETENTION_DAYS
     wanted = {f"demo-{member.member_number}-old-{i}": retention_days + 30 * i for i in range(1, count + 1)}
     have = set(DeviceRecord.objects.filter(member=member, device_id__in=wanted).values_list("device_id", flat=True))
     new = [
-        DeviceRecord(member=member, ip_address="203.0.113.50", device_id=device_id, browser="Chrome 110",
-                     region="Beijing", location="39.90420,116.40740", seen_at=now - datetime.timedelta(days=days))
+        DeviceRecord(member=member, product_line=line, ip_address="203.0.113.50", device_id=device_id,
+                     browser="Chrome 110", region="Beijing", location="39.90420,116.40740",
+                     seen_at=now - datetime.timedelta(days=days))
         for device_id, days in wanted.items() if device_id not in have
     ]
     DeviceRecord.objects.bulk_create(new)
@@ -191,7 +197,8 @@ def seed_retention(*, bar=None, **options) -> dict[str, int]:
         member, created = _member(spec, now=now, lines=lines)
         counts["members created"] += created
         if spec.old_devices:
-            counts["old device records"] += _old_devices(member, spec.old_devices, now=now)
+            counts["old device records"] += _old_devices(member, spec.old_devices, now=now,
+                                                           line=lines[spec.lines[0]])
         if spec.role == "held" and not LegalHold.objects.filter(member=member, reason=HOLD_REASON).exists():
             services.legal_hold_place(member=member, reason=HOLD_REASON, owner=officer,
                                       starts_on=today - datetime.timedelta(days=20))

@@ -6,11 +6,13 @@ import datetime
 from collections.abc import Iterable
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from accounts.members.choices import MemberStatus
 from accounts.models import CHILD_AGE_LIMIT, DeviceRecord, Member, ProductLine
+from accounts.privacy.datamap import service_scoped_models
 from retention.choices import ItemStatus
+from retention.erasure.tombstones import TOMBSTONE_PREFIX
 from retention.models import ErasureRun, ErasureRunItem, ImpactAssessment, LegalHold, ProcessingReview
 
 
@@ -96,6 +98,66 @@ def product_line_members(*, product_line: ProductLine) -> tuple[QuerySet[Member]
     users = Member.objects.filter(Exists(through.objects.filter(member_id=OuterRef("pk"),
                                                                 productline_id=product_line.pk)))
     return users.exclude(uses_other), users.filter(uses_other)
+
+
+def _not_tombstones(members: QuerySet[Member]) -> QuerySet[Member]:
+    # An erased member's kept rows already point at a row that identifies nobody (retention.erasure.expiry).
+    return members.exclude(status=MemberStatus.CLOSED, member_number__startswith=TOMBSTONE_PREFIX)
+
+
+def product_line_row_owners(*, product_line: ProductLine) -> QuerySet[Member]:
+    """Members (tombstones aside) holding any row of ``product_line`` in a model of data of a service.
+
+    One ``EXISTS`` per model the data map declares service-scoped, served by each model's
+    ``(product_line, member)`` index.
+    """
+    owns = Q()
+    for model, line_field in service_scoped_models():
+        owns |= Exists(model._base_manager.filter(**{line_field: product_line.pk}, member_id=OuterRef("pk")))
+    return _not_tombstones(Member.objects.filter(owns)) if owns else Member.objects.none()
+
+
+def product_line_kept_members(*, product_line: ProductLine) -> QuerySet[Member]:
+    """Members who keep their account when ``product_line`` closes but lose its rows (PP-19).
+
+    Everyone with rows of the line except those who used only this line (the engine erases them).
+    """
+    only, _shared = product_line_members(product_line=product_line)
+    return product_line_row_owners(product_line=product_line).exclude(pk__in=only.values("pk"))
+
+
+NO_LINE = "(no line)"
+
+
+def product_line_rows_by_line(*, product_line: ProductLine) -> dict[str, int]:
+    """Rows of the members a shutdown concerns, per service-scoped model and per line (the dry run's report).
+
+    Keys are ``"<model label> [<line code>]"`` (``(no line)`` for rows not yet attributed, see
+    ``product_line_attribution_report``); one ``GROUP BY`` per model.
+    """
+    only, shared = product_line_members(product_line=product_line)
+    concerned = _not_tombstones(
+        Member.objects.filter(Q(pk__in=only.values("pk")) | Q(pk__in=shared.values("pk"))
+                              | Q(pk__in=product_line_row_owners(product_line=product_line).values("pk")))
+    )
+    counts: dict[str, int] = {}
+    for model, line_field in service_scoped_models():
+        rows = (model._base_manager.filter(member_id__in=concerned.values("pk")).order_by()
+                .values_list(f"{line_field}__code").annotate(n=Count("pk")))
+        for code, n in rows:
+            counts[f"{model._meta.label} [{code or NO_LINE}]"] = n
+    return counts
+
+
+def product_line_rows_of_kept_members(*, product_line: ProductLine, today: datetime.date) -> dict[str, int]:
+    """The rows a shutdown erases of members who keep another line, per model (holds in force aside)."""
+    kept = product_line_kept_members(product_line=product_line).exclude(is_held_subquery(today=today))
+    counts: dict[str, int] = {}
+    for model, line_field in service_scoped_models():
+        n = model._base_manager.filter(**{line_field: product_line.pk}, member_id__in=kept.values("pk")).count()
+        if n:
+            counts[model._meta.label] = n
+    return counts
 
 
 # --- PP-27: reviews and assessments ------------------------------------------------------------------

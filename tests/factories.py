@@ -50,6 +50,12 @@ def valid_cn_id(seq: int, born: datetime.date = datetime.date(1990, 5, 17)) -> s
     return body + ric.calc_check_digit(body + "0")  # stdnum ignores the last character passed
 
 
+def sole_product_line(member):
+    """The member's product line when it uses exactly one (what every write path fills, PP-19), else None."""
+    lines = list(member.product_lines.all()[:2]) if member.pk else []
+    return lines[0] if len(lines) == 1 else None
+
+
 class MemberFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = m.Member
@@ -64,6 +70,21 @@ class MemberFactory(factory.django.DjangoModelFactory):
     email = factory.Sequence(lambda n: f"member{n}@mail.example")
     phone = factory.Sequence(lambda n: f"+86 138 {n:04d} {n % 10000:04d}")
     registered_at = factory.LazyFunction(timezone.now)
+
+    @classmethod
+    def _create(cls, model_class, *args, product_lines=(), **kwargs):
+        """``product_lines=[line or code, ...]``: the lines the member uses (a code is created if missing).
+
+        Not a post-generation declaration: factory_boy logs those with the object, i.e. its member number.
+        """
+        member = super()._create(model_class, *args, **kwargs)
+        if product_lines:
+            member.product_lines.set([
+                line if isinstance(line, m.ProductLine)
+                else m.ProductLine.objects.get_or_create(code=line, defaults={"name": line.title()})[0]
+                for line in product_lines
+            ])
+        return member
 
 
 class InstitutionFactory(MemberFactory):
@@ -142,6 +163,7 @@ class DeviceRecordFactory(factory.django.DjangoModelFactory):
     browser = "Firefox 140"
     region = "Shanghai"
     location = "31.2304,121.4737"
+    product_line = factory.LazyAttribute(lambda o: sole_product_line(o.member))
 
 
 class TransactionRecordFactory(factory.django.DjangoModelFactory):
@@ -155,6 +177,7 @@ class TransactionRecordFactory(factory.django.DjangoModelFactory):
     asset_type = AssetType.BTC
     quantity = Decimal("0.5")
     amount = Decimal("1000.00")
+    product_line = factory.LazyAttribute(lambda o: sole_product_line(o.member))
 
 
 # --- Consents: processing on a legal ground (PP-17) ----------------------------------------------

@@ -444,6 +444,10 @@ class DeviceRecord(models.Model):
     region = models.CharField(_("region"), max_length=100, blank=True)
     location = EncryptedTextField(_("precise location"), blank=True)
     seen_at = models.DateTimeField(_("seen at"), default=timezone.now)
+    product_line = models.ForeignKey(
+        ProductLine, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("product line"), help_text=_("The service this device was seen on (PP-19)."),
+    )
 
     data_map = DataMap(
         subject="member",
@@ -460,7 +464,8 @@ class DeviceRecord(models.Model):
             ),
             "seen_at": _p(Category.DEVICE, "Seen at", Erasure.DELETE_ROW),
         },
-        not_personal=("id",),
+        not_personal=("id", "product_line"),
+        product_line_field="product_line",
     )
 
     class Meta:
@@ -471,6 +476,8 @@ class DeviceRecord(models.Model):
             # A member's devices by time (access export, member page); expiry job by age (PP-11).
             models.Index(fields=["member", "-seen_at"], name="accounts_device_member_seen"),
             models.Index(fields=["seen_at"], name="accounts_device_seen"),
+            # A product line's shutdown: its rows of a chunk of members (PP-19).
+            models.Index(fields=["product_line", "member"], name="accounts_device_line_member"),
         ]
 
     def __str__(self) -> str:
@@ -494,6 +501,10 @@ class TransactionRecord(models.Model):
         "ImportBatch", on_delete=models.PROTECT, null=True, blank=True, editable=False, related_name="+",
         verbose_name=_("import"), help_text=_("The import that wrote this record, with its source (PP-16)."),
     )
+    product_line = models.ForeignKey(
+        ProductLine, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("product line"), help_text=_("The service this order was placed on (PP-19)."),
+    )
 
     data_map = DataMap(
         subject="member",
@@ -506,7 +517,8 @@ class TransactionRecord(models.Model):
             "quantity": _p(Category.TRANSACTION, "Quantity", Erasure.RETAIN_THEN_PSEUDONYMISE),
             "amount": _p(Category.TRANSACTION, "Amount (USD)", Erasure.RETAIN_THEN_PSEUDONYMISE),
         },
-        not_personal=("id", "import_batch"),
+        not_personal=("id", "import_batch", "product_line"),
+        product_line_field="product_line",
     )
 
     class Meta:
@@ -518,6 +530,8 @@ class TransactionRecord(models.Model):
             # volume aggregate (PP-10), which filters on order_time and groups by member.
             models.Index(fields=["member", "-order_time"], name="accounts_txn_member_time"),
             models.Index(fields=["order_time", "member"], name="accounts_txn_time_member"),
+            # A product line's shutdown: its rows of a chunk of members (PP-19).
+            models.Index(fields=["product_line", "member"], name="accounts_txn_line_member"),
         ]
 
     def __str__(self) -> str:

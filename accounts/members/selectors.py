@@ -6,7 +6,7 @@ import datetime
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import QuerySet, Sum
+from django.db.models import Count, QuerySet, Sum
 from django.utils import timezone
 
 from accounts.members.choices import VerificationLevel
@@ -19,6 +19,7 @@ from accounts.members.models import (
     age_on,
 )
 from accounts.privacy import crypto
+from accounts.privacy.datamap import service_scoped_models
 
 
 def advanced_verification_threshold() -> tuple[Decimal, int]:
@@ -98,3 +99,22 @@ def members_under(age: int, *, on: datetime.date) -> list[Member]:
         for member in members_possibly_under(age, on=on).order_by("pk").iterator(chunk_size=2000)
         if member.date_of_birth and age_on(member.date_of_birth, on) < age
     ]
+
+
+def rows_without_product_line() -> list[tuple[str, str, int, int]]:
+    """Rows of data of a service that carry no product line yet (PP-19), per model and member.
+
+    ``(model label, member number, product lines the member uses, rows)``, by model and member
+    number: what the attribution migration (``0010_product_line_attribution``) could not assign
+    because the member uses several lines or none. Member numbers only, never a personal value;
+    one ``GROUP BY`` per model the data map declares service-scoped.
+    """
+    found = []
+    for model, line_field in service_scoped_models():
+        rows = (
+            model._base_manager.filter(**{f"{line_field}__isnull": True}).order_by("member__member_number")
+            .values_list("member__member_number")
+            .annotate(lines=Count("member__product_lines", distinct=True), n=Count("pk", distinct=True))
+        )
+        found.extend((model._meta.label, number, lines, n) for number, lines, n in rows)
+    return found

@@ -88,6 +88,10 @@ class DataMap:
     not_personal: tuple[str, ...] = ()
     #: Why the model is declared: shown on the data-map page.
     note: str = ""
+    #: Data *of a service* (PP-19): the foreign key to ``ProductLine`` naming the line each row belongs
+    #: to. A product line's shutdown erases these rows of that line for every member; "" for data
+    #: of the account (identity, contact, payment instruments), which no single line owns.
+    product_line_field: str = ""
 
     def __post_init__(self) -> None:
         both = set(self.personal) & set(self.not_personal)
@@ -316,6 +320,16 @@ def member_lookup(model, subject: str | None = None) -> str:
     if inner is None or not inner.subject:
         raise ImproperlyConfigured(f"{model._meta.label}: subject path {subject!r} does not reach a member.")
     return f"{subject}__{member_lookup(current, inner.subject)}"
+
+
+def service_scoped_models() -> list[tuple[type[models.Model], str]]:
+    """Live models whose rows are data of one product line (PP-19), with the field naming the line."""
+    found = []
+    for model in apps.get_models():
+        dm = declaration(model)
+        if dm and dm.product_line_field and _historical_base(model) is None:
+            found.append((model, dm.product_line_field))
+    return found
 
 
 def models_about_members() -> list[type[models.Model]]:

@@ -149,5 +149,10 @@ def data_map(request):
         "sensitive": sensitive,
         "personal": personal_only,
         "total": len(datamap.registry()),
+        # PP-19: the models whose rows belong to a product line and go when it closes.
+        "service_scoped": [
+            {"model_label": model._meta.label, "model_name": model._meta.verbose_name, "field": name}
+            for model, name in datamap.service_scoped_models()
+        ],
     }
     return TemplateResponse(request, "accounts/data_map.html", context)

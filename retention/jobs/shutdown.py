@@ -1,8 +1,11 @@
 """Job (PP-19): anonymise all data of a closed product line, after telling its members.
 
-Members who used only the closed line are erased (trigger service shutdown); members who also use
-another line lose only their link to it. Before anything is erased the line is marked closed and
-every member of it is e-mailed once (``notify_product_line_closure``).
+Members who used only the closed line are erased (trigger service shutdown). Members who also use
+another line keep their account and their other lines' records, but lose the closed line's
+records - every model the data map declares data of a service (``DataMap.product_line_field``:
+device records deleted, transaction records detached to a tombstone for their legal retention,
+``retention.erasure.lines``) - and their link to the line. Before anything is erased the line is
+marked closed and every member of it is e-mailed once (``notify_product_line_closure``).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from django.utils import timezone
 from accounts.models import Member, ProductLine
 from retention import selectors
 from retention.choices import ErasureTrigger
+from retention.erasure.lines import LineErasure, erase_line_rows
 from retention.jobs.erasing import erase_candidates
 from retention.jobs.results import JobResult, recorded
 
@@ -34,10 +38,12 @@ def shutdown_service(
     """Anonymise all data of a closed product line (PP-19).
 
     Members who used only this line are erased (trigger service shutdown); members who also use
-    another line lose only their link to this one. The line is marked closed. The dry run reports
-    the members affected and the rows per model the engine would change.
+    another line lose this line's records (``retention.erasure.lines``) and their link to it. The
+    line is marked closed. The dry run reports the members affected, the rows per model the engine
+    would change, and the rows of the members concerned per model and per line (``rows_by_line``).
     """
     today = today or timezone.localdate()
+    chunk_size = chunk_size or settings.ERASURE_CHUNK_SIZE
     try:
         line = ProductLine.objects.get(code=product_line)
     except ProductLine.DoesNotExist:
@@ -46,15 +52,27 @@ def shutdown_service(
     candidates = dict(only.order_by("pk").values_list("pk", "member_number"))
     through = Member.product_lines.through
     links = through.objects.filter(productline_id=line.pk, member_id__in=shared.values("pk"))
+    by_line = selectors.product_line_rows_by_line(product_line=line)
     if dry_run:
         unlinked = links.count()
         notified = 0 if line.members_notified_at else (only | shared).count()
+        kept_rows = selectors.product_line_rows_of_kept_members(product_line=line, today=today)
+        staying = selectors.product_line_kept_members(product_line=line)
+        held = staying.filter(selectors.is_held_subquery(today=today)).count()
+        kept = LineErasure(rows=kept_rows, members=staying.count() - held, held=held)
     else:
         # Stop collecting (the line is closed) and tell its members, before anything is erased.
         if line.closed_on is None:
             ProductLine.objects.filter(pk=line.pk, closed_on__isnull=True).update(closed_on=today)
             line.closed_on = today
         notified = notify_product_line_closure(line=line)
+        # Their records of this line, chunk by chunk, before the link that selects them goes.
+        if bar is not None:
+            bar.reset(total=selectors.product_line_kept_members(product_line=line).count())
+        kept = erase_kept_members_line_rows(line=line, today=today, chunk_size=chunk_size,
+                                            progress=bar.update if bar is not None else None)
+        if bar is not None:
+            bar.reset()  # the engine's members next (erase_candidates sets the total)
         with transaction.atomic():
             # The link is the only data of these members that belongs to the line.
             unlinked, _ = links.delete()
@@ -67,8 +85,35 @@ def shutdown_service(
     return erase_candidates(
         candidates, trigger=ErasureTrigger.SERVICE_SHUTDOWN, eligible=eligible, dry_run=dry_run,
         chunk_size=chunk_size, bar=bar, product_line=line.code,
-        extra={"product_line": line.code, "members_unlinked": unlinked, "members_notified": notified},
+        extra={
+            "product_line": line.code, "members_unlinked": unlinked, "members_notified": notified,
+            "rows_by_line": by_line, "members_keeping_another_line": kept.members,
+            "members_keeping_another_line_held": kept.held, "line_rows_of_members_kept": kept.rows,
+        },
     )
+
+
+def erase_kept_members_line_rows(
+    *, line: ProductLine, today: datetime.date, chunk_size: int, progress=None,
+) -> LineErasure:
+    """Erase ``line``'s records of every member who keeps another line, ``chunk_size`` members a transaction.
+
+    A fixed number of queries per chunk (the next ids, the holds in force, the engine's statements).
+    A member under a hold keeps the rows and is counted as held. ``progress(n)`` is called per chunk.
+    """
+    total = LineErasure()
+    now = timezone.now()
+    last = 0
+    while True:
+        ids = list(selectors.product_line_kept_members(product_line=line).filter(pk__gt=last)
+                   .order_by("pk").values_list("pk", flat=True)[:chunk_size])
+        if not ids:
+            return total
+        last = ids[-1]
+        held = selectors.held_member_ids(member_ids=ids, today=today)
+        total.merge(erase_line_rows(line=line, member_ids=ids, held=held, now=now))
+        if progress is not None:
+            progress(len(ids))
 
 
 #: Closure notices per SMTP connection batch.

@@ -59,7 +59,7 @@ def records(db):
     """A small database the files refer to: one member of each kind and two product lines."""
     ProductLine.objects.create(code="spot", name="Spot")
     ProductLine.objects.create(code="margin", name="Margin")
-    MemberFactory(member_number=EXISTING_INDIVIDUAL)
+    MemberFactory(member_number=EXISTING_INDIVIDUAL, product_lines=["spot"])  # orders take its only line
     InstitutionFactory(member_number=EXISTING_INSTITUTION)
 
 
@@ -101,6 +101,7 @@ TEXT_VALUES = {
     "email": st.sampled_from([CANARY_EMAIL, "c***@mail.example", "not an address", "", f"@{CANARY_EMAIL}"]),
     "phone": st.sampled_from(["+86 138 0000 0001", "+86 138 **** 0001", "12", "=1+1", "", CANARY]),
     "product_lines": st.sampled_from(["spot", "spot, margin", "spot,spot", "futures", "", ",,"]),
+    "product_line": st.sampled_from(["spot", "margin", "futures", "", "spot,margin", " spot"]),
     "id": st.sampled_from(IDS),
     "role": st.sampled_from(["representative", "owner", "Owner", "ceo", ""]),
     "ownership_share": st.sampled_from(NUMBERS),
@@ -122,7 +123,7 @@ GOOD_VALUES = {
     "id": st.just(""), "role": st.just("owner"), "ownership_share": st.just("25.5"),
     "order_number": st.integers(0, 30).map(lambda n: f"ORD-FZ-{n}"), "order_time": st.just("2025-03-01 10:00:00"),
     "counterparty_nickname": st.just("=trader"), "asset_type": st.just("BTC"), "quantity": st.just("0.5"),
-    "amount": st.just("1000.00"),
+    "amount": st.just("1000.00"), "product_line": st.sampled_from(["spot", ""]),
 }
 OWNER = {"related-persons": EXISTING_INSTITUTION, "transactions": EXISTING_INDIVIDUAL}
 

@@ -193,7 +193,7 @@ def test_related_persons_are_keyed_to_the_institutions_member_number(compliance_
 def test_transactions_import_in_bulk_with_one_query_for_all_member_numbers(
     compliance_officer, django_assert_max_num_queries
 ):
-    members = [MemberFactory() for _ in range(10)]
+    members = [MemberFactory(product_lines=["spot"]) for _ in range(10)]
     rows = [txn_row(i, members[i % 10].member_number) for i in range(1000)]
     content = csv_bytes(TXN_HEADER, rows)
     dataset = imports.dataset_from_file(content=content, file_name="orders.csv")
@@ -237,7 +237,7 @@ def test_a_bad_last_row_of_1000_members_writes_nothing_and_names_line_1001(compl
 
 
 def test_a_bad_last_row_of_1000_transactions_writes_nothing_and_names_line_1001(compliance_officer):
-    member = MemberFactory()
+    member = MemberFactory(product_lines=["spot"])
     rows = [txn_row(i, member.member_number) for i in range(999)] + [txn_row(999, "NO-SUCH-MEMBER")]
 
     report = run_import(TransactionRecordResource, csv_bytes(TXN_HEADER, rows), user=compliance_officer)
@@ -289,7 +289,7 @@ def test_a_member_number_twice_in_one_file_is_refused_with_both_lines(compliance
 
 
 def test_an_order_number_twice_in_one_file_is_refused_with_both_lines(compliance_officer):
-    member = MemberFactory()
+    member = MemberFactory(product_lines=["spot"])
     rows = [txn_row(1, member.member_number), txn_row(2, member.member_number, order_number="ORD-IMP-00000001")]
 
     report = run_import(TransactionRecordResource, csv_bytes(TXN_HEADER, rows), user=compliance_officer)
@@ -402,7 +402,7 @@ def test_a_related_person_cannot_be_moved_to_another_institution(compliance_offi
 
 
 def test_each_bad_transaction_row_is_listed(compliance_officer):
-    member = MemberFactory()
+    member = MemberFactory(product_lines=["spot"])
     number = member.member_number
     rows = [
         txn_row(1, number, order_time="yesterday"),
@@ -426,7 +426,7 @@ def test_each_bad_transaction_row_is_listed(compliance_officer):
 
 
 def test_an_order_already_imported_is_skipped_when_equal_and_refused_when_changed(compliance_officer):
-    member = MemberFactory()
+    member = MemberFactory(product_lines=["spot"])
     first = csv_bytes(TXN_HEADER, [txn_row(1, member.member_number), txn_row(2, member.member_number)])
     assert run_import(TransactionRecordResource, first).new == 2
 
@@ -506,7 +506,7 @@ def test_xlsx_import_reports_the_sheet_row_and_skips_empty_rows(compliance_offic
 
 
 def test_xlsx_import_takes_typed_cells(compliance_officer, product_lines):
-    member = MemberFactory()
+    member = MemberFactory(product_lines=["spot"])
     content = xlsx_bytes(
         TXN_HEADER,
         [[member.member_number, "ORD-X-1", datetime.datetime(2025, 3, 1, 10, 0), "nick", "ETH", 1.25, 2500]],
@@ -598,7 +598,7 @@ def test_compliance_imports_through_the_admin_preview_then_confirm(client, reque
 
 
 def test_the_admin_lists_every_problem_by_line_and_column_and_offers_no_confirm(client, compliance_officer):
-    MemberFactory(member_number="M-1")
+    MemberFactory(member_number="M-1", product_lines=["spot"])
     client.force_login(compliance_officer)
     rows = [txn_row(1, "M-1"), txn_row(2, "M-404"), txn_row(3, "M-1", quantity="-3"), txn_row(4, "M-1")]
     upload = SimpleUploadedFile("orders.csv", csv_bytes(TXN_HEADER, rows))
@@ -663,7 +663,7 @@ def test_import_records_dry_run_writes_nothing(tmp_path, product_lines, capsys):
 
 
 def test_import_records_lists_problems_and_fails(tmp_path, capsys):
-    member = MemberFactory()
+    member = MemberFactory(product_lines=["spot"])
     file = tmp_path / "orders.csv"
     file.write_bytes(csv_bytes(TXN_HEADER, [txn_row(1, member.member_number), txn_row(2, "NOPE")]))
 

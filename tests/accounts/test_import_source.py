@@ -92,7 +92,7 @@ def test_pp16_a_file_of_unchanged_rows_is_still_recorded_as_received():
 
 def test_pp16_related_person_and_transaction_imports_record_their_source_too():
     institution = InstitutionFactory(member_number="INST-1")
-    member = MemberFactory()
+    member = MemberFactory(product_lines=["spot"])
     run(RelatedPersonResource, csv_bytes(PERSON_HEADER, [
         ["", "INST-1", "beneficial_owner", "40", "Owner One", "CN", "1970-01-01", "owner@mail.example"]]))
     run(TransactionRecordResource, csv_bytes(TXN_HEADER, [txn_row(1, member.member_number)]),

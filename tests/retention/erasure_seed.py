@@ -84,7 +84,8 @@ def seed_member(
         phone=f"+86 138 {n:04d} {n:04d}",
     )
     member.save()
-    member.product_lines.add(_product_line())
+    line = _product_line()
+    member.product_lines.add(line)
     member.legal_name = f"Name {tag} second"  # a second history version, with a reason typed by staff
     member._change_reason = f"Corrected name {tag}"
     member.save()
@@ -117,12 +118,14 @@ def seed_member(
     PaymentInstrument.objects.create(member=member, kind="bank_card", bank_name=f"Bank {tag}",
                                      number=f"6222 0200 {n:04d} {n:04d}")
     for i in range(devices):
-        DeviceRecord.objects.create(member=member, ip_address="203.0.113.7", device_id=f"dev-{tag}-{i}",
+        DeviceRecord.objects.create(member=member, product_line=line, ip_address="203.0.113.7",
+                                    device_id=f"dev-{tag}-{i}",
                                     imei=f"35{n:06d}{i:05d}"[:20], mac_address="00:11:22:33:44:55",
                                     browser=f"Browser {tag}", region=f"Region {tag}", location=f"31.2,{tag}")
     for i in range(transactions):
         TransactionRecord.objects.create(
-            member=member, order_number=f"ORD-{tag}-{n}-{i}", order_time=now - datetime.timedelta(days=400 + i),
+            member=member, product_line=line, order_number=f"ORD-{tag}-{n}-{i}",
+            order_time=now - datetime.timedelta(days=400 + i),
             counterparty_nickname=f"peer-{tag}-{i}", asset_type="BTC", quantity=Decimal("0.5"),
             amount=Decimal("1000.00") + i,
         )

@@ -185,14 +185,18 @@ class DeviceRecordAdmin(LargeTableMixin, ReadOnlyMixin, MemberColumnMixin, Sensi
     """Append-only security data (PP-11); opened from a member's page, filtered by member."""
 
     list_display = (
-        "__str__", "member_column", "seen_at", "ip_address", "device_id", "browser", "region", "location"
+        "__str__", "member_column", "product_line", "seen_at", "ip_address", "device_id", "browser", "region",
+        "location",
     )
-    list_select_related = ("member",)
+    list_select_related = ("member", "product_line")
     search_fields = ("=member__member_number",)
     search_help_text = _("Exact member number.")
     raw_id_fields = ("member",)
     readonly_fields = ("seen_at",)
-    fields = ("member", "seen_at", "ip_address", "device_id", "imei", "mac_address", "browser", "region", "location")
+    fields = (
+        "member", "product_line", "seen_at", "ip_address", "device_id", "imei", "mac_address", "browser", "region",
+        "location",
+    )
 
 
 @admin.register(TransactionRecord)
@@ -203,17 +207,18 @@ class TransactionRecordAdmin(
     """Imported from the trading system (PP-13) and never edited; opened from a member's page."""
 
     list_display = (
-        "__str__", "order_number", "member_column", "order_time", "asset_type", "quantity", "amount",
+        "__str__", "order_number", "member_column", "product_line", "order_time", "asset_type", "quantity", "amount",
         "counterparty_nickname",
     )
     list_filter = ("asset_type",)
-    list_select_related = ("member",)
+    list_select_related = ("member", "product_line")
     search_fields = ("=order_number", "=member__member_number")
     search_help_text = _("Exact order number or member number.")
     raw_id_fields = ("member",)
     readonly_fields = ("order_time",)
     fields = (
-        "member", "order_number", "order_time", "counterparty_nickname", "asset_type", "quantity", "amount"
+        "member", "product_line", "order_number", "order_time", "counterparty_nickname", "asset_type", "quantity",
+        "amount",
     )
 
 

@@ -55,6 +55,11 @@ def _insert(plans: list[MemberPlan], lines: dict[str, ProductLine]) -> Counter:
         for attr in ("related", "documents", "verifications", "instruments", "devices", "transactions"):
             for row in getattr(plan, attr):
                 row.member_id = member_id
+        # Data of a service belongs to one of the member's lines (PP-19), in turn: no draw, so the
+        # seeded values stay those of earlier versions.
+        codes = plan.product_lines
+        for position, row in enumerate([*plan.devices, *plan.transactions]):
+            row.product_line_id = lines[codes[position % len(codes)]].pk
     through = Member.product_lines.through
     through.objects.bulk_create(
         [through(member_id=p.member.pk, productline_id=lines[code].pk) for p in plans for code in p.product_lines],

@@ -1,7 +1,10 @@
 """The import and export of transaction records, the orders from the trading system (PP-13).
 
 Keyed by order number and never edited: an order already imported with the same values is
-skipped, one with different values is refused.
+skipped, one with different values is refused. Each order belongs to a product line (PP-19): the
+``product_line`` column names it by code; left out or empty, the member's only line is used, and a
+member with several lines or none gets a problem on that line and column. A closed line, or one
+the member does not use, is refused.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from accounts.members.spreadsheets.widgets import (
     DateTimeWidget,
     DecimalWidget,
     MemberNumberWidget,
+    ProductLineWidget,
+    member_product_lines,
     members_named_in,
     text_field,
 )
@@ -32,21 +37,32 @@ class TransactionRecordResource(RecordResource):
     asset_type = Field(attribute="asset_type", column_name="asset_type", widget=ChoiceWidget(AssetType))
     quantity = Field(attribute="quantity", column_name="quantity", widget=DecimalWidget())
     amount = Field(attribute="amount", column_name="amount", widget=DecimalWidget())
+    product_line = Field(attribute="product_line", column_name="product_line", widget=ProductLineWidget())
 
     required_columns = ("member_number", "order_number", "order_time", "asset_type", "quantity", "amount")
-    resolved_fields = ("member",)
+    resolved_fields = ("member", "product_line")
 
     class Meta(RecordResource.Meta):
         model = TransactionRecord
         name = "Transaction records"
-        fields = ("member", "order_number", "order_time", "counterparty_nickname", "asset_type", "quantity", "amount")
+        fields = (
+            "member", "order_number", "order_time", "counterparty_nickname", "asset_type", "quantity", "amount",
+            "product_line",
+        )
         import_id_fields = ["order_number"]
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        #: The product lines of each member the file names (``prepare``).
+        self.lines_of: dict[int, list] = {}
+
     def get_queryset(self):
-        return super().get_queryset().select_related("member")
+        return super().get_queryset().select_related("member", "product_line")
 
     def prepare(self, dataset) -> None:
-        self.fields["member"].widget.members = members_named_in(dataset)
+        members = members_named_in(dataset)
+        self.fields["member"].widget.members = members
+        self.lines_of = member_product_lines(members)
 
     def record_checks(self, instance) -> dict[str, str]:
         problems = {}
@@ -59,7 +75,27 @@ class TransactionRecordResource(RecordResource):
             problems["quantity"] = "The quantity must be greater than zero."
         if instance.amount is not None and instance.amount < 0:
             problems["amount"] = "The amount cannot be negative."
+        line_problem = self.line_check(instance)
+        if line_problem:
+            problems["product_line"] = line_problem
         return problems
 
+    def line_check(self, instance) -> str:
+        """Fill the order's product line from its member's only line, or say why it cannot be (PP-19)."""
+        if instance.member_id is None:
+            return ""  # the member number's own problem is reported
+        lines = self.lines_of.get(instance.member_id, [])
+        if instance.product_line is None:
+            if len(lines) != 1:
+                used = ", ".join(sorted(line.code for line in lines)) or "none"
+                return (f"Name the product line of this order: the member uses {len(lines)} product lines "
+                        f"({used}).")
+            instance.product_line = lines[0]
+        if instance.product_line.closed_on is not None:
+            return "This product line is closed: its data is no longer collected (PP-19)."
+        if instance.product_line.pk not in {line.pk for line in lines}:
+            return "The member does not use this product line."
+        return ""
+
     def optimise_export(self, queryset):
-        return queryset.select_related("member")
+        return queryset.select_related("member", "product_line")

@@ -209,6 +209,37 @@ class ProductLinesWidget(widgets.ManyToManyWidget):
         return self.separator.join(sorted(line.code for line in lines))
 
 
+class ProductLineWidget(widgets.ForeignKeyWidget):
+    """One product line by code (the line a record belongs to, PP-19); an empty cell is no line."""
+
+    def __init__(self):
+        super().__init__(ProductLine, field="code")
+        self.by_code: dict[str, ProductLine] | None = None
+
+    def clean(self, value, row=None, **kwargs):
+        code = cell_text(value).strip()
+        if not code:
+            return None
+        if self.by_code is None:
+            self.by_code = {line.code: line for line in ProductLine.objects.all()}
+        if code not in self.by_code:
+            raise ValueError(f"Unknown product line code: {shown_code(code)}.")
+        return self.by_code[code]
+
+    def render(self, value, obj=None, **kwargs):
+        return "" if value is None else value.code
+
+
+def member_product_lines(members: dict[str, Member]) -> dict[int, list[ProductLine]]:
+    """The product lines each of ``members`` uses, in one query per 5,000 members."""
+    through = Member.product_lines.through
+    found: dict[int, list[ProductLine]] = {member.pk: [] for member in members.values()}
+    for chunk in chunked(sorted(found), 5000):
+        for link in through.objects.filter(member_id__in=chunk).select_related("productline").order_by("pk"):
+            found[link.member_id].append(link.productline)
+    return found
+
+
 def members_named_in(dataset) -> dict[str, Member]:
     """Every member the file names, in one query per 5,000 member numbers (for ``MemberNumberWidget``)."""
     if "member_number" not in (dataset.headers or []):
