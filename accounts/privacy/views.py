@@ -17,10 +17,11 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from accounts.privacy import datamap
+from accounts.privacy import children, datamap
 from accounts.privacy import reveal as services
 from accounts.privacy.forms import ReasonForm
 from accounts.privacy.masking import mask_value
@@ -62,12 +63,16 @@ def reveal_value(request, model_label: str, object_id: str, field_name: str):
         model = apps.get_model(model_label)
     except (LookupError, ValueError):
         raise Http404 from None
-    personal = datamap.sensitive_fields(model).get(field_name)
-    if personal is None or personal.mask == datamap.Mask.FILE:
+    declared = datamap.sensitive_fields(model).get(field_name) or children.child_columns(model).get(field_name)
+    if declared is None or declared.mask == datamap.Mask.FILE:
         raise Http404
     if not request.user.has_perm(f"{model._meta.app_label}.view_{model._meta.model_name}"):
         raise PermissionDenied
     obj = get_object_or_404(model._default_manager, pk=object_id)
+    # A personal field that is not sensitive is revealable only on a child's record (PP-01).
+    personal = children.sensitive_fields_of(obj, timezone.localdate()).get(field_name)
+    if personal is None:
+        raise Http404
 
     form = ReasonForm(request.POST or None)
     value = None
