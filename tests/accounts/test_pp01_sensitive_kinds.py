@@ -64,11 +64,12 @@ def test_pp01_device_ip_address_region_and_location_are_ciphertext_in_the_databa
 
 
 def test_pp01_migration_0012_encrypts_existing_device_values_and_can_run_again():
-    """Rows stored before 0012 are encrypted; a rerun (after a crash half way) leaves tokens alone."""
+    """Rows stored before 0012 are encrypted (the IP without the prefix PostgreSQL's cast adds); a rerun
+    (after a crash half way) leaves tokens alone."""
     device = DeviceRecordFactory()
     with connection.cursor() as cursor:  # as the columns held them before 0012: plaintext
         cursor.execute(f"UPDATE {DeviceRecord._meta.db_table} SET ip_address = %s, region = %s WHERE id = %s",  # noqa: S608
-                       ["203.0.113.99", "Qzxv région", device.pk])
+                       ["203.0.113.99/32", "Qzxv région", device.pk])  # PostgreSQL's inet::text
     migration = importlib.import_module("accounts.migrations.0012_pp01_sensitive_kinds")
     state = MigrationLoader(connection).project_state(("accounts", "0009_task_outbox_and_scheduled_runs"))
     for operation in migration.Migration.operations[:2]:  # the columns are plain text by then
