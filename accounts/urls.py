@@ -19,4 +19,5 @@ urlpatterns = [
     ),
     path("documents/<int:pk>/file/", admin.site.admin_view(member_views.document_file), name="document_file"),
     path("data-map/", admin.site.admin_view(views.data_map), name="data_map"),
+    path("data-map/download/<str:fmt>/", admin.site.admin_view(views.data_map_download), name="data_map_download"),
 ]

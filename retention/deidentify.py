@@ -29,7 +29,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db.models import Count, DecimalField, IntegerField, OuterRef, Subquery, Sum, Value
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Length
 from django.utils import timezone
 
 from accounts.members.choices import MemberKind, MemberStatus
@@ -68,9 +68,11 @@ class DeidentifiedDataset:
 
 def export_queryset(*, today: datetime.date):
     """The one query: individuals in service, certainly adult, with region and transaction aggregates."""
+    # The region is encrypted (PP-01): an empty one is stored empty, so a non-empty column is a
+    # known region; the value is decrypted when the row is read, and grouped in Python below.
     latest_region = (
-        DeviceRecord.objects.filter(member_id=OuterRef("pk")).exclude(region="").order_by("-seen_at", "-pk")
-        .values("region")[:1]
+        DeviceRecord.objects.filter(member_id=OuterRef("pk")).annotate(region_length=Length("region"))
+        .filter(region_length__gt=0).order_by("-seen_at", "-pk").values("region")[:1]
     )
     per_member = TransactionRecord.objects.filter(member_id=OuterRef("pk")).order_by().values("member_id")
     trades = per_member.annotate(n=Count("pk")).values("n")
@@ -85,7 +87,7 @@ def export_queryset(*, today: datetime.date):
         )
         .order_by()
         .annotate(
-            region=Coalesce(Subquery(latest_region), Value("")),
+            region=Subquery(latest_region),  # None without one: read as "" below
             trades=Coalesce(Subquery(trades, output_field=IntegerField()), Value(0)),
             volume=Coalesce(Subquery(volume, output_field=money), Value(Decimal("0")), output_field=money),
         )

@@ -10,6 +10,7 @@ import datetime
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import validate_ipv46_address
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -29,6 +30,7 @@ from accounts.members.choices import (
     VerificationOutcome,
 )
 from accounts.members.validators import validate_document_number
+from accounts.privacy.children import CHILD_AGE_LIMIT, age_on
 from accounts.privacy.datamap import Category, DataMap, Erasure, Mask, Personal
 from accounts.privacy.fields import BlindIndexField, EncryptedDateField, EncryptedTextField
 from accounts.privacy.storage import document_upload_to, protected_storage
@@ -161,18 +163,7 @@ class Member(models.Model):
         return age is not None and CHILD_AGE_LIMIT <= age < ADULT_AGE
 
 
-CHILD_AGE_LIMIT = 14
 ADULT_AGE = 18
-
-
-def age_on(born: datetime.date, day: datetime.date) -> int:
-    """Completed years between ``born`` and ``day``.
-
-    Someone born on 29 February turns a year older on 1 March in common years (the day after
-    28 February), which is how civil law counts it in the policy's jurisdiction.
-    """
-    had_birthday = (day.month, day.day) >= (born.month, born.day)
-    return day.year - born.year - (0 if had_birthday else 1)
 
 
 class InstitutionProfile(models.Model):
@@ -317,7 +308,11 @@ class IdentityDocument(models.Model):
             ),
             "number_bidx": _p(Category.IDENTITY, "Document number (blind index)", Erasure.DELETE_ROW, **_BIDX),
             "expires_on": _p(Category.IDENTITY, "Expires on", Erasure.DELETE_ROW),
-            "file": _p(Category.IDENTITY, "Document file", Erasure.DELETE_FILE, sensitive=True, mask=Mask.FILE),
+            # A face capture's file is a biometric (PP-01, PP-10): encrypted storage, logged download.
+            "file": Personal(
+                Category.IDENTITY, sensitive=True, label="Document file", erasure=Erasure.DELETE_FILE, mask=Mask.FILE,
+                kinds=((DocumentKind.FACE_CAPTURE, Category.BIOMETRIC),),
+            ),
             "review_status": _p(Category.VERIFICATION, "Review status", Erasure.DELETE_ROW),
             "reviewed_at": _p(Category.VERIFICATION, "Reviewed at", Erasure.DELETE_ROW),
             "uploaded_at": _p(Category.IDENTITY, "Uploaded at", Erasure.DELETE_ROW),
@@ -436,12 +431,14 @@ class DeviceRecord(models.Model):
     """
 
     member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="device_records")
-    ip_address = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    # Whereabouts are sensitive (PP-01): the IP address, region and precise location are encrypted at
+    # rest and hidden on screen until revealed. Nothing selects on them in SQL.
+    ip_address = EncryptedTextField(_("IP address"), null=True, blank=True, validators=[validate_ipv46_address])
     device_id = models.CharField(_("device ID"), max_length=100, blank=True)
     imei = models.CharField(_("IMEI"), max_length=20, blank=True)
     mac_address = models.CharField(_("MAC address"), max_length=17, blank=True)
     browser = models.CharField(_("browser"), max_length=200, blank=True)
-    region = models.CharField(_("region"), max_length=100, blank=True)
+    region = EncryptedTextField(_("region"), blank=True)
     location = EncryptedTextField(_("precise location"), blank=True)
     seen_at = models.DateTimeField(_("seen at"), default=timezone.now)
     product_line = models.ForeignKey(
@@ -453,12 +450,12 @@ class DeviceRecord(models.Model):
         subject="member",
         personal={
             "member": _p(Category.ACCOUNT, "Member", Erasure.DELETE_ROW, exported=False),
-            "ip_address": _p(Category.DEVICE, "IP address", Erasure.DELETE_ROW),
+            "ip_address": _p(Category.DEVICE, "IP address", Erasure.DELETE_ROW, sensitive=True, mask=Mask.HIDDEN),
             "device_id": _p(Category.DEVICE, "Device ID", Erasure.DELETE_ROW),
             "imei": _p(Category.DEVICE, "IMEI", Erasure.DELETE_ROW),
             "mac_address": _p(Category.DEVICE, "MAC address", Erasure.DELETE_ROW),
             "browser": _p(Category.DEVICE, "Browser", Erasure.DELETE_ROW),
-            "region": _p(Category.LOCATION, "Region", Erasure.DELETE_ROW),
+            "region": _p(Category.LOCATION, "Region", Erasure.DELETE_ROW, sensitive=True, mask=Mask.LOCATION),
             "location": _p(
                 Category.LOCATION, "Precise location", Erasure.DELETE_ROW, sensitive=True, mask=Mask.LOCATION
             ),

@@ -16,6 +16,7 @@ from functools import cached_property
 from urllib.parse import urlencode
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import display_for_field
 from django.contrib.admin.views.main import PAGE_VAR, SEARCH_VAR, ChangeList
 from django.contrib.admin.widgets import AdminDateWidget, AdminTextInputWidget
 from django.core.exceptions import PermissionDenied
@@ -23,6 +24,7 @@ from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import HttpResponseRedirect
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
@@ -30,7 +32,7 @@ from django.views.decorators.http import require_POST
 from simple_history.template_utils import HistoricalRecordContextHelper
 from simple_history.utils import get_m2m_reverse_field_name
 
-from accounts.privacy import crypto, datamap
+from accounts.privacy import children, crypto, datamap
 from accounts.privacy.fields import BlindIndexField, EncryptedDateField, EncryptedTextField
 from accounts.privacy.forms import SensitiveModelForm, document_file_url, reveal_url
 from accounts.privacy.masking import mask_value
@@ -73,7 +75,7 @@ class MaskedDisplay:
         self.empty_value_display = EMPTY
 
     def _key(self):
-        return (self.model, self.field_name, self.reveal, self.download)
+        return (type(self), self.model, self.field_name, self.reveal, self.download)
 
     def __eq__(self, other):
         if not isinstance(other, MaskedDisplay):
@@ -111,6 +113,24 @@ class MaskedDisplay:
                 _("Reveal"),
             )
         return format_html('<span class="masked-value">{}</span>', masked)
+
+
+class ChildAwareDisplay(MaskedDisplay):
+    """A list column of a personal field that is not sensitive, except on a child's row (PP-01, PP-03).
+
+    The row's member comes with the row (``list_select_related``): no query per row.
+    """
+
+    def __init__(self, model, field_name: str, personal: datamap.Personal, *, reveal: bool, download: bool):
+        super().__init__(model, field_name, personal, reveal=reveal, download=download)
+        self.admin_order_field = field_name
+        self.today = timezone.localdate()
+
+    def __call__(self, obj):
+        if children.is_child_record(obj, self.today):
+            return super().__call__(obj)
+        field = self.model._meta.get_field(self.field_name)
+        return display_for_field(getattr(obj, self.field_name, None), field, EMPTY)
 
 
 class LinksDisplay:
@@ -160,14 +180,26 @@ class SensitiveFieldsMixin:
     def _sensitive(self) -> dict[str, datamap.Personal]:
         return datamap.sensitive_fields(self.model)
 
+    @staticmethod
+    def _is_child(obj) -> bool:
+        """``obj``: the record (model admins) or the parent record (inlines) shown on this page."""
+        return obj is not None and children.is_child_record(obj, timezone.localdate())
+
+    def _sensitive_here(self, obj) -> dict[str, datamap.Personal]:
+        """The sensitive fields on this page: on a child's record every personal field (PP-01)."""
+        if self._is_child(obj):
+            return {**self._sensitive(), **children.child_columns(self.model)}
+        return self._sensitive()
+
     def _link_flags(self, request) -> tuple[bool, bool]:
         if on_historical_record_page(request):
             return False, False
         return may_reveal(request), may_download(request)
 
-    def masked_display(self, request, field_name: str) -> MaskedDisplay:
+    def masked_display(self, request, field_name: str, obj=None) -> MaskedDisplay:
         reveal, download = self._link_flags(request)
-        return MaskedDisplay(self.model, field_name, self._sensitive()[field_name], reveal=reveal, download=download)
+        personal = self._sensitive_here(obj)[field_name]
+        return MaskedDisplay(self.model, field_name, personal, reveal=reveal, download=download)
 
     def _masked_here(self, request, obj) -> list[str]:
         """Sensitive fields shown read-only and masked on this page (``obj`` None: an add page)."""
@@ -176,7 +208,7 @@ class SensitiveFieldsMixin:
         can_change = self.has_change_permission(request, obj)
         reveal = may_reveal(request)
         masked = []
-        for name, personal in self._sensitive().items():
+        for name, personal in self._sensitive_here(obj).items():
             # A file is never shown; replacing it needs only the right to change the record.
             editable = can_change if personal.mask == datamap.Mask.FILE else (can_change and reveal)
             if not editable:
@@ -200,7 +232,7 @@ class SensitiveFieldsMixin:
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
-        swaps = {name: self.masked_display(request, name) for name in self._masked_here(request, obj)}
+        swaps = {name: self.masked_display(request, name, obj) for name in self._masked_here(request, obj)}
         if not swaps:
             return fieldsets
         seen: set = set()
@@ -211,39 +243,60 @@ class SensitiveFieldsMixin:
 
     def get_readonly_fields(self, request, obj=None):
         readonly = list(super().get_readonly_fields(request, obj))
-        readonly.extend(self.masked_display(request, name) for name in self._masked_here(request, obj))
+        readonly.extend(self.masked_display(request, name, obj) for name in self._masked_here(request, obj))
         return readonly
 
-    def _form_with_links(self, request, base):
+    def _form_with_links(self, request, base, obj=None):
         reveal, download = self._link_flags(request)
-        return type(base.__name__, (base,), {"sensitive_links": {"reveal": reveal, "download": download}})
+        return type(base.__name__, (base,), {
+            "sensitive_links": {"reveal": reveal, "download": download},
+            "child_record": self._is_child(obj),
+        })
 
     def get_list_display(self, request):
         sensitive = self._sensitive()
-        return [
-            self.masked_display(request, name) if isinstance(name, str) and name in sensitive else name
-            for name in super().get_list_display(request)
-        ]
+        child_columns = children.child_columns(self.model)
+        reveal, download = self._link_flags(request)
+        columns = []
+        for name in super().get_list_display(request):
+            if isinstance(name, str) and name in sensitive:
+                name = self.masked_display(request, name)
+            elif isinstance(name, str) and name in child_columns:
+                name = ChildAwareDisplay(self.model, name, child_columns[name], reveal=reveal, download=download)
+            columns.append(name)
+        return columns
 
 
 class SensitiveModelAdminMixin(SensitiveFieldsMixin):
+    def get_queryset(self, request):
+        # The record's member comes with it: whether it is a child's record needs no query of its own.
+        queryset = super().get_queryset(request)
+        dm = datamap.declaration(self.model)
+        subject = dm.subject if dm else ""
+        return queryset.select_related(subject) if subject not in ("", "self", "history") else queryset
+
     def get_form(self, request, obj=None, change=False, **kwargs):
-        kwargs["form"] = self._form_with_links(request, kwargs.get("form", self.form))
+        kwargs["form"] = self._form_with_links(request, kwargs.get("form", self.form), obj)
         return super().get_form(request, obj, change, **kwargs)
 
 
 class SensitiveInlineMixin(SensitiveFieldsMixin):
     def get_formset(self, request, obj=None, **kwargs):
-        kwargs["form"] = self._form_with_links(request, kwargs.get("form", self.form))
+        kwargs["form"] = self._form_with_links(request, kwargs.get("form", self.form), obj)
         return super().get_formset(request, obj, **kwargs)
 
 
 # --- History pages -------------------------------------------------------------------------------
 class MaskedHistoryContextHelper(HistoricalRecordContextHelper):
-    """Shows sensitive values in history diffs masked, as everywhere else (PP-25)."""
+    """Shows sensitive values in history diffs masked, as everywhere else (PP-25); on a child's record
+    every personal value (PP-01). ``child`` is set once per page by ``MaskedHistoryMixin``."""
+
+    child = False
 
     def prepare_delta_change_value(self, change, value):
         personal = datamap.sensitive_fields(self.model).get(change.field)
+        if personal is None and self.child:
+            personal = children.child_columns(self.model).get(change.field)
         if personal is not None:
             return mask_value(value, personal.mask) or EMPTY
         return super().prepare_delta_change_value(change, value)
@@ -284,6 +337,8 @@ class MaskedHistoryMixin(ReadOnlyHistoryMixin):
         m2m_names = [f.name for f in getattr(history_model, "_history_m2m_fields", [])]
         # simple-history diffs many-to-many fields with two queries per version; read them all at once.
         m2m_values = self._history_m2m_values(records, m2m_names)
+        # The newest version names the member; one lookup for the page, not one per version.
+        child = bool(records) and children.is_child_record(records[0], timezone.localdate())
         previous = None
         for current in records:
             if previous is not None:
@@ -291,6 +346,7 @@ class MaskedHistoryMixin(ReadOnlyHistoryMixin):
                     current, foreign_keys_are_objs=foreign_keys_are_objs, excluded_fields=[*hidden, *m2m_names]
                 )
                 helper = self.get_historical_record_context_helper(request, previous)
+                helper.child = child
                 changes = helper.context_for_delta_changes(delta)
                 for name in m2m_names:
                     old = m2m_values.get((current.history_id, name), [])

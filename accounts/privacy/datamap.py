@@ -75,6 +75,20 @@ class Personal:
     mask: Mask = Mask.NONE
     #: Exported in an access package (PP-29). Secrets such as blind indexes are not.
     exported: bool = True
+    #: Row kinds (the model's ``kind`` value) whose value is of another category, e.g. the file of
+    #: an identity document of kind "face_capture" is biometric (PP-01, PP-10).
+    kinds: tuple[tuple[str, Category], ...] = ()
+
+    def category_for(self, kind: str | None) -> Category:
+        """The category of this field's value on a row of ``kind``."""
+        return next((Category(c) for k, c in self.kinds if k == kind), Category(self.category))
+
+    @property
+    def categories(self) -> tuple[Category, ...]:
+        """Every category this field's values can have: its own first, then those of row kinds."""
+        found = [Category(self.category)]
+        found.extend(Category(c) for _, c in self.kinds if Category(c) not in found)
+        return tuple(found)
 
     def __post_init__(self) -> None:
         if self.sensitive and self.mask == Mask.NONE:

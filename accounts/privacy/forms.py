@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from accounts.privacy import datamap
+from accounts.privacy import children, datamap
 from accounts.privacy.masking import mask_value
 from accounts.privacy.reveal import MIN_REASON_LENGTH
 
@@ -133,12 +133,18 @@ class SensitiveModelForm(forms.ModelForm):
     """
 
     sensitive_links = {"reveal": False, "download": False}
+    #: Set by the admin per page: a record of a member under 14, all of whose personal fields are
+    #: sensitive (PP-01). The admin knows it from the record (or the parent record) of the page.
+    child_record = False
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         instance = self.instance
         stored = instance.pk is not None and not instance._state.adding
-        for name, personal in datamap.sensitive_fields(type(instance)).items():
+        sensitive = datamap.sensitive_fields(type(instance))
+        if self.child_record:
+            sensitive = {**sensitive, **children.child_columns(type(instance))}
+        for name, personal in sensitive.items():
             if name not in self.fields:
                 continue
             field = self.fields[name]

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
+from django.utils import timezone
 
-from accounts.privacy import datamap
+from accounts.privacy import children, datamap
 from accounts.privacy.masking import mask_value
 from accounts.privacy.models import SensitiveAccessLog
 
@@ -37,11 +38,12 @@ def sensitive_value_reveal(
 ) -> str:
     """Return the plaintext of one sensitive field and log who saw it and why (PP-25).
 
-    Exactly one access-log row per reveal; the row holds no value.
+    Exactly one access-log row per reveal; the row holds no value. On a record of a member under 14
+    today every personal field is sensitive (PP-01), so each can be revealed only this way.
     """
     if not user.has_perm(REVEAL_PERMISSION):
         raise PermissionDenied("Revealing sensitive values needs the reveal permission.")
-    personal = datamap.sensitive_fields(type(obj)).get(field_name)
+    personal = children.sensitive_fields_of(obj, timezone.localdate()).get(field_name)
     if personal is None or personal.mask == datamap.Mask.FILE:
         raise ValidationError({"field": "This field is not a revealable sensitive value."})
     reason = _checked_reason(reason)
@@ -60,7 +62,7 @@ def sensitive_value_reveal(
 
 
 def masked(obj: models.Model, field_name: str) -> str:
-    personal = datamap.sensitive_fields(type(obj)).get(field_name)
+    personal = children.sensitive_fields_of(obj, timezone.localdate()).get(field_name)
     value = getattr(obj, field_name)
     return mask_value(value, personal.mask) if personal else ("" if value is None else str(value))
 

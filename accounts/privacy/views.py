@@ -1,7 +1,8 @@
 """Admin pages of the privacy kernel outside the model admins (PP-01, PP-25).
 
 - ``reveal_value``: one sensitive value, unmasked after a reason is given; logged by the service.
-- ``data_map``: the read-only data map (every field of every model, how it is protected and erased).
+- ``data_map``: the read-only data map (every field of every model, how it is protected and erased);
+  ``data_map_download`` the same map as a Fides dataset (YAML) or CSV file.
 
 Both are wrapped in ``admin.site.admin_view`` (staff login, CSRF, never cached). Records are
 named in URLs by model label, primary key and field name, never by a value; values are shown only in
@@ -13,14 +14,15 @@ from __future__ import annotations
 from django.apps import apps
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from accounts.privacy import datamap
+from accounts.privacy import children, datamap, datamap_export
 from accounts.privacy import reveal as services
 from accounts.privacy.forms import ReasonForm
 from accounts.privacy.masking import mask_value
@@ -62,12 +64,16 @@ def reveal_value(request, model_label: str, object_id: str, field_name: str):
         model = apps.get_model(model_label)
     except (LookupError, ValueError):
         raise Http404 from None
-    personal = datamap.sensitive_fields(model).get(field_name)
-    if personal is None or personal.mask == datamap.Mask.FILE:
+    declared = datamap.sensitive_fields(model).get(field_name) or children.child_columns(model).get(field_name)
+    if declared is None or declared.mask == datamap.Mask.FILE:
         raise Http404
     if not request.user.has_perm(f"{model._meta.app_label}.view_{model._meta.model_name}"):
         raise PermissionDenied
     obj = get_object_or_404(model._default_manager, pk=object_id)
+    # A personal field that is not sensitive is revealable only on a child's record (PP-01).
+    personal = children.sensitive_fields_of(obj, timezone.localdate()).get(field_name)
+    if personal is None:
+        raise Http404
 
     form = ReasonForm(request.POST or None)
     value = None
@@ -138,6 +144,9 @@ def data_map(request):
                 "mask": datamap.Mask(personal.mask).label if personal and personal.sensitive else "",
                 "export_label": personal.label if personal and personal.exported else "",
                 "erasure": datamap.Erasure(personal.erasure).label if personal else "",
+                "category_detail": datamap_export.category_label(personal),
+                "shown_as": datamap_export.shown_as(entry.model, entry.field_name, personal),
+                "at_rest": datamap_export.at_rest(entry.model, entry.field_name),
             }
         )
     context = {
@@ -156,3 +165,15 @@ def data_map(request):
         ],
     }
     return TemplateResponse(request, "accounts/data_map.html", context)
+
+
+@require_http_methods(["GET"])
+def data_map_download(request, fmt: str):
+    """The data map as a Fides dataset or CSV file, for the same readers as the page; schema only."""
+    if not _may_read_data_map(request.user):
+        raise PermissionDenied
+    if fmt not in datamap_export.FORMATS:
+        raise Http404
+    response = HttpResponse(datamap_export.export(fmt), content_type=datamap_export.CONTENT_TYPES[fmt])
+    response["Content-Disposition"] = f'attachment; filename="{datamap_export.FILE_NAMES[fmt]}"'
+    return no_store(response)

@@ -36,10 +36,11 @@ def test_pp01_data_map_page_shows_category_sensitivity_export_label_and_erasure(
     cells = [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
     assert cells == [
         "Member", "email", "yes", "Contact", "sensitive", "First letter and domain", "E-mail", "Set to empty",
+        "encrypted",
     ]
     row = re.search(r'<tr data-model="accounts.Member" data-field="status">(.*?)</tr>', html, re.S).group(1)
     cells = [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
-    assert cells == ["Member", "status", "no", "", "", "", "", ""]
+    assert cells == ["Member", "status", "no", "", "", "", "", "", "plain"]
 
 
 def test_data_map_page_filters_by_category_and_sensitivity(client, compliance_officer):

@@ -183,6 +183,7 @@ VIEW_EXPECTED: dict[str, dict[str, object]] = {
     "accounts:reveal": _per_role(200, 403, 200, 403),
     "accounts:document_file": _per_role(200, 403, 200, 403),
     "accounts:data_map": _everyone(200),
+    "accounts:data_map_download": _everyone(200),  # the same map as a file (issue 14)
     "admin:consents_timeline": _everyone(200),
     "admin:consents_disclosure_decide": _everyone(403),  # POST only
     "admin:consents_processingonground_approve": _everyone(403),  # POST only
@@ -504,6 +505,7 @@ def urls_for(route: Route, world: World) -> list[tuple[str, str]]:
                                                    args=[world.objects["accounts.staffuser"].pk]),
         "accounts:reveal": reverse("accounts:reveal", args=["accounts.Member", member.pk, "email"]),
         "accounts:document_file": reverse("accounts:document_file", args=[world.document.pk]),
+        "accounts:data_map_download": reverse("accounts:data_map_download", args=["fides"]),
         "admin:consents_timeline": reverse("admin:consents_timeline") + f"?member={member.member_number}",
         "admin:consents_disclosure_decide": reverse("admin:consents_disclosure_decide",
                                                     args=[world.extra["disclosure"].pk]),

@@ -25,6 +25,7 @@ from collections import defaultdict
 
 from django.core.exceptions import NON_FIELD_ERRORS, ObjectDoesNotExist, ValidationError
 from django.db import models
+from django.utils import timezone
 from import_export import resources, widgets
 from import_export.instance_loaders import ModelInstanceLoader
 from import_export.resources import Diff
@@ -34,7 +35,7 @@ from accounts.members.spreadsheets import writes
 from accounts.members.spreadsheets.cells import cell_text, escape_formula
 from accounts.members.spreadsheets.problems import ImportFileProblem, ImportProblem, column_label, source_problem
 from accounts.models import ImportBatch
-from accounts.privacy import datamap
+from accounts.privacy import children, datamap
 from accounts.privacy.masking import mask_value
 from accounts.privacy.reveal import REVEAL_PERMISSION
 from accounts.progress import chunked
@@ -164,6 +165,10 @@ class RecordResource(resources.ModelResource):
         self.source = (source or "").strip()
         self.links_batch = any(f.name == "import_batch" for f in self._meta.model._meta.concrete_fields)
         self.sensitive = datamap.sensitive_fields(self._meta.model)
+        #: Personal columns that a child's row hides too (PP-01: a member under 14 makes them all sensitive).
+        self.child_columns = children.child_columns(self._meta.model)
+        self.today = timezone.localdate()
+        self._child_values_shown = False
         self.reveal = bool(self.user and self.user.has_perm(REVEAL_PERMISSION))
         self._reset()
 
@@ -461,13 +466,19 @@ class RecordResource(resources.ModelResource):
             return field.widget.render(getattr(instance, "_import_m2m_before", {}).get(field.attribute, []))
         if name in self.sensitive:
             return mask_value(field.get_value(instance), self.sensitive[name].mask)
+        if name in self.child_columns and children.is_child_record(instance, self.today):
+            return mask_value(field.get_value(instance), self.child_columns[name].mask)
         return str(field.export(instance))
 
     def export_field(self, field, instance, **kwargs):
         name = self.get_field_name(field)
+        child = name in self.child_columns and children.is_child_record(instance, self.today)
         if name in self.sensitive and not self.reveal:
             value = mask_value(field.get_value(instance), self.sensitive[name].mask)
+        elif child and not self.reveal:
+            value = mask_value(field.get_value(instance), self.child_columns[name].mask)
         else:
+            self._child_values_shown |= child
             value = super().export_field(field, instance, **kwargs)
         if isinstance(value, str) and not isinstance(field.widget, widgets.NumberWidget):
             value = escape_formula(value)
@@ -484,7 +495,8 @@ class RecordResource(resources.ModelResource):
         if not (self.reveal and len(dataset)):
             return
         fields = self.get_export_fields(kwargs.get("export_fields"))
-        shown = [self.get_field_name(field) for field in fields if self.get_field_name(field) in self.sensitive]
+        logged = set(self.sensitive) | (set(self.child_columns) if self._child_values_shown else set())
+        shown = [self.get_field_name(field) for field in fields if self.get_field_name(field) in logged]
         if shown:
             writes.sensitive_export_log(
                 user=self.user,
