@@ -10,6 +10,7 @@ import secrets
 import uuid
 
 from django.conf import settings
+from django.core.validators import validate_ipv46_address
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -359,7 +360,8 @@ class AccessPackage(models.Model):
 class PackageDownload(models.Model):
     package = models.ForeignKey(AccessPackage, on_delete=models.CASCADE, related_name="downloads")
     at = models.DateTimeField(_("at"), default=timezone.now)
-    ip_address = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    # Whereabouts are sensitive (PP-01): the downloader's IP address is encrypted at rest, hidden on screen.
+    ip_address = EncryptedTextField(_("IP address"), null=True, blank=True, validators=[validate_ipv46_address])
     user_agent = models.CharField(_("user agent"), max_length=300, blank=True)
     staff_user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
                                    related_name="+")
@@ -367,7 +369,8 @@ class PackageDownload(models.Model):
     data_map = DataMap(
         subject="package__member",
         personal={
-            "ip_address": _p(Category.DEVICE, "Download IP address", Erasure.DELETE_ROW),
+            "ip_address": _p(Category.DEVICE, "Download IP address", Erasure.DELETE_ROW, sensitive=True,
+                             mask=Mask.HIDDEN),
             "user_agent": _p(Category.DEVICE, "Download browser", Erasure.DELETE_ROW),
             "at": _p(Category.DEVICE, "Downloaded at", Erasure.DELETE_ROW),
         },

@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from accounts.privacy.admin_mixins import ReadOnlyAdmin
+from accounts.privacy.admin_mixins import ReadOnlyAdmin, SensitiveModelAdminMixin
 from requests_desk.admin.base import EMPTY, member_link
 from requests_desk.models import AccessPackage, PackageDownload, ReminderLog, Transition
 
@@ -65,7 +65,7 @@ class AccessPackageAdmin(RequestColumnMixin, ReadOnlyAdmin):
 
 
 @admin.register(PackageDownload)
-class PackageDownloadAdmin(RequestColumnMixin, ReadOnlyAdmin):
+class PackageDownloadAdmin(RequestColumnMixin, SensitiveModelAdminMixin, ReadOnlyAdmin):
     """Every download of an access package: when, from where, by whom (PP-29)."""
 
     request_path = "package__request"

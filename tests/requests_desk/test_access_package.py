@@ -7,6 +7,7 @@ import csv
 import datetime
 import decimal
 import hashlib
+import importlib
 import io
 import json
 import zipfile
@@ -15,6 +16,7 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.db import connection, models
+from django.db.migrations.loader import MigrationLoader
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
@@ -353,3 +355,50 @@ def test_a_file_column_lists_the_file_without_its_content(compliance_officer):
     files = [r["fields"]["Document file"] for r in identity["records"] if r["record_type"] == "Identity document"]
     assert files == [FILE_PLACEHOLDER]
     assert b"secret scan bytes" not in b"".join(archive.read(n) for n in archive.namelist())
+
+
+def test_pp01_a_download_ip_address_is_ciphertext_at_rest_and_hidden_in_the_register(admin_client, compliance_officer):
+    """Whereabouts (PP-01): the IP address a package was downloaded from is encrypted in its table and
+    not shown in the downloads register (revealed only through the logged reveal page)."""
+    built = access_package.access_package_build(request=access_request(MemberFactory(), compliance_officer),
+                                                user=compliance_officer)
+    download = access_package.package_download_record(package=built.package, ip_address="203.0.113.77",
+                                                      user_agent="Firefox/140")
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT ip_address FROM {PackageDownload._meta.db_table} WHERE id = %s",  # noqa: S608
+                       [download.pk])
+        stored = cursor.fetchone()[0]
+    assert "203.0.113.77" not in stored and stored.startswith("gAAAA")
+    assert PackageDownload.objects.get(pk=download.pk).ip_address == "203.0.113.77"
+
+    for url in (reverse("admin:requests_desk_packagedownload_changelist"),
+                reverse("admin:requests_desk_packagedownload_change", args=[download.pk])):
+        page = admin_client.get(url)
+        assert page.status_code == 200
+        assert "203.0.113.77" not in page.content.decode()
+
+
+def test_pp01_migration_0006_encrypts_existing_download_addresses_and_can_run_again(compliance_officer):
+    """Rows stored before 0006 (PostgreSQL's ``inet::text`` adds "/32") are encrypted; a rerun after a
+    crash leaves the tokens alone."""
+    built = access_package.access_package_build(request=access_request(MemberFactory(), compliance_officer),
+                                                user=compliance_officer)
+    download = access_package.package_download_record(package=built.package, ip_address="198.51.100.8",
+                                                      user_agent="x")
+    table = PackageDownload._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {table} SET ip_address = %s WHERE id = %s", ["203.0.113.98/32", download.pk])  # noqa: S608
+    migration = importlib.import_module("requests_desk.migrations.0006_encrypt_package_download_ip")
+    state = MigrationLoader(connection).project_state(("requests_desk", "0005_refusal_ground_records"))
+    migration.Migration.operations[0].state_forwards("requests_desk", state)
+
+    migration.encrypt_existing(state.apps, None)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT ip_address FROM {table} WHERE id = %s", [download.pk])  # noqa: S608
+        first = cursor.fetchone()[0]
+    migration.encrypt_existing(state.apps, None)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT ip_address FROM {table} WHERE id = %s", [download.pk])  # noqa: S608
+        assert cursor.fetchone()[0] == first
+    assert "203.0.113.98" not in first
+    assert PackageDownload.objects.get(pk=download.pk).ip_address == "203.0.113.98"
