@@ -38,7 +38,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench/: _common and the benches
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench_peers_erasure")
 os.environ.setdefault("MEDIA_ROOT", str(Path(tempfile.gettempdir()) / "bench-peers-erasure-media"))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "scrubber_settings")  # bench/peers/scrubber_settings.py
+os.environ["DJANGO_SETTINGS_MODULE"] = "scrubber_settings"  # bench/peers/scrubber_settings.py, always
 
 from _common import setup
 from erasure import (
