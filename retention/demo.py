@@ -26,6 +26,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.members.choices import AssetType, MemberStatus
+from accounts.members.volumes import volumes_add
 from accounts.models import DeviceRecord, Member, ProductLine, StaffUser, TransactionRecord
 from retention import services
 from retention.choices import ReviewOutcome, RiskLevel
@@ -117,7 +118,7 @@ def _member(spec: DemoMember, *, now: datetime.datetime, lines: dict[str, Produc
         member=member, ip_address="198.51.100.20", device_id=f"demo-{spec.number}-current", browser="Firefox 140",
         region="Shanghai", location="31.23040,121.47370", seen_at=now - datetime.timedelta(days=3),
     )
-    TransactionRecord.objects.bulk_create(
+    orders = TransactionRecord.objects.bulk_create(
         TransactionRecord(
             # Keyed by the row, not the number: an erased demo member's orders are kept (legal retention).
             member=member, order_number=f"DEMO-{member.pk}-{i}", order_time=now - datetime.timedelta(days=30 * i),
@@ -126,6 +127,7 @@ def _member(spec: DemoMember, *, now: datetime.datetime, lines: dict[str, Produc
         )
         for i in range(1, 4)
     )
+    volumes_add(orders)
     return member, True
 
 

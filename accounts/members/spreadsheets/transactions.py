@@ -1,6 +1,7 @@
 """The import and export of transaction records, the orders from the trading system (PP-13).
 
-Keyed by order number and never edited: an order already imported with the same values is
+Keyed by order number (encrypted: existing orders are found through its blind index) and never
+edited: an order already imported with the same values is
 skipped, one with different values is refused.
 """
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 from import_export.fields import Field
 
+from accounts.members import volumes
 from accounts.members.choices import AssetType
 from accounts.members.spreadsheets.resource import RecordResource
 from accounts.members.spreadsheets.widgets import (
@@ -60,6 +62,10 @@ class TransactionRecordResource(RecordResource):
         if instance.amount is not None and instance.amount < 0:
             problems["amount"] = "The amount cannot be negative."
         return problems
+
+    def after_write(self, new_objs: list, changed_objs: list) -> None:
+        # Orders are never changed by an import (refused above): only new ones add to the volumes.
+        volumes.volumes_add(new_objs)
 
     def optimise_export(self, queryset):
         return queryset.select_related("member")
