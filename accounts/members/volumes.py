@@ -52,18 +52,24 @@ def _totals(rows: Iterable[tuple[int, datetime.datetime, Decimal]]) -> dict[Key,
 
 
 @transaction.atomic
-def volumes_add(records: Iterable[TransactionRecord]) -> int:
-    """Add newly created orders to their members' days; returns the number of days touched."""
+def volumes_add(records: Iterable[TransactionRecord], *, new_members: bool = False) -> int:
+    """Add newly created orders to their members' days; returns the number of days touched.
+
+    ``new_members``: the members were created in this transaction (the seeder), so no day of
+    theirs is stored yet and the read is skipped (one query: the insert).
+    """
     totals = _totals((r.member_id, r.order_time, r.amount) for r in records)
     if not totals:
         return 0
-    members = sorted({member_id for member_id, _day in totals})
-    days = sorted({day for _member, day in totals})
-    existing = {
-        (v.member_id, v.day): v
-        for v in MemberDailyVolume.objects.select_for_update().filter(member_id__in=members, day__in=days)
-        if (v.member_id, v.day) in totals
-    }
+    existing = {}
+    if not new_members:
+        members = sorted({member_id for member_id, _day in totals})
+        days = sorted({day for _member, day in totals})
+        existing = {
+            (v.member_id, v.day): v
+            for v in MemberDailyVolume.objects.select_for_update().filter(member_id__in=members, day__in=days)
+            if (v.member_id, v.day) in totals
+        }
     changed, new = [], []
     for key, (orders, amount) in totals.items():
         row = existing.get(key)

@@ -95,6 +95,7 @@ class EncryptedDecimalField(EncryptedMixin, models.TextField):
 
     description = "Decimal encrypted at rest"
     is_number = True
+    empty_strings_allowed = False  # an unset amount is None (as for a DecimalField), never ""
     default_error_messages = {"invalid": "This value must be a decimal number."}  # never quotes the value
 
     def __init__(self, *args, max_digits: int = 20, decimal_places: int = 2, **kwargs):

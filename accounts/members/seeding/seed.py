@@ -83,7 +83,7 @@ def _insert(plans: list[MemberPlan], lines: dict[str, ProductLine]) -> Counter:
         objects = rows(attr)
         model.objects.bulk_create(objects, batch_size=batch)
         counts[label] = len(objects)
-    volumes_add(rows("transactions"))  # the plain daily totals over the encrypted amounts (PP-10)
+    volumes_add(rows("transactions"), new_members=True)  # the plain daily totals over the encrypted amounts (PP-10)
     return counts
 
 
