@@ -7,11 +7,11 @@ have no history table (never edited), so the live table is the only one to conve
 
 Resumable on SQLite and PostgreSQL (the migration is not atomic; every step can run again):
 
-1. the five columns become plain ``text`` (an ``ALTER COLUMN ... TYPE text`` on PostgreSQL, a table
+1. the blind-index column and the volume table are created when missing (checked against the
+   database, so a rerun skips them);
+2. the five columns become plain ``text`` (an ``ALTER COLUMN ... TYPE text`` on PostgreSQL, a table
    rebuild on SQLite; running it again on a text column changes nothing), the unique constraint of
    the order number goes (the blind index takes it over);
-2. the blind-index column and the volume table are created when missing (checked against the
-   database, so a rerun skips them);
 3. the rows are encrypted in chunks of ``BATCH``, each chunk its own transaction, with a progress
    bar: a row is done when its blind index is set, which the same ``UPDATE`` writes, so a rerun
    after a crash starts at the first row not done and never encrypts twice;
@@ -118,24 +118,8 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        # 1. Plain text columns, no unique order number (idempotent).
-        migrations.AlterField(
-            model_name="transactionrecord", name="order_number", field=models.TextField(verbose_name="order number"),
-        ),
-        migrations.AlterField(
-            model_name="transactionrecord", name="counterparty_nickname",
-            field=models.TextField(blank=True, verbose_name="counterparty nickname"),
-        ),
-        migrations.AlterField(
-            model_name="transactionrecord", name="asset_type", field=models.TextField(verbose_name="asset type"),
-        ),
-        migrations.AlterField(
-            model_name="transactionrecord", name="quantity", field=models.TextField(verbose_name="quantity"),
-        ),
-        migrations.AlterField(
-            model_name="transactionrecord", name="amount", field=models.TextField(verbose_name="amount (USD)"),
-        ),
-        # 2. The blind index and the volume table: declared, then created only when missing.
+        # 1. The blind index and the volume table: declared, then created only when missing (first, so
+        #    that SQLite's table rebuilds below, which copy the declared columns, keep the index).
         migrations.SeparateDatabaseAndState(
             state_operations=[
                 migrations.AddField(
@@ -171,6 +155,23 @@ class Migration(migrations.Migration):
             database_operations=[],
         ),
         migrations.RunPython(create_missing, migrations.RunPython.noop),
+        # 2. Plain text columns, no unique order number (idempotent).
+        migrations.AlterField(
+            model_name="transactionrecord", name="order_number", field=models.TextField(verbose_name="order number"),
+        ),
+        migrations.AlterField(
+            model_name="transactionrecord", name="counterparty_nickname",
+            field=models.TextField(blank=True, verbose_name="counterparty nickname"),
+        ),
+        migrations.AlterField(
+            model_name="transactionrecord", name="asset_type", field=models.TextField(verbose_name="asset type"),
+        ),
+        migrations.AlterField(
+            model_name="transactionrecord", name="quantity", field=models.TextField(verbose_name="quantity"),
+        ),
+        migrations.AlterField(
+            model_name="transactionrecord", name="amount", field=models.TextField(verbose_name="amount (USD)"),
+        ),
         # 3. Encrypt, a chunk per transaction; 4. the volumes from the encrypted rows.
         migrations.RunPython(encrypt_rows, migrations.RunPython.noop, elidable=False),
         migrations.RunPython(recompute_volumes, migrations.RunPython.noop),

@@ -27,10 +27,10 @@ from accounts.members.admin.imports import (
     TransactionImportExportMixin,
 )
 from accounts.members.choices import MemberKind, MemberStatus
+from accounts.members.selectors import transactions_by_order_number
 from accounts.members.spreadsheets import imports
 from accounts.members.spreadsheets.members import MemberResource
 from accounts.members.spreadsheets.related_persons import RelatedPersonResource
-from accounts.members.selectors import transactions_by_order_number
 from accounts.members.spreadsheets.transactions import TransactionRecordResource
 from accounts.models import Member, ProductLine, RelatedPerson, TransactionRecord
 from accounts.privacy import crypto
