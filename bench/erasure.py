@@ -281,7 +281,7 @@ def run_floor(ids: list[int], chunk_size: int) -> None:
                            "SELECT unnest(%s::text[]), now()", [files])
             for table in FLOOR_DELETES:
                 cursor.execute(f"DELETE FROM {table} WHERE member_id = ANY(%s)", [part])
-            cursor.execute(f"UPDATE accounts_transactionrecord SET counterparty_nickname = {TOKEN_SQL} "
+            cursor.execute("UPDATE accounts_transactionrecord SET counterparty_nickname = '' "  # encrypted: emptied
                            "WHERE member_id = ANY(%s)", [part])
             cursor.execute("DELETE FROM accounts_historicalmember_product_lines WHERE history_id IN "
                            "(SELECT history_id FROM accounts_historicalmember WHERE id = ANY(%s))", [part])
