@@ -18,6 +18,7 @@ from accounts.members.models import (
     ImportBatch,
     InstitutionProfile,
     Member,
+    MemberDailyVolume,
     PaymentInstrument,
     ProductLine,
     RelatedPerson,
@@ -30,6 +31,6 @@ from accounts.staff.models import StaffUser, StaffUserManager
 
 __all__ = [
     "ADULT_AGE", "CHILD_AGE_LIMIT", "DeviceRecord", "IdentityDocument", "ImportBatch", "InstitutionProfile",
-    "Member", "OutboxTask", "PaymentInstrument", "ProductLine", "RelatedPerson", "ScheduledRun",
+    "Member", "MemberDailyVolume", "OutboxTask", "PaymentInstrument", "ProductLine", "RelatedPerson", "ScheduledRun",
     "SensitiveAccessLog", "StaffUser", "StaffUserManager", "TransactionRecord", "Verification", "age_on",
 ]

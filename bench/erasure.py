@@ -103,6 +103,7 @@ def seed(total: int, chunk: int = 2000) -> None:
     from django.db import connection, transaction
     from django.utils import timezone
 
+    from accounts.members.volumes import volumes_add
     from accounts.models import (
         DeviceRecord,
         IdentityDocument,
@@ -185,11 +186,13 @@ def seed(total: int, chunk: int = 2000) -> None:
                     DeviceRecord(member_id=m.pk, ip_address="203.0.113.7", device_id=f"dev-{m.pk}-{k}",
                                  browser="Firefox 140", region="Shanghai", location="31.2304,121.4737", seen_at=now)
                     for m in members for k in range(5)], connection)
-                _copy(cursor, TransactionRecord, [
+                orders = [
                     TransactionRecord(member_id=m.pk, order_number=f"B{m.pk:09d}-{k:02d}", order_time=now,
                                       counterparty_nickname=f"peer{m.pk}-{k}", asset_type="BTC",
                                       quantity=Decimal("0.5"), amount=Decimal("1000"))
-                    for m in members for k in range(20)], connection)
+                    for m in members for k in range(20)]
+                _copy(cursor, TransactionRecord, orders, connection)
+                volumes_add(orders, new_members=True)  # the daily volumes, as every write path keeps them
                 _copy(cursor, ConsentEvent, [
                     ConsentEvent(member_id=m.pk, purpose=purpose, action="grant", policy_version=version,
                                  channel="web", evidence=f"clicked {m.pk}", actor_kind="member", occurred_at=now,
@@ -281,7 +284,7 @@ def run_floor(ids: list[int], chunk_size: int) -> None:
                            "SELECT unnest(%s::text[]), now()", [files])
             for table in FLOOR_DELETES:
                 cursor.execute(f"DELETE FROM {table} WHERE member_id = ANY(%s)", [part])
-            cursor.execute(f"UPDATE accounts_transactionrecord SET counterparty_nickname = {TOKEN_SQL} "
+            cursor.execute("UPDATE accounts_transactionrecord SET counterparty_nickname = '' "  # encrypted: emptied
                            "WHERE member_id = ANY(%s)", [part])
             cursor.execute("DELETE FROM accounts_historicalmember_product_lines WHERE history_id IN "
                            "(SELECT history_id FROM accounts_historicalmember WHERE id = ANY(%s))", [part])

@@ -28,13 +28,13 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 from django.conf import settings
-from django.db.models import Count, DecimalField, IntegerField, OuterRef, Subquery, Sum, Value
+from django.db.models import DecimalField, IntegerField, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, Length
 from django.utils import timezone
 
 from accounts.members.choices import MemberKind, MemberStatus
 from accounts.members.spreadsheets.cells import escape_formula
-from accounts.models import DeviceRecord, Member, TransactionRecord
+from accounts.models import DeviceRecord, Member, MemberDailyVolume
 
 COLUMNS = (
     "record_key", "age_band", "nationality", "region", "registered_month", "verification_level",
@@ -74,8 +74,9 @@ def export_queryset(*, today: datetime.date):
         DeviceRecord.objects.filter(member_id=OuterRef("pk")).annotate(region_length=Length("region"))
         .filter(region_length__gt=0).order_by("-seen_at", "-pk").values("region")[:1]
     )
-    per_member = TransactionRecord.objects.filter(member_id=OuterRef("pk")).order_by().values("member_id")
-    trades = per_member.annotate(n=Count("pk")).values("n")
+    # Amounts are encrypted (PP-01): the member's plain daily volumes carry the counts and sums.
+    per_member = MemberDailyVolume.objects.filter(member_id=OuterRef("pk")).order_by().values("member_id")
+    trades = per_member.annotate(n=Sum("orders")).values("n")
     volume = per_member.annotate(total=Sum("amount")).values("total")
     money = DecimalField(max_digits=24, decimal_places=2)
     return (

@@ -26,6 +26,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.members.choices import AssetType, MemberStatus
+from accounts.members.volumes import volumes_add
 from accounts.models import DeviceRecord, Member, ProductLine, StaffUser, TransactionRecord
 from retention import services
 from retention.choices import ReviewOutcome, RiskLevel
@@ -121,7 +122,7 @@ def _member(spec: DemoMember, *, now: datetime.datetime, lines: dict[str, Produc
         location="31.23040,121.47370",
         seen_at=now - datetime.timedelta(days=3),
     )
-    TransactionRecord.objects.bulk_create(
+    orders = TransactionRecord.objects.bulk_create(
         TransactionRecord(
             # Keyed by the row, not the number: an erased demo member's orders are kept (legal retention).
             member=member, product_line=lines[spec.lines[i % len(spec.lines)]], order_number=f"DEMO-{member.pk}-{i}",
@@ -131,6 +132,7 @@ def _member(spec: DemoMember, *, now: datetime.datetime, lines: dict[str, Produc
         )
         for i in range(1, 4)
     )
+    volumes_add(orders)
     return member, True
 
 

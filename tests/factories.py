@@ -42,6 +42,7 @@ from accounts.members.choices import (  # noqa: E402
     VerificationMethod,
     VerificationOutcome,
 )
+from accounts.members.volumes import volumes_add  # noqa: E402
 
 
 def valid_cn_id(seq: int, born: datetime.date = datetime.date(1990, 5, 17)) -> str:
@@ -178,6 +179,12 @@ class TransactionRecordFactory(factory.django.DjangoModelFactory):
     quantity = Decimal("0.5")
     amount = Decimal("1000.00")
     product_line = factory.LazyAttribute(lambda o: sole_product_line(o.member))
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        record = super()._create(model_class, *args, **kwargs)
+        volumes_add([record])  # as every write path does (PP-10 daily volumes)
+        return record
 
 
 # --- Consents: processing on a legal ground (PP-17) ----------------------------------------------

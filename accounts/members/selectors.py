@@ -13,11 +13,13 @@ from accounts.members.choices import VerificationLevel
 from accounts.members.models import (
     IdentityDocument,
     Member,
+    MemberDailyVolume,
     PaymentInstrument,
     RelatedPerson,
     TransactionRecord,
     age_on,
 )
+from accounts.members.volumes import day_of
 from accounts.privacy import crypto
 from accounts.privacy.datamap import service_scoped_models
 
@@ -30,13 +32,16 @@ def advanced_verification_threshold() -> tuple[Decimal, int]:
 def members_needing_advanced_verification(*, now: datetime.datetime | None = None) -> QuerySet[Member]:
     """Members whose volume in the window exceeds the threshold without advanced verification (PP-10).
 
-    One aggregate query: the per-member sums are a subquery of the member query
-    (served by the ``accounts_txn_time_member`` index).
+    Amounts are encrypted (PP-01): the sums read the plain per-member daily volumes
+    (``MemberDailyVolume``, kept exact by every write path, ``accounts.members.volumes``). The
+    window counts whole UTC days: every day from the day ``window_days`` before ``now`` (its whole
+    day, so an order is never missed at the edge) through today. One aggregate query: the sums are
+    a subquery of the member query (served by the ``accounts_volume_day_member`` index).
     """
     amount, window_days = advanced_verification_threshold()
-    since = (now or timezone.now()) - datetime.timedelta(days=window_days)
+    since = day_of((now or timezone.now()) - datetime.timedelta(days=window_days))
     over = (
-        TransactionRecord.objects.filter(order_time__gte=since)
+        MemberDailyVolume.objects.filter(day__gte=since)
         .order_by()
         .values("member_id")
         .annotate(volume=Sum("amount"))
@@ -44,6 +49,11 @@ def members_needing_advanced_verification(*, now: datetime.datetime | None = Non
         .values("member_id")
     )
     return Member.objects.filter(pk__in=over).exclude(verification_level=VerificationLevel.ADVANCED)
+
+
+def transactions_by_order_number(value: str) -> QuerySet[TransactionRecord]:
+    """The order with exactly this number, through its blind index (nothing decrypted; PP-13)."""
+    return TransactionRecord.objects.filter(order_number_bidx=crypto.blind_index("order", (value or "").strip()))
 
 
 def member_ids_by_exact_value(value: str, *, limit: int = 1000) -> list[int]:

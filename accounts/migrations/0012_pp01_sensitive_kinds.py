@@ -34,7 +34,7 @@ class Migration(migrations.Migration):
     atomic = False
 
     dependencies = [
-        ("accounts", "0010_product_line_attribution"),
+        ("accounts", "0011_encrypt_transactions"),
     ]
 
     operations = [

@@ -61,11 +61,24 @@ def subject_member(obj):
     return _member_of(obj, dm.subject)
 
 
-def is_child_record(obj, today: datetime.date) -> bool:
-    """Whether ``obj`` is about a member under 14 on ``today`` (no date of birth: not known to be)."""
-    member = subject_member(obj)
-    born = getattr(member, "date_of_birth", None)
+def _is_child(person, today: datetime.date) -> bool:
+    born = getattr(person, "date_of_birth", None)
     return isinstance(born, datetime.date) and age_on(born, today) < CHILD_AGE_LIMIT
+
+
+def is_child_record(obj, today: datetime.date) -> bool:
+    """Whether ``obj`` is about a person under 14 on ``today`` (no date of birth: not known to be).
+
+    The person is the member the record is about, the record itself when it is a person with a date
+    of birth (an institution's representative or owner, PP-07), or the related person a document
+    belongs to when that row is already loaded with it (never a query per record).
+    """
+    if obj is None:
+        return False
+    if _is_child(subject_member(obj), today) or _is_child(obj, today):
+        return True
+    loaded = getattr(getattr(obj, "_state", None), "fields_cache", {})
+    return _is_child(loaded.get("related_person"), today)
 
 
 def as_sensitive(personal: datamap.Personal) -> datamap.Personal:

@@ -93,6 +93,8 @@ def normalise(kind: str, value: str) -> str:
         return value.lower()
     if kind in ("phone", "card"):
         return _NOT_DIGIT.sub("", value)
+    if kind == "order":  # an order number is an exact key of the trading system: nothing is folded
+        return value
     # document and registration numbers: case, spaces and separators do not matter
     return _NOT_ALNUM.sub("", value).upper()
 

@@ -8,8 +8,11 @@ on an encrypted column is refused: use its blind index (``BlindIndexField``).
 from __future__ import annotations
 
 import datetime
+import decimal
 
-from django.core.exceptions import FieldError
+from django import forms
+from django.core import validators
+from django.core.exceptions import FieldError, ValidationError
 from django.db import models
 
 from accounts.privacy import crypto
@@ -79,9 +82,62 @@ class EncryptedDateField(EncryptedMixin, models.TextField):
         return datetime.date.fromisoformat(str(value))
 
     def formfield(self, **kwargs):
-        from django import forms
-
         return models.Field.formfield(self, form_class=forms.DateField, **kwargs)
+
+
+class EncryptedDecimalField(EncryptedMixin, models.TextField):
+    """A decimal encrypted at rest (amounts, quantities): Python sees ``Decimal``, the database a token.
+
+    Arithmetic over these values cannot run in SQL: keep a plain aggregate that every write path
+    maintains (e.g. ``accounts.members.volumes`` for transaction amounts). ``is_number`` tells the
+    erasure engine that the value is a quantity, kept when a retained row is anonymised.
+    """
+
+    description = "Decimal encrypted at rest"
+    is_number = True
+    empty_strings_allowed = False  # an unset amount is None (as for a DecimalField), never ""
+    default_error_messages = {"invalid": "This value must be a decimal number."}  # never quotes the value
+
+    def __init__(self, *args, max_digits: int = 20, decimal_places: int = 2, **kwargs):
+        self.max_digits = max_digits
+        self.decimal_places = decimal_places
+        super().__init__(*args, **kwargs)
+        self.validators.append(validators.DecimalValidator(max_digits, decimal_places))
+
+    def deconstruct(self):
+        name, path, args, kwargs = super().deconstruct()
+        kwargs["max_digits"] = self.max_digits
+        kwargs["decimal_places"] = self.decimal_places
+        return name, path, args, kwargs
+
+    def get_lookup(self, lookup_name):
+        if lookup_name != "isnull":
+            raise FieldError(f"{self.name} is encrypted: aggregate it through its plain per-member totals.")
+        return super().get_lookup(lookup_name)
+
+    def to_python(self, value):
+        if value is None or value == "" or isinstance(value, decimal.Decimal):
+            return value
+        try:
+            return decimal.Decimal(str(value).strip())
+        except decimal.InvalidOperation:
+            raise ValidationError(self.error_messages["invalid"], code="invalid") from None
+
+    def to_plain_text(self, value) -> str:
+        number = self.to_python(value)
+        if not isinstance(number, decimal.Decimal) or not number.is_finite():
+            raise ValueError(f"{self.name} must be a finite decimal number.")
+        # One canonical text per value: the same amount always decrypts to the same Decimal.
+        return str(number.quantize(decimal.Decimal(1).scaleb(-self.decimal_places)))
+
+    def from_plain_text(self, text: str):
+        return decimal.Decimal(text)
+
+    def formfield(self, **kwargs):
+        return models.Field.formfield(
+            self, form_class=forms.DecimalField, max_digits=self.max_digits, decimal_places=self.decimal_places,
+            **kwargs,
+        )
 
 
 class BlindIndexField(models.CharField):

@@ -20,6 +20,7 @@ from django.db import connection, models
 from django.db.models import F, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
 
+from accounts.members import volumes
 from accounts.members.choices import MemberStatus
 from accounts.models import Member
 from retention import outbox
@@ -52,6 +53,7 @@ def erase_chunk(chunk: ChunkState) -> None:
     # Nothing else depends on the member row's values: every other model is found by member id.
     ordered = [p for p in plans if p.is_subject and not p.is_history]
     ordered += [p for p in plans if p not in ordered and p.model in present]
+    rewritten: set[int] = set()  # members whose orders were anonymised in place (times to the year)
     for p in ordered:
         if p.retention_days is None:
             _apply(chunk, p, sorted(chunk.fresh), "erase")
@@ -60,6 +62,11 @@ def erase_chunk(chunk: ChunkState) -> None:
         _apply(chunk, p, running, "running")
         _apply(chunk, p, expired, "expired")
         _apply(chunk, p, chunk.catchup, "catchup")
+        if p.model is volumes.VOLUME_SOURCE:
+            rewritten.update(expired, chunk.catchup)
+    # Kept orders (running retention) keep their amounts and days; anonymised ones moved to the year.
+    chunk.current = "accounts.MemberDailyVolume"
+    volumes.volumes_refresh(rewritten)
     rewrite_member_numbers(chunk)
     chunk.current = "retention.FileDeletionOutbox"
     if chunk.files:

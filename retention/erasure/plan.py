@@ -282,6 +282,8 @@ def _retained_value_expired(fp: FieldPlan):
         return None
     if isinstance(fp.field, models.DateField):  # DateTimeField too
         return _year(fp)
+    if getattr(fp.base_field, "is_number", False):
+        return SKIP  # an encrypted amount or quantity: kept, like a plain one
     if fp.is_text and not fp.base_field.choices:
         return _token(fp)
     return SKIP  # choices, amounts, quantities: not identifying once detached

@@ -57,6 +57,9 @@ def canary_for(field, model) -> tuple[object, list[str]]:
     if getattr(field, "encrypted", False) and "Date" in type(field).__name__:
         day = canary_date(n)
         return day, date_strings(day)
+    if getattr(field, "encrypted", False) and getattr(field, "is_number", False):
+        number = decimal.Decimal(f"{7_300_000 + n}.{n % 89 + 10}")  # an encrypted amount or quantity
+        return number, [str(number)]
     tag = f"zq{n:04d}{model.__name__.lower()[:6]}{field.name.replace('_', '')[:6]}x"
     if isinstance(field, models.EmailField) or field.name.endswith("email"):
         value = f"{tag}@canary.example"

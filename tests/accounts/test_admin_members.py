@@ -307,7 +307,9 @@ def test_pp10_needs_advanced_verification_filter(client, compliance_officer, set
     with CaptureQueriesContext(connection) as queries:
         listed = _listed(client, "needs_advanced=yes")
     assert listed == {heavy.member_number}
-    page_query = [q["sql"] for q in queries if "accounts_transactionrecord" in q["sql"]]
+    # Amounts are encrypted: the sums read the plain daily volumes, never the transaction table.
+    assert not [q["sql"] for q in queries if "accounts_transactionrecord" in q["sql"]]
+    page_query = [q["sql"] for q in queries if "accounts_memberdailyvolume" in q["sql"]]
     # The selector's aggregate is a subquery of the page's query (plus the bounded count).
     assert all("SUM(" in sql.upper() for sql in page_query)
     assert len(page_query) == 2

@@ -27,6 +27,7 @@ from accounts.members.admin.imports import (
     TransactionImportExportMixin,
 )
 from accounts.members.choices import MemberKind, MemberStatus
+from accounts.members.selectors import transactions_by_order_number
 from accounts.members.spreadsheets import imports
 from accounts.members.spreadsheets.members import MemberResource
 from accounts.members.spreadsheets.related_persons import RelatedPersonResource
@@ -439,7 +440,7 @@ def test_an_order_already_imported_is_skipped_when_equal_and_refused_when_change
     assert (again.skipped, again.problems) == (2, [])
     assert [(p.line, p.column) for p in changed.problems] == [(3, "order_number")]
     assert "never edited" in changed.problems[0].message
-    assert TransactionRecord.objects.get(order_number="ORD-IMP-00000002").amount == Decimal("1000.00")
+    assert transactions_by_order_number("ORD-IMP-00000002").get().amount == Decimal("1000.00")
 
 
 # --- The file itself ------------------------------------------------------------------------------

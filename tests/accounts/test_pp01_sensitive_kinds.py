@@ -33,8 +33,10 @@ from tests.clock import frozen
 from tests.factories import (
     DeviceRecordFactory,
     IdentityDocumentFactory,
+    InstitutionFactory,
     MemberFactory,
     PaymentInstrumentFactory,
+    RelatedPersonFactory,
 )
 
 pytestmark = pytest.mark.django_db
@@ -71,7 +73,7 @@ def test_pp01_migration_0012_encrypts_existing_device_values_and_can_run_again()
         cursor.execute(f"UPDATE {DeviceRecord._meta.db_table} SET ip_address = %s, region = %s WHERE id = %s",  # noqa: S608
                        ["203.0.113.99/32", "Qzxv région", device.pk])  # PostgreSQL's inet::text
     migration = importlib.import_module("accounts.migrations.0012_pp01_sensitive_kinds")
-    state = MigrationLoader(connection).project_state(("accounts", "0009_task_outbox_and_scheduled_runs"))
+    state = MigrationLoader(connection).project_state(("accounts", "0011_encrypt_transactions"))
     for operation in migration.Migration.operations[:2]:  # the columns are plain text by then
         operation.state_forwards("accounts", state)
 
@@ -151,6 +153,19 @@ def test_pp01_an_under_14_members_fields_are_masked_on_the_change_page(client, a
         assert "Qzxv Browser" in change_page(client, teen_device)
         listing = client.get("/admin/accounts/devicerecord/").content.decode()
         assert listing.count("Qzxv Browser") == 1  # the teenager's row only
+
+
+def test_pp01_an_under_14_related_person_of_an_institution_is_masked_too(client, auditor):
+    """A beneficial owner under 14 (PP-07): their own record's personal fields are hidden like a
+    child member's; an adult representative of the same institution is shown."""
+    with frozen(TODAY):
+        institution = InstitutionFactory()
+        owner = RelatedPersonFactory(member=institution, date_of_birth=THIRTEEN, legal_name="Qzxv Young Owner")
+        adult = RelatedPersonFactory(member=institution, date_of_birth=FOURTEEN.replace(year=1980),
+                                     legal_name="Qzxv Grown Director")
+        client.force_login(auditor)
+        assert "Qzxv" not in change_page(client, owner)
+        assert "Qzxv Grown Director" in change_page(client, adult)
 
 
 def test_pp01_an_under_14_members_name_is_revealed_only_with_a_reason_and_a_log_row(client, compliance_officer):

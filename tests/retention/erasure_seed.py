@@ -18,6 +18,7 @@ from django.core.files.base import ContentFile
 from django.utils import timezone
 
 from accounts.members.choices import MemberKind, MemberStatus
+from accounts.members.volumes import volumes_add
 from accounts.models import (
     DeviceRecord,
     IdentityDocument,
@@ -122,13 +123,15 @@ def seed_member(
                                     device_id=f"dev-{tag}-{i}",
                                     imei=f"35{n:06d}{i:05d}"[:20], mac_address="00:11:22:33:44:55",
                                     browser=f"Browser {tag}", region=f"Region {tag}", location=f"31.2,{tag}")
+    orders = []
     for i in range(transactions):
-        TransactionRecord.objects.create(
+        orders.append(TransactionRecord.objects.create(
             member=member, product_line=line, order_number=f"ORD-{tag}-{n}-{i}",
             order_time=now - datetime.timedelta(days=400 + i),
             counterparty_nickname=f"peer-{tag}-{i}", asset_type="BTC", quantity=Decimal("0.5"),
             amount=Decimal("1000.00") + i,
-        )
+        ))
+    volumes_add(orders)  # the plain daily volumes, as every write path keeps them (PP-10)
 
     # Consents (through the app registry, as retention code must)
     purpose, version = consent_refs()

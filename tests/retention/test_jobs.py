@@ -364,7 +364,7 @@ def test_pp13_retained_transactions_are_anonymised_by_the_job_once_retention_has
     result = expire_legal_retention(now=later)
     assert result.selected == 1 and result.changed >= 1
     assert result.details["rows"]["accounts.TransactionRecord"] == 1
-    assert not TransactionRecord.objects.filter(member=member, order_number=order_number).exists()
+    assert order_number not in [t.order_number for t in TransactionRecord.objects.filter(member=member)]
     # Idempotent: a rerun finds nothing more to do.
     assert expire_legal_retention(now=later).selected == 0
     assert JobRun.objects.filter(job="expire_legal_retention").count() == 3

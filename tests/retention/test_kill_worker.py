@@ -90,7 +90,8 @@ def _states(seeded: dict[int, str]) -> Counter:
     devices = per_member(DeviceRecord.objects.all())
     docs = {d.member_id: d.file.name for d in IdentityDocument.objects.all()}
     events = per_member(consents_model("ConsentEvent").objects.all())
-    plain_txns = per_member(TransactionRecord.objects.filter(counterparty_nickname__startswith="kp-"))
+    txns = TransactionRecord.objects.all()
+    plain_txns = Counter(t.member_id for t in txns if t.counterparty_nickname.startswith("kp-"))
     all_txns = per_member(TransactionRecord.objects.all())
     records = set(ErasureRecord.objects.values_list("subject_hash", flat=True))
     states: Counter = Counter()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
@@ -15,6 +16,7 @@ from accounts.members.admin.imports import (
     TransactionImportExportMixin,
 )
 from accounts.members.choices import ReviewStatus
+from accounts.members.selectors import transactions_by_order_number
 from accounts.models import (
     DeviceRecord,
     IdentityDocument,
@@ -202,17 +204,21 @@ class DeviceRecordAdmin(LargeTableMixin, ReadOnlyMixin, MemberColumnMixin, Sensi
 @admin.register(TransactionRecord)
 class TransactionRecordAdmin(
     TransactionImportExportMixin, TokenSearchMixin, LargeTableMixin, ReadOnlyMixin, MemberColumnMixin,
-    admin.ModelAdmin,
+    SensitiveModelAdminMixin, admin.ModelAdmin,
 ):
-    """Imported from the trading system (PP-13) and never edited; opened from a member's page."""
+    """Imported from the trading system (PP-13) and never edited; opened from a member's page.
+
+    The order details are sensitive (PP-01): masked in the list and on the page, revealed one value
+    at a time with the permission, a reason and an access-log row. No filter on the asset type (it
+    is encrypted); the search is an exact order number (blind index) or member number.
+    """
 
     list_display = (
         "__str__", "order_number", "member_column", "product_line", "order_time", "asset_type", "quantity", "amount",
         "counterparty_nickname",
     )
-    list_filter = ("asset_type",)
     list_select_related = ("member", "product_line")
-    search_fields = ("=order_number", "=member__member_number")
+    search_fields = ("order_number",)  # see get_search_results
     search_help_text = _("Exact order number or member number.")
     raw_id_fields = ("member",)
     readonly_fields = ("order_time",)
@@ -220,6 +226,14 @@ class TransactionRecordAdmin(
         "member", "product_line", "order_number", "order_time", "counterparty_nickname", "asset_type", "quantity",
         "amount",
     )
+
+    def get_search_results(self, request, queryset, search_term):
+        """An exact order number (blind index) or an exact member number: two indexed equalities."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        by_order = transactions_by_order_number(term).values("pk")
+        return queryset.filter(Q(pk__in=by_order) | Q(member__member_number=term.upper())), False
 
 
 @admin.register(ProductLine)

@@ -20,6 +20,7 @@ from accounts.members.seeding.documents import scan_png
 from accounts.members.seeding.members import MemberGenerator
 from accounts.members.seeding.plan import MINOR_AGES, MemberPlan, member_number
 from accounts.members.seeding.reference import demo_reviewer_id, product_lines_ensure
+from accounts.members.volumes import volumes_add
 from accounts.models import (
     DeviceRecord,
     IdentityDocument,
@@ -87,6 +88,7 @@ def _insert(plans: list[MemberPlan], lines: dict[str, ProductLine]) -> Counter:
         objects = rows(attr)
         model.objects.bulk_create(objects, batch_size=batch)
         counts[label] = len(objects)
+    volumes_add(rows("transactions"), new_members=True)  # the plain daily totals over the encrypted amounts (PP-10)
     return counts
 
 

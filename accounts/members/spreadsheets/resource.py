@@ -35,7 +35,8 @@ from accounts.members.spreadsheets import writes
 from accounts.members.spreadsheets.cells import cell_text, escape_formula
 from accounts.members.spreadsheets.problems import ImportFileProblem, ImportProblem, column_label, source_problem
 from accounts.models import ImportBatch
-from accounts.privacy import children, datamap
+from accounts.privacy import children, crypto, datamap
+from accounts.privacy.fields import BlindIndexField
 from accounts.privacy.masking import mask_value
 from accounts.privacy.reveal import REVEAL_PERMISSION
 from accounts.progress import chunked
@@ -101,9 +102,21 @@ class KeyedInstanceLoader(ModelInstanceLoader):
                 if key not in (None, ""):
                     keys.add(key)
         self.instances = {}
+        index = self._blind_index_of(self.key_field.attribute)
         for chunk in chunked(sorted(keys, key=str), 5000):
-            for instance in self.get_queryset().filter(**{f"{self.key_field.attribute}__in": chunk}):
+            if index is None:
+                found = self.get_queryset().filter(**{f"{self.key_field.attribute}__in": chunk})
+            else:  # an encrypted key (the order number): matched through its blind index
+                hashes = [crypto.blind_index(index.kind, str(key)) for key in chunk]
+                found = self.get_queryset().filter(**{f"{index.name}__in": hashes})
+            for instance in found:
                 self.instances[getattr(instance, self.key_field.attribute)] = instance
+
+    def _blind_index_of(self, attribute: str) -> BlindIndexField | None:
+        for model_field in self.resource._meta.model._meta.concrete_fields:
+            if isinstance(model_field, BlindIndexField) and model_field.source == attribute:
+                return model_field
+        return None
 
     def _key(self, value):
         try:
@@ -369,6 +382,9 @@ class RecordResource(resources.ModelResource):
     def prepare_for_write(self, instance) -> None:
         """Derived columns that ``save()`` would set but bulk writes do not (subclasses)."""
 
+    def after_write(self, new_objs: list, changed_objs: list) -> None:
+        """What the written rows feed, in the import's transaction (subclasses: derived tables)."""
+
     def has_problems(self) -> bool:
         return bool(self._bad_rows or self._read_problems)
 
@@ -417,6 +433,7 @@ class RecordResource(resources.ModelResource):
                 user=self.user,
                 many_to_many=many_to_many,
             )
+            self.after_write(list(self.create_instances), list(self.update_instances))
         except Exception as exc:  # reported as a problem; the transaction rolls back
             self.handle_import_error(result, exc, raise_errors)
         finally:

@@ -1,16 +1,17 @@
 """The import and export of transaction records, the orders from the trading system (PP-13).
 
-Keyed by order number and never edited: an order already imported with the same values is
-skipped, one with different values is refused. Each order belongs to a product line (PP-19): the
-``product_line`` column names it by code; left out or empty, the member's only line is used, and a
-member with several lines or none gets a problem on that line and column. A closed line, or one
-the member does not use, is refused.
+Keyed by order number (encrypted: existing orders are found through its blind index) and never
+edited: an order already imported with the same values is skipped, one with different values is
+refused. Each order belongs to a product line (PP-19): the ``product_line`` column names it by
+code; left out or empty, the member's only line is used, and a member with several lines or none
+gets a problem on that line and column. A closed line, or one the member does not use, is refused.
 """
 
 from __future__ import annotations
 
 from import_export.fields import Field
 
+from accounts.members import volumes
 from accounts.members.choices import AssetType
 from accounts.members.spreadsheets.resource import RecordResource
 from accounts.members.spreadsheets.widgets import (
@@ -96,6 +97,10 @@ class TransactionRecordResource(RecordResource):
         if instance.product_line.pk not in {line.pk for line in lines}:
             return "The member does not use this product line."
         return ""
+
+    def after_write(self, new_objs: list, changed_objs: list) -> None:
+        # Orders are never changed by an import (refused above): only new ones add to the volumes.
+        volumes.volumes_add(new_objs)
 
     def optimise_export(self, queryset):
         return queryset.select_related("member", "product_line")

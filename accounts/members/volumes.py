@@ -1,0 +1,178 @@
+"""The per-member daily volumes (``MemberDailyVolume``): plain totals over encrypted amounts (PP-10).
+
+Transaction amounts are encrypted at rest (PP-01), so the database cannot add them up. What needs
+arithmetic over them (the advanced-verification threshold, the de-identified export) reads one
+row per member and day (UTC) instead: the number of orders and their total amount. Every write
+path keeps it exact:
+
+- ``volumes_add(records)``: orders just created (the import, the seeder, demo data, factories) are
+  added to their days in a constant number of queries (one read of the days they touch, one bulk
+  update, one bulk insert), whatever the number of orders;
+- ``volumes_refresh(member_ids)``: a member's days recomputed from its encrypted rows (erasure,
+  which may move order times to the year; anything that rewrote rows in place); three queries;
+- ``volumes_check(fix=...)``: the whole table recomputed from the encrypted rows, chunk by chunk,
+  and compared (``manage.py transaction_volume_check``); ``--fix`` rewrites the members that drift.
+
+Key rotation re-encrypts the rows to the same values: the totals do not change.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db import transaction
+
+from accounts.members.models import MemberDailyVolume, TransactionRecord
+
+DEFAULT_CHUNK_SIZE = 2000
+#: The record model whose amounts the volumes sum (other apps refresh after rewriting it).
+VOLUME_SOURCE = TransactionRecord
+
+Key = tuple[int, datetime.date]
+
+
+def day_of(moment: datetime.datetime) -> datetime.date:
+    """The UTC day of an order time (aware datetimes; naive ones are taken as UTC)."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(datetime.UTC)
+    return moment.date()
+
+
+def _totals(rows: Iterable[tuple[int, datetime.datetime, Decimal]]) -> dict[Key, list]:
+    totals: dict[Key, list] = defaultdict(lambda: [0, Decimal("0")])
+    for member_id, order_time, amount in rows:
+        entry = totals[(member_id, day_of(order_time))]
+        entry[0] += 1
+        entry[1] += Decimal(str(amount)) if amount not in (None, "") else Decimal("0")
+    return totals
+
+
+@transaction.atomic
+def volumes_add(records: Iterable[TransactionRecord], *, new_members: bool = False) -> int:
+    """Add newly created orders to their members' days; returns the number of days touched.
+
+    ``new_members``: the members were created in this transaction (the seeder), so no day of
+    theirs is stored yet and the read is skipped (one query: the insert).
+    """
+    totals = _totals((r.member_id, r.order_time, r.amount) for r in records)
+    if not totals:
+        return 0
+    existing = {}
+    if not new_members:
+        members = sorted({member_id for member_id, _day in totals})
+        days = sorted({day for _member, day in totals})
+        existing = {
+            (v.member_id, v.day): v
+            for v in MemberDailyVolume.objects.select_for_update().filter(member_id__in=members, day__in=days)
+            if (v.member_id, v.day) in totals
+        }
+    changed, new = [], []
+    for key, (orders, amount) in totals.items():
+        row = existing.get(key)
+        if row is None:
+            new.append(MemberDailyVolume(member_id=key[0], day=key[1], orders=orders, amount=amount))
+        else:
+            row.orders += orders
+            row.amount += amount
+            changed.append(row)
+    MemberDailyVolume.objects.bulk_update(changed, ["orders", "amount"], batch_size=1000)
+    MemberDailyVolume.objects.bulk_create(new, batch_size=1000)
+    return len(totals)
+
+
+def _recomputed(member_ids: list[int]) -> dict[Key, list]:
+    rows = (
+        TransactionRecord.objects.filter(member_id__in=member_ids)
+        .order_by()
+        .values_list("member_id", "order_time", "amount")
+    )
+    return _totals(rows.iterator(chunk_size=DEFAULT_CHUNK_SIZE))
+
+
+@transaction.atomic
+def volumes_refresh(member_ids: Iterable[int]) -> None:
+    """Recompute these members' days from their encrypted rows (decrypted here, never in SQL)."""
+    ids = sorted(set(member_ids))
+    if not ids:
+        return
+    totals = _recomputed(ids)
+    MemberDailyVolume.objects.filter(member_id__in=ids).delete()
+    MemberDailyVolume.objects.bulk_create(
+        [MemberDailyVolume(member_id=m, day=d, orders=o, amount=a) for (m, d), (o, a) in sorted(totals.items())],
+        batch_size=1000,
+    )
+
+
+@dataclass
+class VolumeCheck:
+    """What ``volumes_check`` found: members read, members whose stored days differ, and by how much."""
+
+    members: int = 0
+    orders: int = 0
+    #: Days (member, day) whose stored figures differ from the recomputed ones; 0 expected.
+    drift: int = 0
+    drifting_members: list[int] = field(default_factory=list)
+    orders_drift: int = 0  # sum over days of |stored - recomputed| order counts
+    amount_drift: Decimal = Decimal("0")  # sum over days of |stored - recomputed| amounts
+    fixed: bool = False
+
+    def line(self) -> str:
+        text = (
+            f"{self.members} members, {self.orders} orders checked: drift {self.drift} days "
+            f"({len(self.drifting_members)} members, {self.orders_drift} orders, {self.amount_drift} USD)"
+        )
+        return text + ("; fixed" if self.fixed and self.drift else "")
+
+
+def _member_id_chunks(chunk_size: int) -> Iterable[list[int]]:
+    """Every member with orders or stored days, in key order, a chunk at a time (bounded memory)."""
+    with_orders = TransactionRecord.objects.order_by().values_list("member_id", flat=True).distinct()
+    with_days = MemberDailyVolume.objects.order_by().values_list("member_id", flat=True).distinct()
+    ids = sorted(set(with_orders.iterator(chunk_size=10_000)) | set(with_days.iterator(chunk_size=10_000)))
+    for start in range(0, len(ids), chunk_size):
+        yield ids[start : start + chunk_size]
+
+
+def members_to_check() -> int:
+    """How many members ``volumes_check`` will read (the progress bar's total)."""
+    with_orders = set(TransactionRecord.objects.order_by().values_list("member_id", flat=True).distinct())
+    return len(with_orders | set(MemberDailyVolume.objects.order_by().values_list("member_id", flat=True).distinct()))
+
+
+def volumes_check(
+    *, fix: bool = False, chunk_size: int = DEFAULT_CHUNK_SIZE, on_progress: Callable[[int], None] | None = None
+) -> VolumeCheck:
+    """Recompute every member's days from the encrypted rows and compare with the stored ones.
+
+    A chunk of members at a time (two reads each: their orders, their stored days); with ``fix``
+    the drifting members of the chunk are rewritten in the chunk's transaction.
+    """
+    report = VolumeCheck(fixed=fix)
+    for ids in _member_id_chunks(chunk_size):
+        with transaction.atomic():
+            recomputed = _recomputed(ids)
+            stored = {
+                (v.member_id, v.day): (v.orders, v.amount)
+                for v in MemberDailyVolume.objects.filter(member_id__in=ids)
+            }
+            drifting = set()
+            for key in recomputed.keys() | stored.keys():
+                want_orders, want_amount = recomputed.get(key, (0, Decimal("0")))
+                have_orders, have_amount = stored.get(key, (0, Decimal("0")))
+                if (want_orders, want_amount) != (have_orders, have_amount):
+                    report.drift += 1
+                    report.orders_drift += abs(want_orders - have_orders)
+                    report.amount_drift += abs(want_amount - have_amount)
+                    drifting.add(key[0])
+            report.members += len(ids)
+            report.orders += sum(orders for orders, _amount in recomputed.values())
+            report.drifting_members.extend(sorted(drifting))
+            if fix and drifting:
+                volumes_refresh(drifting)
+        if on_progress is not None:
+            on_progress(len(ids))
+    return report
