@@ -390,6 +390,20 @@ def _record_run(started: datetime.datetime, result: ReminderResult, staff: dict[
                           counts={**result.as_dict(), "staff": staff})
 
 
+#: The key of the PostgreSQL advisory lock that queues concurrent runs (two beats, a manual run).
+RUN_LOCK = 0x5245_4D31  # "REM1"
+
+
+def _one_run_at_a_time() -> None:
+    """Two runs claiming at once (a run that looks at every open request overlaps any other) would
+    insert the same log rows in different orders and deadlock on the unique index: on PostgreSQL a
+    run waits for the one in progress (a transaction-level advisory lock, released at commit).
+    SQLite writes one transaction at a time anyway."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [RUN_LOCK])
+
+
 def send_request_reminders(
     *, now: datetime.datetime | None = None, dry_run: bool = False, step: Callable[[str], None] | None = None
 ) -> ReminderResult:
@@ -413,6 +427,7 @@ def send_request_reminders(
         return ReminderResult(claimed=claimed, sent=0, emails=0, dry_run=True,
                               details={"unsent before this run": waiting, **details})
     with transaction.atomic():
+        _one_run_at_a_time()
         stamp = timezone.now()
         scheduled = _schedule(now, stamp)
         requests = open_requests() if every else open_requests().filter(reminder_run=stamp)

@@ -199,8 +199,9 @@ def test_transactions_import_in_bulk_with_one_query_for_all_member_numbers(
     content = csv_bytes(TXN_HEADER, rows)
     dataset = imports.dataset_from_file(content=content, file_name="orders.csv")
 
-    # 1,000 rows: member numbers and existing orders are each read once, rows inserted in batches.
-    with django_assert_max_num_queries(40):
+    # 1,000 rows: member numbers, their product lines (PP-19) and existing orders are each read once,
+    # rows and the members' daily volumes (PP-10) written in batches.
+    with django_assert_max_num_queries(45):
         report = imports.records_import(
             resource_class=TransactionRecordResource, dataset=dataset, user=compliance_officer, source=SOURCE
         )

@@ -238,8 +238,9 @@ def test_pp34_queries_are_constant_for_10_and_100_requests(agent, supervisor):
     large = _run_queries(100, agent)
     assert small == large
     # Staff, last run's staff, the schedule UPDATE, 3 buckets + 1 escalation INSERT, the send step's 4,
-    # the job run, and the savepoints of the two transactions (inside the test's own).
-    assert large <= 16
+    # the job run, and the savepoints of the two transactions (inside the test's own); on PostgreSQL
+    # also the advisory lock that queues concurrent runs.
+    assert large <= (17 if connection.vendor == "postgresql" else 16)
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
