@@ -13,7 +13,7 @@ import django.core.validators
 from django.db import migrations, models
 
 import accounts.privacy.fields
-from accounts.privacy.column_encryption import decrypt_columns, encrypt_columns, host
+from accounts.column_encryption import decrypt_columns, encrypt_columns, host
 
 COLUMNS = ("ip_address", "region")
 LABEL = "Device IP addresses and regions"

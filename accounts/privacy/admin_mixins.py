@@ -270,10 +270,17 @@ class SensitiveFieldsMixin:
 class SensitiveModelAdminMixin(SensitiveFieldsMixin):
     def get_queryset(self, request):
         # The record's member comes with it: whether it is a child's record needs no query of its own.
+        # The changelist applies ``list_select_related`` only to a queryset without select_related:
+        # both are applied here.
         queryset = super().get_queryset(request)
         dm = datamap.declaration(self.model)
         subject = dm.subject if dm else ""
-        return queryset.select_related(subject) if subject not in ("", "self", "history") else queryset
+        if subject in ("", "self", "history"):
+            return queryset
+        if self.list_select_related is True:
+            return queryset.select_related()
+        listed = self.list_select_related if isinstance(self.list_select_related, list | tuple) else ()
+        return queryset.select_related(subject, *listed)
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         kwargs["form"] = self._form_with_links(request, kwargs.get("form", self.form), obj)

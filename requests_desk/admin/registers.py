@@ -70,7 +70,7 @@ class PackageDownloadAdmin(RequestColumnMixin, SensitiveModelAdminMixin, ReadOnl
 
     request_path = "package__request"
     list_display = ("at", "package", "request_column", "ip_address", "user_agent", "staff_user")
-    list_select_related = ("package__request", "staff_user")
+    list_select_related = ("package__request", "package__member", "staff_user")
     list_filter = ("at",)
     raw_id_fields = ("package", "staff_user")
     fields = ("at", "package", "request_column", "ip_address", "user_agent", "staff_user")

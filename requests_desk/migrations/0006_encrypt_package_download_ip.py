@@ -1,7 +1,7 @@
 """Whereabouts are sensitive under PP-01: encrypt the IP address of each access-package download.
 
 The column becomes plain text (``inet`` on PostgreSQL holds no Fernet token), the existing addresses
-are encrypted in resumable batches with a progress bar (``accounts.privacy.column_encryption``),
+are encrypted in resumable batches with a progress bar (``accounts.column_encryption``),
 then the field becomes an ``EncryptedTextField`` (same text column). Not atomic: a killed run keeps
 its finished batches and the rerun finishes.
 """
@@ -10,7 +10,7 @@ import django.core.validators
 from django.db import migrations, models
 
 import accounts.privacy.fields
-from accounts.privacy.column_encryption import decrypt_columns, encrypt_columns, host
+from accounts.column_encryption import decrypt_columns, encrypt_columns, host
 
 COLUMNS = ("ip_address",)
 LABEL = "Access-package download IP addresses"

@@ -9,7 +9,9 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from accounts.members.choices import MemberStatus
+from accounts.members.selectors import transactions_by_order_number
 from accounts.models import DeviceRecord, Member, ProductLine, TransactionRecord
+from accounts.privacy import crypto
 from accounts.privacy.datamap import service_scoped_models
 from retention import services
 from retention.erasure.records import was_erased
@@ -53,6 +55,11 @@ def rows(model, member, code) -> int:
     return model.objects.filter(member=member, product_line__code=code).count()
 
 
+def order_indexes(numbers) -> list[str]:
+    """Order numbers are encrypted: rows are found through their blind index (PP-01)."""
+    return [crypto.blind_index("order", number) for number in numbers]
+
+
 def test_pp19_the_data_map_declares_transactions_and_devices_data_of_a_service():
     """The shutdown reads its list of models from the data map; payment instruments are account data."""
     scoped = {model._meta.label: name for model, name in service_scoped_models()}
@@ -79,7 +86,7 @@ def test_pp19_shutdown_erases_the_closed_lines_records_of_a_member_who_keeps_ano
     assert not DeviceRecord.objects.filter(product_line__code="legacy").exists()
     # The orders are kept for their legal retention (PP-13), pseudonymised as the engine does: they point
     # at a tombstone that identifies nobody, and the counterparty nickname is a random token.
-    kept = TransactionRecord.objects.filter(order_number__in=legacy_orders).select_related("member")
+    kept = TransactionRecord.objects.filter(order_number_bidx__in=order_indexes(legacy_orders)).select_related("member")
     assert kept.count() == 2
     tombstone = kept[0].member
     assert {t.member_id for t in kept} == {tombstone.pk} and tombstone.pk != both.pk
@@ -95,7 +102,8 @@ def test_pp19_shutdown_erases_the_closed_lines_records_of_a_member_who_keeps_ano
     # A rerun (e.g. after a crash) finds nothing more of the line; the tombstone's rows are not moved again.
     again = shutdown_service(product_line="legacy")
     assert again.details["line_rows_of_members_kept"] == {}
-    assert TransactionRecord.objects.filter(order_number__in=legacy_orders, member=tombstone).count() == 2
+    moved = TransactionRecord.objects.filter(order_number_bidx__in=order_indexes(legacy_orders), member=tombstone)
+    assert moved.count() == 2
 
 
 def test_pp19_the_detached_orders_are_anonymised_once_their_legal_retention_has_passed(lines):
@@ -103,12 +111,12 @@ def test_pp19_the_detached_orders_are_anonymised_once_their_legal_retention_has_
     both = member_of("legacy", "spot", devices=0)
     order = TransactionRecord.objects.get(member=both, product_line__code="legacy").order_number
     shutdown_service(product_line="legacy")
-    assert TransactionRecord.objects.filter(order_number=order).exists()
+    assert transactions_by_order_number(order).exists()
 
     result = expire_legal_retention(now=timezone.now() + datetime.timedelta(days=5 * 365 + 1))
 
     assert result.details["rows"]["accounts.TransactionRecord"] == 1
-    assert not TransactionRecord.objects.filter(order_number=order).exists()  # the order number is a token now
+    assert not transactions_by_order_number(order).exists()  # the order number is a token now
     assert rows(TransactionRecord, both, "spot") == 1
 
 
