@@ -11,16 +11,21 @@ import datetime
 
 import pytest
 from django.core import mail
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.privacy.storage import protected_storage
+from config.celery import app
 from requests_desk import access_package, lifecycle, package_build, workflow
 from requests_desk.choices import IntakeChannel, PackageStatus, RequesterKind, RequestType
 from requests_desk.fulfilment.dispatcher import request_fulfil
 from requests_desk.models import AccessPackage, IdentityCheck, Request
 from requests_desk.states import Status
+from tests.config.test_broker_down import _use_broker
 from tests.factories import MemberFactory, TransactionRecordFactory
+from tests.retention.test_kill_worker import _end_backends
+from tests.retention.test_redis_restart import PrivateRedis, _start_worker, _wait
 
 pytestmark = pytest.mark.django_db
 
@@ -181,3 +186,39 @@ def test_pp29_progress_is_written_every_chunk_and_queries_do_not_grow_with_rows_
     chunks = len(seen)
     assert len(big_queries) - len(small_queries) <= chunks + 5  # one progress update per chunk (+ iterator fetches)
     assert protected_storage.exists(AccessPackage.objects.get(pk=big_pk).file.name)
+
+
+@pytest.mark.celery_worker
+@pytest.mark.postgresql
+@pytest.mark.django_db(transaction=True)
+def test_pp29_through_a_real_worker_the_approval_commits_and_the_worker_makes_the_package_ready(
+        tmp_path, agent, compliance_officer):
+    """The supervisor's approval returns with the package ``building``; a real Celery worker (its own
+    process, on a private Redis) builds it, marks it ready and keeps the letter on the request."""
+    assert connection.vendor == "postgresql", "the worker process shares the test database"
+    redis = PrivateRedis(tmp_path)
+    redis.start()
+    original = app.conf.broker_url
+    _use_broker(redis.url)
+    application_name = "package-build-worker"
+    log = tmp_path / "worker.log"
+    worker = None
+    try:
+        request = awaiting_approval(agent, transactions=50)
+        request_fulfil(request=request, user=compliance_officer, note="Here is your copy.")
+        package = AccessPackage.objects.get(request=request)
+        assert package.status == PackageStatus.BUILDING  # the approval did not wait for the build
+        worker = _start_worker(redis.url, application_name, log)
+        _wait(lambda: AccessPackage.objects.get(pk=package.pk).status != PackageStatus.BUILDING,
+              "the package build", worker, log)
+    finally:
+        if worker is not None and worker.poll() is None:
+            worker.terminate()
+            worker.wait(timeout=30)
+        _end_backends(application_name)
+        redis.stop()
+        _use_broker(original)
+    package.refresh_from_db()
+    assert package.status == PackageStatus.READY, package.error
+    assert package.rows_done == package.rows_total >= 50
+    assert request.messages.filter(template="fulfilment").count() == 1
