@@ -56,10 +56,10 @@ def officers():
 
 def member_with(size: int):
     """The bench member with ``size`` transaction records (seeded once by COPY; reruns reuse it)."""
+    from _common import _copy
     from django.db import connection, transaction
     from django.utils import timezone
 
-    from _common import _copy
     from accounts.members.volumes import volumes_add
     from accounts.models import DeviceRecord, Member, TransactionRecord
     from accounts.progress import progress
