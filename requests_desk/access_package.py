@@ -48,7 +48,7 @@ from accounts.models import Member
 from accounts.privacy.datamap import Category, Personal, declaration, member_lookup, models_about_members
 from accounts.privacy.storage import protected_storage
 from consents.grounds.selectors import ground_records_for
-from requests_desk.choices import RequestType
+from requests_desk.choices import PackageStatus, RequestType
 from requests_desk.models import AccessPackage, PackageDownload, Request
 from requests_desk.permissions import DECIDE
 from requests_desk.states import Status
@@ -367,12 +367,23 @@ def readme_text(*, member: Member, reference: str, generated_at: datetime.dateti
     return "\n".join(lines)
 
 
-def package_content(*, member: Member, reference: str, expires_at=None, generated_at=None) -> PackageContent:
-    """Build the ZIP for ``member`` in memory from streamed, per-category temporary files."""
+def source_counts(member_pk: int) -> int:
+    """How many rows the package will hold (one ``COUNT`` per data-map model): the progress's total."""
+    return sum(source.queryset(member_pk).count() for source in export_plan())
+
+
+def package_write(*, member: Member, reference: str, out, expires_at=None, generated_at=None,
+                  on_rows=None) -> PackageContent:
+    """Write the ZIP for ``member`` into the binary file ``out`` from streamed, per-category temporary files.
+
+    ``on_rows(n)`` is called after every ``CHUNK_SIZE`` rows read (and once at the end) with the
+    number read so far: the worker's progress. Memory stays bounded: rows, files and the ZIP stream.
+    """
     generated_at = generated_at or timezone.now()
     header = {"member_number": member.member_number, "request": reference,
               "generated_at": timezone.localtime(generated_at).isoformat()}
     per_model: dict[str, int] = {}
+    done = 0
     with ExitStack() as files:
         writers = {
             category: _CategoryWriter(category, labels, header, files=files)
@@ -388,12 +399,16 @@ def package_content(*, member: Member, reference: str, expires_at=None, generate
                 n += 1
                 for category, labels in by_category.items():
                     writers[category].add(record_type, pk, {label: values[label] for label in labels})
+                if on_rows is not None and (done + n) % CHUNK_SIZE == 0:
+                    on_rows(done + n)
+            done += n
             if n:
                 per_model[source.model._meta.label] = n
+        if on_rows is not None:
+            on_rows(done)
         counts = {category: writer.count for category, writer in writers.items()}
         grounds = grounds_in_force(member, generated_at)
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             archive.writestr("README.txt", readme_text(member=member, reference=reference, generated_at=generated_at,
                                                        expires_at=expires_at, counts=counts, grounds=grounds))
             archive.writestr(GROUNDS_FILE, json.dumps({**header, "records": grounds}, ensure_ascii=False, indent=2))
@@ -404,7 +419,16 @@ def package_content(*, member: Member, reference: str, expires_at=None, generate
                 with archive.open(f"{category}.csv", "w") as handle:
                     handle.write("\ufeff".encode())  # BOM: spreadsheet programs then read UTF-8
                     _copy_text(writer.csv_file, handle)
-    return PackageContent(data=buffer.getvalue(), row_counts=counts, records_per_model=per_model)
+    return PackageContent(data=b"", row_counts=counts, records_per_model=per_model)
+
+
+def package_content(*, member: Member, reference: str, expires_at=None, generated_at=None) -> PackageContent:
+    """Build the ZIP for ``member`` in memory (tests, the bench, the synchronous build)."""
+    buffer = io.BytesIO()
+    content = package_write(member=member, reference=reference, out=buffer, expires_at=expires_at,
+                            generated_at=generated_at)
+    content.data = buffer.getvalue()
+    return content
 
 
 # --- The service ------------------------------------------------------------------------------------
@@ -428,14 +452,9 @@ class BuiltPackage:
         return package_link(self.token)
 
 
-def access_package_build(*, request: Request, user) -> BuiltPackage:
-    """Generate, encrypt and store the access package of ``request``'s member (PP-29).
-
-    Needs the decide permission (compliance), an access request about an identified member, a
-    recorded identity verification (PP-30), and the request in progress, awaiting approval or
-    fulfilled. Returns the package and its link token; the token is not stored (only its SHA-256),
-    so this is the one moment it can be sent. The file is removed again if the row is not saved.
-    """
+def package_check(*, request: Request, user) -> None:
+    """What a package needs: the decide permission, an access request about an identified member in a
+    buildable state, and a recorded identity verification (PP-30)."""
     if user is not None and not user.has_perm(DECIDE):
         raise PermissionDenied("Your role may not generate access packages.")
     if request.type != RequestType.ACCESS:
@@ -447,6 +466,17 @@ def access_package_build(*, request: Request, user) -> BuiltPackage:
                               f"{request.get_status_display().lower()}.")
     if not request.identity_checks.exists():
         raise ValidationError("The requester's identity has not been verified: record a verification first (PP-30).")
+
+
+def access_package_build(*, request: Request, user) -> BuiltPackage:
+    """Generate, encrypt and store the access package of ``request``'s member (PP-29).
+
+    Needs the decide permission (compliance), an access request about an identified member, a
+    recorded identity verification (PP-30), and the request in progress, awaiting approval or
+    fulfilled. Returns the package and its link token; the token is not stored (only its SHA-256),
+    so this is the one moment it can be sent. The file is removed again if the row is not saved.
+    """
+    package_check(request=request, user=user)
     member = Member.objects.get(pk=request.member_id)
     now = timezone.now()
     expires_at = now + datetime.timedelta(hours=settings.ACCESS_PACKAGE_LINK_HOURS)
@@ -478,7 +508,7 @@ def package_for_token(token: str, *, now: datetime.datetime | None = None) -> Ac
     now = now or timezone.now()
     return (
         AccessPackage.objects.select_related("request")
-        .filter(token_hash=token_hash(token), expires_at__gt=now)
+        .filter(token_hash=token_hash(token), expires_at__gt=now, status=PackageStatus.READY)
         .first()
     )
 

@@ -64,3 +64,11 @@ class VerificationMethod(models.TextChoices):
 class ReminderKind(models.TextChoices):
     BEFORE_DUE = "before_due", _("Due soon")
     OVERDUE = "overdue", _("Overdue (escalated)")
+
+
+class PackageStatus(models.TextChoices):
+    """An access package's build (PP-29): built by the worker after the approval commits."""
+
+    BUILDING = "building", _("Building")
+    READY = "ready", _("Ready")
+    FAILED = "failed", _("Failed")

@@ -24,6 +24,7 @@ from consents.models import LegalGround
 from requests_desk.choices import (
     IntakeChannel,
     MessageDirection,
+    PackageStatus,
     Priority,
     ReminderKind,
     RequesterKind,
@@ -329,15 +330,33 @@ class ReminderLog(models.Model):
 
 
 class AccessPackage(models.Model):
-    """A generated access package (PP-29): encrypted ZIP, expiring link, every download logged."""
+    """A generated access package (PP-29): encrypted ZIP, expiring link, every download logged.
+
+    The approval creates the row ``building``; the worker (``requests_desk.package_build``) writes
+    the file, then sets the link's token hash and expiry and marks it ``ready`` as it sends the
+    letter, or marks it ``failed`` with a message naming the step (never a personal value).
+    """
 
     request = models.ForeignKey(Request, on_delete=models.CASCADE, related_name="packages")
     member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="access_packages")
-    file = models.FileField(_("file"), storage=protected_storage, upload_to=attachment_upload_to, max_length=200)
-    token_hash = models.CharField(_("link token (hash)"), max_length=64, unique=True)
+    file = models.FileField(_("file"), storage=protected_storage, upload_to=attachment_upload_to, max_length=200,
+                            blank=True)
+    # NULL until ready: the token exists only from the moment the letter carrying it is sent.
+    token_hash = models.CharField(_("link token (hash)"), max_length=64, unique=True, null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
-    expires_at = models.DateTimeField(_("link expires at"))
+    expires_at = models.DateTimeField(_("link expires at"), null=True, blank=True)
     row_counts = models.JSONField(_("rows per data category"), default=dict)
+    status = models.CharField(_("status"), max_length=10, choices=PackageStatus.choices,
+                              default=PackageStatus.READY, editable=False)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                     related_name="+", help_text=_("The approver: the letter is sent in their name."))
+    rows_total = models.PositiveBigIntegerField(_("rows to write"), default=0, editable=False)
+    rows_done = models.PositiveBigIntegerField(_("rows written"), default=0, editable=False)
+    attempts = models.PositiveSmallIntegerField(_("build attempts"), default=0, editable=False)
+    # A running build refreshes it with every chunk; one older than ``package_build.STALE`` died.
+    heartbeat_at = models.DateTimeField(_("build last seen at"), null=True, blank=True, editable=False)
+    ready_at = models.DateTimeField(_("ready at"), null=True, blank=True, editable=False)
+    error = models.TextField(_("build error"), blank=True, editable=False)
 
     data_map = DataMap(
         subject="member",
@@ -345,13 +364,20 @@ class AccessPackage(models.Model):
             "member": _p(Category.ACCOUNT, "Member", Erasure.DELETE_ROW, exported=False),
             "file": _p(Category.ACCOUNT, "Access package", Erasure.DELETE_FILE, sensitive=True, mask=Mask.FILE),
         },
-        not_personal=("id", "request", "token_hash", "created_at", "expires_at", "row_counts"),
+        not_personal=("id", "request", "token_hash", "created_at", "expires_at", "row_counts", "status",
+                      "requested_by", "rows_total", "rows_done", "attempts", "heartbeat_at", "ready_at", "error"),
     )
 
     class Meta:
         verbose_name = _("access package")
         verbose_name_plural = _("access packages")
         ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(status="ready") | (models.Q(token_hash__isnull=False) & ~models.Q(file="")),
+                name="%(app_label)s_%(class)s_ready_has_file_and_token",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Access package #{self.pk}"

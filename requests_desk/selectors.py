@@ -16,8 +16,8 @@ from django.utils import timezone
 
 from accounts.models import StaffUser
 from accounts.staff import roles
-from requests_desk.choices import RequestType
-from requests_desk.models import IdentityCheck, Message, Request, Transition
+from requests_desk.choices import PackageStatus, RequestType
+from requests_desk.models import AccessPackage, IdentityCheck, Message, Request, Transition
 from requests_desk.states import OPEN_STATES
 
 #: "Due soon" on the queue and the dashboard: due within this many days.
@@ -217,3 +217,30 @@ def compliance_officer_least_loaded() -> StaffUser | None:
         .order_by("load", "pk")
         .first()
     )
+
+
+@dataclass(frozen=True)
+class PackageProgress:
+    """An access package's build as the request page shows it (PP-29): status, rows, the failure."""
+
+    pk: int
+    status: str
+    status_label: str
+    rows_done: int
+    rows_total: int
+    error: str
+    created_at: datetime.datetime
+    ready_at: datetime.datetime | None
+    expires_at: datetime.datetime | None
+
+    @property
+    def percent(self) -> int:
+        return min(100, (100 * self.rows_done) // self.rows_total) if self.rows_total else 0
+
+
+def package_progress(request: Request) -> list[PackageProgress]:
+    """The request's access packages, newest first, in one query (no file, no token)."""
+    rows = (AccessPackage.objects.filter(request=request).order_by("-created_at", "-pk")
+            .values("pk", "status", "rows_done", "rows_total", "error", "created_at", "ready_at", "expires_at"))
+    labels = dict(PackageStatus.choices)
+    return [PackageProgress(status_label=str(labels.get(row["status"], row["status"])), **row) for row in rows]

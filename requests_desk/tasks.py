@@ -7,7 +7,7 @@ from celery import shared_task
 from django.conf import settings
 
 from accounts.dispatch.slots import OncePerSlot
-from requests_desk import reminders
+from requests_desk import package_build, reminders
 from requests_desk.mail.directory import mail_directory_ingest
 
 logger = logging.getLogger(__name__)
@@ -31,3 +31,9 @@ def ingest_mail() -> dict:
         logger.info("ingest_mail: INBOUND_MAIL_DIR is not set; no mail directory to read")
         return {"skipped": "INBOUND_MAIL_DIR is not set"}
     return mail_directory_ingest(Path(directory), remove_processed=True).as_dict()
+
+
+@shared_task(name="requests_desk.build_access_package")
+def build_access_package(package_id: int) -> dict:
+    """PP-29: build an approved access package, mark it ready and send the requester's letter."""
+    return package_build.access_package_run(package_id).as_dict()

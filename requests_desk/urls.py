@@ -18,5 +18,6 @@ urlpatterns = [
     path("r/<str:reference>/contact/", views.log_contact, name="log_contact"),
     path("r/<str:reference>/fee/", views.fee, name="fee"),
     path("r/<str:reference>/member/", views.identify_member, name="identify_member"),
+    path("r/<str:reference>/packages/<int:pk>/retry/", views.package_retry, name="package_retry"),
     path("r/<str:reference>/attachments/<int:pk>/", views.attachment, name="attachment"),
 ]

@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.privacy import reveal
-from requests_desk import letters, lifecycle, selectors, workflow
+from requests_desk import letters, lifecycle, package_build, selectors, workflow
 from requests_desk import queue as request_queue
 from requests_desk.choices import RequestType
 from requests_desk.forms import (
@@ -243,6 +243,9 @@ def request_detail(request, reference: str):
         "contact_form": ContactForm(prefix="contact") if may_work else None,
         "grounds": list(item.refusal_grounds.all()),
         "ground_records": list(item.refusal_ground_records.select_related("ground")),
+        # PP-29: the worker's build of the access package ("building: N of M rows", or the failure).
+        "packages": selectors.package_progress(item) if item.type == RequestType.ACCESS else [],
+        "may_retry_package": user.has_perm(DECIDE),
     }
     return _no_store(render(request, "requests_desk/request_detail.html", context))
 
@@ -289,6 +292,23 @@ def request_transition(request, reference: str, name: str):
         _report(request, exc)
     else:
         messages.success(request, f"{spec.label}: done.")
+    return _detail(reference)
+
+
+@require_POST
+@_desk_view(DECIDE)
+def package_retry(request, reference: str, pk: int):
+    """PP-29: build a failed access package again (the worker does it; the page shows the progress)."""
+    item = _get_request(reference)
+    package = item.packages.filter(pk=pk).first()
+    if package is None:
+        raise Http404("No such package.")
+    try:
+        package_build.access_package_retry(package=package, user=request.user)
+    except (PermissionDenied, ValidationError) as exc:
+        _report(request, exc)
+    else:
+        messages.success(request, "The package is being built again.")
     return _detail(reference)
 
 

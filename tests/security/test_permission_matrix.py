@@ -206,6 +206,7 @@ VIEW_EXPECTED: dict[str, dict[str, object]] = {
     "requests_desk:fee": _everyone(405, anon=405),
     "requests_desk:identify_member": _everyone(405, anon=405),
     "requests_desk:log_contact": _everyone(405, anon=405),
+    "requests_desk:package_retry": _everyone(405, anon=405),
     # Not staff pages: the SMS gateway's signed webhook, and the requester's expiring download link
     # (PP-29: a bearer link sent by letter; a wrong token is a 404, see below).
     "consents:sms-inbound": _everyone(405, anon=405),
@@ -223,6 +224,8 @@ POST_EXPECTED: dict[str, dict[str, object]] = {
     "requests_desk:fee": _per_role(302, 403, 302, 403),  # fees are decided by compliance (PP-31)
     "requests_desk:identify_member": _per_role(302, 302, 302, 403),
     "requests_desk:log_contact": _per_role(302, 302, 302, 403),
+    # PP-29: building a failed access package again is compliance's (the world's package is ready: a message).
+    "requests_desk:package_retry": _per_role(302, 403, 302, 403),
     "admin:consents_disclosure_decide": _per_role(302, 403, 302, 302),
     # PP-17: the service refuses whoever may not (a message); agents cannot see the records at all.
     "admin:consents_processingonground_approve": _per_role(302, 403, 302, 302),
@@ -529,6 +532,9 @@ def urls_for(route: Route, world: World) -> list[tuple[str, str]]:
         "requests_desk:attachment": reverse("requests_desk:attachment",
                                             args=[request.reference, world.attachment_pk]),
         "packages:download": reverse("packages:download", args=[world.package_token]),
+        "requests_desk:package_retry": reverse(
+            "requests_desk:package_retry", args=[world.objects["requests_desk.accesspackage"].request.reference,
+                                                 world.objects["requests_desk.accesspackage"].pk]),
     }
     if suffix in fixed:
         return [(route.key, fixed[suffix])]
