@@ -374,6 +374,8 @@ ERASURE_RECORDS_COPY_DIR = env.str("ERASURE_RECORDS_COPY_DIR", default="")
 ERASURE_RECORDS_COPIES_KEPT = env.int("ERASURE_RECORDS_COPIES_KEPT", default=30)
 # Members per erasure transaction.
 ERASURE_CHUNK_SIZE = env.int("ERASURE_CHUNK_SIZE", default=200)
+# Claimers an approved erasure run is spread over (Celery chunk tasks; issue 15, requirement 5).
+ERASURE_WORKERS = env.int("ERASURE_WORKERS", default=2)
 # k-anonymity of the de-identified research export (PP-18).
 DEIDENTIFIED_EXPORT_K = env.int("DEIDENTIFIED_EXPORT_K", default=5)
 # PP-27: processing reviews and impact assessments falling due within this many days are reminded.

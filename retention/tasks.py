@@ -10,7 +10,7 @@ from celery import shared_task
 from accounts.dispatch.slots import OncePerSlot
 
 # The engine's task lives beside the engine; importing it here registers it on every worker.
-from retention.erasure.tasks import erase_run  # noqa: F401
+from retention.erasure.tasks import erase_run, erase_run_chunk  # noqa: F401
 from retention.jobs import (
     cancelled,
     deidentified,

@@ -35,7 +35,8 @@ The steps, one module each (each module's docstring says what its step does):
 ``cache_keys``    cache keys of members' data, deleted after each chunk commits
 ``expiry``        retention catch-up: what tombstones kept is anonymised once retention passed
 ``reapply``       after a database restore, members with an erasure record are erased again
-``tasks``         the Celery task ``retention.erase_run`` around ``runner.erase_members``
+``claims``        a run spread over workers: claimers take its pending items with ``SKIP LOCKED``
+``tasks``         the Celery tasks ``retention.erase_run`` (start, fan out) and ``erase_run_chunk``
 ``state``         a chunk's working state, passed to every step of the chunk
 ``expressions``   per-row random tokens and the chunk's ``IN`` filter, in SQL
 ================  ================================================================================

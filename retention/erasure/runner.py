@@ -109,7 +109,7 @@ def erase_members(
         )
     for start in range(0, len(ids), size):
         part = ids[start : start + size]
-        _run_part(part, result, trigger=trigger, run=run, request_reference=request_reference, dry_run=dry_run,
+        run_part(part, result, trigger=trigger, run=run, request_reference=request_reference, dry_run=dry_run,
                   eligible=eligible, now=now or timezone.now())
         if advance is not None:
             advance(len(part))
@@ -122,14 +122,14 @@ def erase_members(
     return result
 
 
-def _run_part(part: list[int], result: EngineResult, **options) -> None:
+def run_part(part: list[int], result: EngineResult, **options) -> None:
     """Run one chunk; when it fails, run its members one by one so the others are still erased."""
     try:
         outcome = process_chunk(part, **options)
     except ChunkFailed as exc:
         if len(part) > 1:
             for pk in part:
-                _run_part([pk], result, **options)
+                run_part([pk], result, **options)
             return
         number = Member.objects.filter(pk=part[0]).values_list("member_number", flat=True).first()
         if number is None:
