@@ -244,9 +244,13 @@ def members_named_in(dataset) -> dict[str, Member]:
     """Every member the file names, in one query per 5,000 member numbers (for ``MemberNumberWidget``)."""
     if "member_number" not in (dataset.headers or []):
         return {}
-    numbers = sorted({cell_text(value) for value in dataset["member_number"]} - {""})
+    return members_by_number({cell_text(value) for value in dataset["member_number"]})
+
+
+def members_by_number(numbers: set[str]) -> dict[str, Member]:
+    """The members with these member numbers, in one query per 5,000."""
     members = {}
-    for chunk in chunked(numbers, 5000):
+    for chunk in chunked(sorted(numbers - {""}), 5000):
         for member in Member.objects.filter(member_number__in=chunk).only("pk", "member_number", "kind"):
             members[member.member_number] = member
     return members

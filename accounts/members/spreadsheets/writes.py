@@ -40,6 +40,12 @@ def import_batch_record(
     )
 
 
+def import_batch_counts(*, batch: ImportBatch, total_rows: int, new: int) -> None:
+    """The final counts of an import of new records, whose record was made before its rows (one query)."""
+    ImportBatch.objects.filter(pk=batch.pk).update(total_rows=total_rows, new_rows=new)
+    batch.total_rows, batch.new_rows = total_rows, new
+
+
 # --- Bulk writes --------------------------------------------------------------------------------
 def records_bulk_save(
     *,
