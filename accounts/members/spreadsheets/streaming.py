@@ -75,7 +75,8 @@ def records_stream_import(*, resource, stream: RecordStream, dry_run: bool = Fal
     fields = [f for f in resource.get_import_fields() if f.column_name in headers]
     columns = {name: f.column_name for name, f in resource.fields.items()}
     columns.update({f.attribute: f.column_name for f in resource.fields.values() if f.attribute})
-    unique = [resource.fields[name] for name in resource.unique_columns() if resource.fields[name].column_name in headers]
+    unique = [resource.fields[name] for name in resource.unique_columns()
+              if resource.fields[name].column_name in headers]
     lines_of_key: dict[str, dict[str, list[int]]] = {f.attribute: defaultdict(list) for f in unique}
     update_fields = resource.update_fields()
     repeated = False  # a key seen twice: the import is refused, so nothing more is written
