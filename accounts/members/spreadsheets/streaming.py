@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 
 from django.core.exceptions import NON_FIELD_ERRORS, ObjectDoesNotExist, ValidationError
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
 from import_export import widgets
 
 from accounts.members.spreadsheets import writes
@@ -64,7 +64,7 @@ def _chunks(stream: RecordStream, size: int):
 
 
 def records_stream_import(*, resource, stream: RecordStream, dry_run: bool = False,
-                          chunk_size: int = CHUNK_SIZE) -> StreamResult:
+                          chunk_size: int | None = None) -> StreamResult:
     """Check and write every record of ``stream`` (all new), all or nothing; see the module docstring.
 
     Raises ``StoredRecords`` (nothing kept) when a key of the file is already stored.
@@ -79,6 +79,10 @@ def records_stream_import(*, resource, stream: RecordStream, dry_run: bool = Fal
               if resource.fields[name].column_name in headers]
     lines_of_key: dict[str, dict[str, list[int]]] = {f.attribute: defaultdict(list) for f in unique}
     update_fields = resource.update_fields()
+    # Rows without history or many-to-many values, on PostgreSQL, are copied in (no primary keys needed).
+    copies = connection.vendor == "postgresql" and not hasattr(model, "history") and not any(
+        isinstance(f.widget, widgets.ManyToManyWidget) for f in fields
+    )
     repeated = False  # a key seen twice: the import is refused, so nothing more is written
     try:
         with transaction.atomic():
@@ -87,7 +91,7 @@ def records_stream_import(*, resource, stream: RecordStream, dry_run: bool = Fal
                 source=resource.source, user=resource.user, model=model, total_rows=0, new=0, updated=0,
                 unchanged=0,
             )
-            for chunk in _chunks(stream, chunk_size):
+            for chunk in _chunks(stream, chunk_size or CHUNK_SIZE):
                 rows = [dict(zip(headers, cells, strict=True)) for _line, cells in chunk]
                 if _any_stored(resource, rows):
                     raise StoredRecords()
@@ -120,9 +124,12 @@ def records_stream_import(*, resource, stream: RecordStream, dry_run: bool = Fal
                     if resource.links_batch:
                         obj.import_batch = result.batch
                 try:
-                    writes.records_bulk_save(model=model, new_objs=new_objs, changed_objs=[],
-                                             update_fields=update_fields, user=resource.user,
-                                             many_to_many=dict(many_to_many))
+                    if copies:
+                        writes.records_copy_insert(model=model, objs=new_objs)
+                    else:
+                        writes.records_bulk_save(model=model, new_objs=new_objs, changed_objs=[],
+                                                 update_fields=update_fields, user=resource.user,
+                                                 many_to_many=dict(many_to_many))
                     resource.after_write(new_objs, [])
                 except Exception as exc:  # reported as a problem; the transaction rolls back
                     result.problems.append(_failed(exc))

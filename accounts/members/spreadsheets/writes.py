@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from django.db import models, transaction
+from django.db import connection, models, transaction
+from psycopg import sql
 from simple_history.models import HistoricalRecords
 
 from accounts.members.spreadsheets.problems import source_problem
 from accounts.models import ImportBatch, SensitiveAccessLog
-from accounts.privacy.fields import BlindIndexField
+from accounts.privacy import crypto
+from accounts.privacy.fields import BlindIndexField, Ciphertext
 
 #: The change reason on history rows written by an import (no file name: it may name a person).
 HISTORY_REASON = "Imported from a file"
@@ -81,6 +83,37 @@ def records_bulk_save(
             _replace_many_to_many(model, name, pairs)
         if hasattr(model, "history"):
             _bulk_history(model, new_objs, changed_objs, user)
+
+
+def records_copy_insert(*, model: type[models.Model], objs: list[models.Model]) -> None:
+    """Insert new rows of a model without history with PostgreSQL's COPY (issue 15: the fast path of imports).
+
+    The values are what ``bulk_create`` would send (each field's ``pre_save``, so blind indexes,
+    and ``get_db_prep_save``), but the encrypted columns are encrypted a column at a time
+    (``crypto.encrypt_many``: the same Fernet tokens) and no SQL is compiled per row. The rows get
+    no primary key back: only for models whose callers need none (transaction records).
+    """
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    tokens = {}
+    for model_field in fields:
+        if getattr(model_field, "encrypted", False):
+            values = [getattr(obj, model_field.attname) for obj in objs]
+            todo = [i for i, value in enumerate(values)
+                    if value not in (None, "") and not isinstance(value, Ciphertext)]
+            column = [str(value) if isinstance(value, Ciphertext) else value for value in values]
+            encrypted = crypto.encrypt_many([model_field.to_plain_text(values[i]) for i in todo])
+            for i, token in zip(todo, encrypted, strict=True):
+                column[i] = token
+            tokens[model_field.attname] = column
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(model._meta.db_table), sql.SQL(", ").join(sql.Identifier(f.column) for f in fields)
+    )
+    with connection.cursor() as cursor, connection.wrap_database_errors, cursor.cursor.copy(statement) as copy:
+        for i, obj in enumerate(objs):
+            copy.write_row([
+                tokens[f.attname][i] if f.attname in tokens else f.get_db_prep_save(f.pre_save(obj, True), connection)
+                for f in fields
+            ])
 
 
 def _replace_many_to_many(model, name: str, pairs) -> None:
