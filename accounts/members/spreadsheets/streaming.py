@@ -127,6 +127,8 @@ def records_stream_import(*, resource, stream: RecordStream, dry_run: bool = Fal
                     if copies:
                         writes.records_copy_insert(model=model, objs=new_objs)
                     else:
+                        if hasattr(model, "history"):  # no after_write reads these rows' values (members)
+                            writes.records_encrypt_for_insert(model=model, objs=new_objs)
                         writes.records_bulk_save(model=model, new_objs=new_objs, changed_objs=[],
                                                  update_fields=update_fields, user=resource.user,
                                                  many_to_many=dict(many_to_many))

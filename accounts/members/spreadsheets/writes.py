@@ -94,17 +94,7 @@ def records_copy_insert(*, model: type[models.Model], objs: list[models.Model]) 
     no primary key back: only for models whose callers need none (transaction records).
     """
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    tokens = {}
-    for model_field in fields:
-        if getattr(model_field, "encrypted", False):
-            values = [getattr(obj, model_field.attname) for obj in objs]
-            todo = [i for i, value in enumerate(values)
-                    if value not in (None, "") and not isinstance(value, Ciphertext)]
-            column = [str(value) if isinstance(value, Ciphertext) else value for value in values]
-            encrypted = crypto.encrypt_many([model_field.to_plain_text(values[i]) for i in todo])
-            for i, token in zip(todo, encrypted, strict=True):
-                column[i] = token
-            tokens[model_field.attname] = column
+    tokens = _encrypted_columns(model, objs)
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
         sql.Identifier(model._meta.db_table), sql.SQL(", ").join(sql.Identifier(f.column) for f in fields)
     )
@@ -114,6 +104,39 @@ def records_copy_insert(*, model: type[models.Model], objs: list[models.Model]) 
                 tokens[f.attname][i] if f.attname in tokens else f.get_db_prep_save(f.pre_save(obj, True), connection)
                 for f in fields
             ])
+
+
+def _encrypted_columns(model: type[models.Model], objs: list[models.Model]) -> dict[str, list]:
+    """Each encrypted field's stored values for ``objs``, encrypted a column at a time (``crypto.encrypt_many``)."""
+    tokens = {}
+    for model_field in model._meta.concrete_fields:
+        if getattr(model_field, "encrypted", False):
+            values = [getattr(obj, model_field.attname) for obj in objs]
+            todo = [i for i, value in enumerate(values)
+                    if value not in (None, "") and not isinstance(value, Ciphertext)]
+            column = [str(value) if isinstance(value, Ciphertext) else value for value in values]
+            encrypted = crypto.encrypt_many([model_field.to_plain_text(values[i]) for i in todo])
+            for i, token in zip(todo, encrypted, strict=True):
+                column[i] = token
+            tokens[model_field.attname] = column
+    return tokens
+
+
+def records_encrypt_for_insert(*, model: type[models.Model], objs: list[models.Model]) -> None:
+    """Blind indexes computed, then encrypted values replaced by their tokens (``Ciphertext``), a column at a time.
+
+    Before a ``bulk_create`` of new rows (the streamed import): the rows and their history rows then
+    store these tokens as they are, instead of one Fernet call per value. The objects hold tokens
+    afterwards, not plaintext: only for objects that are written and dropped.
+    """
+    for model_field in model._meta.concrete_fields:
+        if isinstance(model_field, BlindIndexField):
+            for obj in objs:
+                model_field.pre_save(obj, add=True)
+    for attname, column in _encrypted_columns(model, objs).items():
+        for obj, token in zip(objs, column, strict=True):
+            if token not in (None, ""):
+                setattr(obj, attname, Ciphertext(token))
 
 
 def _replace_many_to_many(model, name: str, pairs) -> None:
