@@ -9,6 +9,7 @@ from __future__ import annotations
 import tracemalloc
 
 import pytest
+from cryptography.fernet import Fernet
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
@@ -16,6 +17,7 @@ from accounts.members.spreadsheets import imports, streaming
 from accounts.members.spreadsheets.members import MemberResource
 from accounts.members.spreadsheets.transactions import TransactionRecordResource
 from accounts.models import ImportBatch, Member, MemberDailyVolume, TransactionRecord
+from accounts.privacy import crypto
 from tests.accounts.test_import import (
     MEMBER_HEADER,
     SOURCE,
@@ -118,3 +120,16 @@ def test_pp16_a_streamed_file_that_is_not_utf8_names_the_line_and_writes_nothing
     with pytest.raises(CommandError, match=r"^line 10: byte \d+ of the line is not UTF-8 text"):
         call_command("import_records", "members", str(path), "--source", SOURCE, "--no-progress")
     assert Member.objects.count() == 0
+
+
+def test_pp26_encrypt_many_makes_fernet_tokens_with_a_random_iv_each(settings):
+    """The streamed import encrypts a column at a time: every token is a Fernet token under the primary key
+    that ``MultiFernet`` decrypts to the value, and equal values still get different tokens (random IVs)."""
+    values = ["", "a", "x" * 15, "y" * 16, "z" * 40, "导入 12", "12.50", "12.50"]
+    tokens = crypto.encrypt_many(values)
+
+    primary = Fernet(settings.FIELD_ENCRYPTION_KEYS[0].encode())
+    assert [primary.decrypt(token.encode()).decode() for token in tokens] == values
+    assert [crypto.decrypt_str(token) for token in tokens] == values
+    assert tokens[-1] != tokens[-2]
+    assert len({token[:57] for token in tokens}) == len(tokens)  # version, time and IV differ in the IV
