@@ -27,9 +27,11 @@ from dataclasses import dataclass, field
 from itertools import islice
 
 from django.core.exceptions import NON_FIELD_ERRORS, ObjectDoesNotExist, ValidationError
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, transaction
 from import_export import widgets
+from import_export.fields import NOT_PROVIDED
 
+from accounts.members import bulk_copy
 from accounts.members.spreadsheets import writes
 from accounts.members.spreadsheets.cells import cell_text
 from accounts.members.spreadsheets.formats import RecordStream
@@ -80,7 +82,7 @@ def records_stream_import(*, resource, stream: RecordStream, dry_run: bool = Fal
     lines_of_key: dict[str, dict[str, list[int]]] = {f.attribute: defaultdict(list) for f in unique}
     update_fields = resource.update_fields()
     # Rows without history or many-to-many values, on PostgreSQL, are copied in (no primary keys needed).
-    copies = connection.vendor == "postgresql" and not hasattr(model, "history") and not any(
+    copies = bulk_copy.available() and not hasattr(model, "history") and not any(
         isinstance(f.widget, widgets.ManyToManyWidget) for f in fields
     )
     repeated = False  # a key seen twice: the import is refused, so nothing more is written
@@ -170,6 +172,12 @@ def _duplicate_problems(lines_of_key, columns) -> list[ImportProblem]:
     return problems
 
 
+def _plain(column) -> bool:
+    """A column whose ``Field.save`` is a plain ``setattr`` of its widget's value (every column of ours)."""
+    return (not column.readonly and "__" not in column.attribute and column.default is NOT_PROVIDED
+            and column.saves_null_values)
+
+
 def _row_instance(resource, row: dict, fields) -> tuple:
     """A new instance from one row, its many-to-many values and its problems (field name -> messages).
 
@@ -183,6 +191,8 @@ def _row_instance(resource, row: dict, fields) -> tuple:
         try:
             if isinstance(column.widget, widgets.ManyToManyWidget):
                 m2m[column.attribute] = column.clean(row)
+            elif _plain(column):  # what ``Field.save`` does for it, without its layers (issue 15)
+                setattr(instance, column.attribute, column.widget.clean(row[column.column_name], row=row))
             else:
                 column.save(instance, row)
         except (ValueError, TypeError, ArithmeticError, ObjectDoesNotExist) as exc:

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from django.db import connection, models, transaction
-from psycopg import sql
+from django.db import models, transaction
 from simple_history.models import HistoricalRecords
 
+from accounts.members import bulk_copy
 from accounts.members.spreadsheets.problems import source_problem
 from accounts.models import ImportBatch, SensitiveAccessLog
-from accounts.privacy import crypto
 from accounts.privacy.fields import BlindIndexField, Ciphertext
 
 #: The change reason on history rows written by an import (no file name: it may name a person).
@@ -86,40 +85,8 @@ def records_bulk_save(
 
 
 def records_copy_insert(*, model: type[models.Model], objs: list[models.Model]) -> None:
-    """Insert new rows of a model without history with PostgreSQL's COPY (issue 15: the fast path of imports).
-
-    The values are what ``bulk_create`` would send (each field's ``pre_save``, so blind indexes,
-    and ``get_db_prep_save``), but the encrypted columns are encrypted a column at a time
-    (``crypto.encrypt_many``: the same Fernet tokens) and no SQL is compiled per row. The rows get
-    no primary key back: only for models whose callers need none (transaction records).
-    """
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    tokens = _encrypted_columns(model, objs)
-    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-        sql.Identifier(model._meta.db_table), sql.SQL(", ").join(sql.Identifier(f.column) for f in fields)
-    )
-    with connection.cursor() as cursor, connection.wrap_database_errors, cursor.cursor.copy(statement) as copy:
-        for i, obj in enumerate(objs):
-            copy.write_row([
-                tokens[f.attname][i] if f.attname in tokens else f.get_db_prep_save(f.pre_save(obj, True), connection)
-                for f in fields
-            ])
-
-
-def _encrypted_columns(model: type[models.Model], objs: list[models.Model]) -> dict[str, list]:
-    """Each encrypted field's stored values for ``objs``, encrypted a column at a time (``crypto.encrypt_many``)."""
-    tokens = {}
-    for model_field in model._meta.concrete_fields:
-        if getattr(model_field, "encrypted", False):
-            values = [getattr(obj, model_field.attname) for obj in objs]
-            todo = [i for i, value in enumerate(values)
-                    if value not in (None, "") and not isinstance(value, Ciphertext)]
-            column = [str(value) if isinstance(value, Ciphertext) else value for value in values]
-            encrypted = crypto.encrypt_many([model_field.to_plain_text(values[i]) for i in todo])
-            for i, token in zip(todo, encrypted, strict=True):
-                column[i] = token
-            tokens[model_field.attname] = column
-    return tokens
+    """Insert new rows of a model without history with PostgreSQL's COPY (``accounts.members.bulk_copy``)."""
+    bulk_copy.copy_insert(model=model, objs=objs)
 
 
 def records_encrypt_for_insert(*, model: type[models.Model], objs: list[models.Model]) -> None:
@@ -133,7 +100,7 @@ def records_encrypt_for_insert(*, model: type[models.Model], objs: list[models.M
         if isinstance(model_field, BlindIndexField):
             for obj in objs:
                 model_field.pre_save(obj, add=True)
-    for attname, column in _encrypted_columns(model, objs).items():
+    for attname, column in bulk_copy.encrypted_columns(model, objs).items():
         for obj, token in zip(objs, column, strict=True):
             if token not in (None, ""):
                 setattr(obj, attname, Ciphertext(token))
