@@ -96,7 +96,8 @@ def test_pp16_a_streamed_import_keeps_python_memory_bounded_whatever_the_file_si
 
 
 def test_pp16_the_command_streams_a_file_and_a_dry_run_writes_nothing(tmp_path, product_lines):  # noqa: F811
-    """``import_records`` reads the file from disk as a stream; a dry run checks every row, writes nothing."""
+    """``import_records`` reads the file from disk as a stream; a dry run checks every row, writes nothing.
+    The rows written keep their blind indexes and decrypt to the file's values, their history rows too."""
     path = tmp_path / "members.csv"
     path.write_bytes(csv_bytes(MEMBER_HEADER, [member_row(i) for i in range(30)]))
 
@@ -107,7 +108,12 @@ def test_pp16_the_command_streams_a_file_and_a_dry_run_writes_nothing(tmp_path, 
     assert Member.objects.count() == 30
     assert Member.history.count() == 30
     assert ImportBatch.objects.get().new_rows == 30
-    assert set(Member.objects.get(member_number="IMP000007").product_lines.values_list("code", flat=True)) == {"spot"}
+    member = Member.objects.get(email_bidx=crypto.blind_index("email", "P7@mail.example"))
+    assert (member.member_number, member.email, member.legal_name) == ("IMP000007", "p7@mail.example", "Person 7")
+    assert member.phone_bidx == crypto.blind_index("phone", member_row(7)[MEMBER_HEADER.index("phone")])
+    assert set(member.product_lines.values_list("code", flat=True)) == {"spot"}
+    history = Member.history.get(member_number="IMP000007")
+    assert (history.email, history.email_bidx) == ("p7@mail.example", member.email_bidx)
 
 
 def test_pp16_a_streamed_file_that_is_not_utf8_names_the_line_and_writes_nothing(tmp_path, product_lines):  # noqa: F811
