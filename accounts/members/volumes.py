@@ -26,6 +26,7 @@ from decimal import Decimal
 
 from django.db import transaction
 
+from accounts.members import bulk_copy
 from accounts.members.models import MemberDailyVolume, TransactionRecord
 
 DEFAULT_CHUNK_SIZE = 2000
@@ -80,7 +81,10 @@ def volumes_add(records: Iterable[TransactionRecord], *, new_members: bool = Fal
             row.amount += amount
             changed.append(row)
     MemberDailyVolume.objects.bulk_update(changed, ["orders", "amount"], batch_size=1000)
-    MemberDailyVolume.objects.bulk_create(new, batch_size=1000)
+    if bulk_copy.available():
+        bulk_copy.copy_insert(model=MemberDailyVolume, objs=new)  # one COPY however many (issue 15)
+    else:
+        MemberDailyVolume.objects.bulk_create(new, batch_size=1000)
     return len(totals)
 
 

@@ -88,7 +88,7 @@ def _raw_cells(table: str, columns: list[str]) -> list[str]:
 def test_pp01_no_transaction_detail_is_readable_in_its_tables():
     """Raw SQL over every table holding a transaction column, and the volume table: no order number,
     nickname, asset, quantity or single amount is stored in plain text; the volumes hold day totals only."""
-    member = MemberFactory(product_lines=["spot"])
+    member = MemberFactory(product_lines=["spot"])  # its orders take its one line (PP-19)
     texts, numbers = _orders(member, "q7")
 
     tables = _tables_with_transaction_columns()
@@ -170,7 +170,7 @@ def test_pp10_every_write_path_keeps_the_daily_volumes_exact_and_the_check_finds
     """Import, factory (save), seeder, erasure (order times moved to the year) and key rotation:
     the check recomputes the volumes from the encrypted rows and finds drift 0; a tampered row is
     found, reported and fixed."""
-    member = MemberFactory(product_lines=["spot"])
+    member = MemberFactory(product_lines=["spot"])  # its orders take its one line (PP-19)
     _orders(member, "d1")
     demo_members_seed(count=3, seed=5, today=DAY.date(), files=False)
     child = seed_member(born=datetime.date(2015, 3, 1))

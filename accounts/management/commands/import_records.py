@@ -53,22 +53,25 @@ class Command(BaseCommand):
         staff = self._staff_user(user)
         file = Path(path)
         try:
-            content = file.read_bytes()
+            file_format = imports.file_format_of(file_name=file.name, file_format=format)
+            total = imports.records_in_file(file, file_format)
         except OSError as exc:
             raise CommandError(f"Cannot read {file}: {exc.strerror}.") from exc
-        try:
-            dataset = imports.dataset_from_file(content=content, file_name=file.name, file_format=format)
         except UnreadableFile as exc:
-            # The reader says what is wrong and where (fuzz finding: a catch-all here named only the
-            # exception's class, e.g. "UnicodeDecodeError", and hid errors that were not the file's).
             raise CommandError(str(exc)) from exc
 
         desc = f"Checking {records} (dry run)" if dry_run else f"Importing {records}"
-        with progress(total=len(dataset), desc=desc, unit="row", enabled=not no_progress, stream=self.stderr) as bar:
-            report = imports.records_import(
-                resource_class=RESOURCES[records], dataset=dataset, source=source, user=staff, dry_run=dry_run,
-                on_row=lambda: bar.update(1),
-            )
+        with progress(total=total, desc=desc, unit="row", enabled=not no_progress, stream=self.stderr) as bar:
+            try:
+                # Streamed from the file (issue 15): Python's memory stays bounded whatever its size.
+                report = imports.records_import_file(
+                    resource_class=RESOURCES[records], path=file, file_format=file_format, source=source,
+                    user=staff, dry_run=dry_run, on_row=lambda: bar.update(1),
+                )
+            except UnreadableFile as exc:
+                # The reader says what is wrong and where (fuzz finding: a catch-all here named only the
+                # exception's class, e.g. "UnicodeDecodeError", and hid errors that were not the file's).
+                raise CommandError(str(exc)) from exc
 
         if report.problems:
             for problem in report.problems:

@@ -105,6 +105,12 @@ class MemberResource(RecordResource):
         if "product_lines" in self._columns:
             self.fields["product_lines"].widget.by_code = {line.code: line for line in ProductLine.objects.all()}
 
+    streams = True
+
+    def prepare_rows(self, rows: list[dict]) -> None:
+        if self.fields["product_lines"].widget.by_code is None:
+            self.prepare(None)
+
     def record_checks(self, instance) -> dict[str, str]:
         return person_checks(instance)
 

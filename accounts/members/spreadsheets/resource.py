@@ -260,6 +260,12 @@ class RecordResource(resources.ModelResource):
     def prepare(self, dataset) -> None:
         """Load what the whole file refers to, one query per kind (subclasses)."""
 
+    #: Whether a file of new records takes the streamed fast path (``spreadsheets.streaming``).
+    streams = False
+
+    def prepare_rows(self, rows: list[dict]) -> None:
+        """Load what one chunk of the streamed fast path refers to, one query per kind (subclasses)."""
+
     # --- Import: the library's hooks ------------------------------------------------------------
     def import_data(self, dataset, dry_run=False, raise_errors=False, use_transactions=None,
                     collect_failed_rows=False, rollback_on_validation_errors=False, **kwargs):

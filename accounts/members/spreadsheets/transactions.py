@@ -13,6 +13,7 @@ from import_export.fields import Field
 
 from accounts.members import volumes
 from accounts.members.choices import AssetType
+from accounts.members.spreadsheets.cells import cell_text
 from accounts.members.spreadsheets.resource import RecordResource
 from accounts.members.spreadsheets.widgets import (
     ChoiceWidget,
@@ -21,6 +22,7 @@ from accounts.members.spreadsheets.widgets import (
     MemberNumberWidget,
     ProductLineWidget,
     member_product_lines,
+    members_by_number,
     members_named_in,
     text_field,
 )
@@ -62,6 +64,13 @@ class TransactionRecordResource(RecordResource):
 
     def prepare(self, dataset) -> None:
         members = members_named_in(dataset)
+        self.fields["member"].widget.members = members
+        self.lines_of = member_product_lines(members)
+
+    streams = True
+
+    def prepare_rows(self, rows: list[dict]) -> None:
+        members = members_by_number({cell_text(row.get("member_number")) for row in rows})
         self.fields["member"].widget.members = members
         self.lines_of = member_product_lines(members)
 

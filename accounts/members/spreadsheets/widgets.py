@@ -231,12 +231,19 @@ class ProductLineWidget(widgets.ForeignKeyWidget):
 
 
 def member_product_lines(members: dict[str, Member]) -> dict[int, list[ProductLine]]:
-    """The product lines each of ``members`` uses, in one query per 5,000 members."""
+    """The product lines each of ``members`` uses, in one query per 5,000 members (and one for the lines).
+
+    The links are read as id pairs and the few lines once: no model instance per link (issue 15).
+    """
     through = Member.product_lines.through
     found: dict[int, list[ProductLine]] = {member.pk: [] for member in members.values()}
+    if not found:
+        return found
+    lines = {line.pk: line for line in ProductLine.objects.all()}
     for chunk in chunked(sorted(found), 5000):
-        for link in through.objects.filter(member_id__in=chunk).select_related("productline").order_by("pk"):
-            found[link.member_id].append(link.productline)
+        pairs = through.objects.filter(member_id__in=chunk).order_by("pk").values_list("member_id", "productline_id")
+        for member_id, line_id in pairs:
+            found[member_id].append(lines[line_id])
     return found
 
 
@@ -244,9 +251,13 @@ def members_named_in(dataset) -> dict[str, Member]:
     """Every member the file names, in one query per 5,000 member numbers (for ``MemberNumberWidget``)."""
     if "member_number" not in (dataset.headers or []):
         return {}
-    numbers = sorted({cell_text(value) for value in dataset["member_number"]} - {""})
+    return members_by_number({cell_text(value) for value in dataset["member_number"]})
+
+
+def members_by_number(numbers: set[str]) -> dict[str, Member]:
+    """The members with these member numbers, in one query per 5,000."""
     members = {}
-    for chunk in chunked(numbers, 5000):
+    for chunk in chunked(sorted(numbers - {""}), 5000):
         for member in Member.objects.filter(member_number__in=chunk).only("pk", "member_number", "kind"):
             members[member.member_number] = member
     return members

@@ -13,9 +13,10 @@ from collections import defaultdict
 from django.db import models, transaction
 from simple_history.models import HistoricalRecords
 
+from accounts.members import bulk_copy
 from accounts.members.spreadsheets.problems import source_problem
 from accounts.models import ImportBatch, SensitiveAccessLog
-from accounts.privacy.fields import BlindIndexField
+from accounts.privacy.fields import BlindIndexField, Ciphertext
 
 #: The change reason on history rows written by an import (no file name: it may name a person).
 HISTORY_REASON = "Imported from a file"
@@ -38,6 +39,12 @@ def import_batch_record(
         model_label=model._meta.label, source=source.strip(), imported_by=user, total_rows=total_rows,
         new_rows=new, updated_rows=updated, unchanged_rows=unchanged,
     )
+
+
+def import_batch_counts(*, batch: ImportBatch, total_rows: int, new: int) -> None:
+    """The final counts of an import of new records, whose record was made before its rows (one query)."""
+    ImportBatch.objects.filter(pk=batch.pk).update(total_rows=total_rows, new_rows=new)
+    batch.total_rows, batch.new_rows = total_rows, new
 
 
 # --- Bulk writes --------------------------------------------------------------------------------
@@ -75,6 +82,28 @@ def records_bulk_save(
             _replace_many_to_many(model, name, pairs)
         if hasattr(model, "history"):
             _bulk_history(model, new_objs, changed_objs, user)
+
+
+def records_copy_insert(*, model: type[models.Model], objs: list[models.Model]) -> None:
+    """Insert new rows of a model without history with PostgreSQL's COPY (``accounts.members.bulk_copy``)."""
+    bulk_copy.copy_insert(model=model, objs=objs)
+
+
+def records_encrypt_for_insert(*, model: type[models.Model], objs: list[models.Model]) -> None:
+    """Blind indexes computed, then encrypted values replaced by their tokens (``Ciphertext``), a column at a time.
+
+    Before a ``bulk_create`` of new rows (the streamed import): the rows and their history rows then
+    store these tokens as they are, instead of one Fernet call per value. The objects hold tokens
+    afterwards, not plaintext: only for objects that are written and dropped.
+    """
+    for model_field in model._meta.concrete_fields:
+        if isinstance(model_field, BlindIndexField):
+            for obj in objs:
+                model_field.pre_save(obj, add=True)
+    for attname, column in bulk_copy.encrypted_columns(model, objs).items():
+        for obj, token in zip(objs, column, strict=True):
+            if token not in (None, ""):
+                setattr(obj, attname, Ciphertext(token))
 
 
 def _replace_many_to_many(model, name: str, pairs) -> None:
