@@ -482,7 +482,8 @@ def access_package_build(*, request: Request, user) -> BuiltPackage:
     expires_at = now + datetime.timedelta(hours=settings.ACCESS_PACKAGE_LINK_HOURS)
     content = package_content(member=member, reference=request.reference, expires_at=expires_at, generated_at=now)
     token = secrets.token_urlsafe(32)
-    package = AccessPackage(request=request, member=member, token_hash=token_hash(token), created_at=now,
+    package = AccessPackage(request=request, member=member, status=PackageStatus.READY,
+                            token_hash=token_hash(token), created_at=now,
                             expires_at=expires_at, row_counts=content.row_counts)
     package.file.save("package.zip", ContentFile(content.data), save=False)  # encrypted by the storage
     try:

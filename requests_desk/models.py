@@ -347,7 +347,7 @@ class AccessPackage(models.Model):
     expires_at = models.DateTimeField(_("link expires at"), null=True, blank=True)
     row_counts = models.JSONField(_("rows per data category"), default=dict)
     status = models.CharField(_("status"), max_length=10, choices=PackageStatus.choices,
-                              default=PackageStatus.READY, editable=False)
+                              default=PackageStatus.BUILDING, editable=False)
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
                                      related_name="+", help_text=_("The approver: the letter is sent in their name."))
     rows_total = models.PositiveBigIntegerField(_("rows to write"), default=0, editable=False)

@@ -25,7 +25,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from accounts.dispatch.outbox import periodic_tasks_run_now
 from accounts.models import StaffUser
-from accounts.privacy.admin_mixins import ReadOnlyAdmin
+from accounts.privacy.admin_readonly import ReadOnlyAdmin
 from accounts.staff import roles
 from retention import selectors, services
 from retention.choices import ItemStatus

@@ -15,7 +15,7 @@ import secrets
 from functools import cached_property
 from urllib.parse import urlencode
 
-from django.contrib import admin, messages
+from django.contrib import messages
 from django.contrib.admin.utils import display_for_field
 from django.contrib.admin.views.main import PAGE_VAR, SEARCH_VAR, ChangeList
 from django.contrib.admin.widgets import AdminDateWidget, AdminTextInputWidget
@@ -521,26 +521,3 @@ class TokenSearchMixin:
         if term and self.has_view_or_change_permission(request):
             return self._changelist_redirect(request, self._params_with_term(request, request.GET, term.strip()))
         return super().changelist_view(request, extra_context)
-
-
-# --- Records nobody edits or deletes here -----------------------------------------------------------
-class NoDeleteMixin:
-    """Members' records leave only through erasure (retention), which honours legal holds (PP-02)."""
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class ReadOnlyMixin(NoDeleteMixin):
-    """Append-only or imported records (devices, transactions, the access log): nobody edits them here."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-
-class ReadOnlyAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    """A register or ledger: viewable by whoever may view the model; nobody adds, changes or deletes
-    (superusers included). The one read-only admin every app uses (issue 13 requirement 4)."""

@@ -77,8 +77,11 @@ def is_child_record(obj, today: datetime.date) -> bool:
         return False
     if _is_child(subject_member(obj), today) or _is_child(obj, today):
         return True
-    loaded = getattr(getattr(obj, "_state", None), "fields_cache", {})
-    return _is_child(loaded.get("related_person"), today)
+    try:
+        person = obj._meta.get_field("related_person")
+    except FieldDoesNotExist:
+        return False
+    return person.is_cached(obj) and _is_child(obj.related_person, today)
 
 
 def as_sensitive(personal: datamap.Personal) -> datamap.Personal:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
-from accounts.privacy.admin_mixins import ReadOnlyAdmin, ReadOnlyHistoryMixin
+from accounts.privacy.admin_mixins import ReadOnlyHistoryMixin
+from accounts.privacy.admin_readonly import ReadOnlyAdmin
 from consents.forms import (
     PurposeForm,
 )

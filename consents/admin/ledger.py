@@ -11,7 +11,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
-from accounts.privacy.admin_mixins import LargeTableMixin, MaskedHistoryMixin, ReadOnlyAdmin
+from accounts.privacy.admin_mixins import LargeTableMixin, MaskedHistoryMixin
+from accounts.privacy.admin_readonly import ReadOnlyAdmin
 from accounts.privacy.reveal import masked
 from consents.admin.base import (
     TIMELINE_PAGE_SIZE,

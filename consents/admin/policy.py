@@ -10,7 +10,8 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
-from accounts.privacy.admin_mixins import LargeTableMixin, ReadOnlyAdmin, ReadOnlyHistoryMixin
+from accounts.privacy.admin_mixins import LargeTableMixin, ReadOnlyHistoryMixin
+from accounts.privacy.admin_readonly import ReadOnlyAdmin
 from consents import campaigns
 from consents.admin.base import (
     MemberNumberMixin,

@@ -7,7 +7,8 @@ from django.contrib import admin
 from django.db.models import Count
 from django.utils.translation import gettext_lazy as _
 
-from accounts.privacy.admin_mixins import ReadOnlyMixin, SensitiveInlineMixin
+from accounts.privacy.admin_mixins import SensitiveInlineMixin
+from accounts.privacy.admin_readonly import ReadOnlyMixin
 from requests_desk.models import AccessPackage, IdentityCheck, Message, Transition
 
 

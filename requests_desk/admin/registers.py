@@ -10,7 +10,8 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from accounts.privacy.admin_mixins import ReadOnlyAdmin, SensitiveModelAdminMixin
+from accounts.privacy.admin_mixins import SensitiveModelAdminMixin
+from accounts.privacy.admin_readonly import ReadOnlyAdmin
 from requests_desk.admin.base import EMPTY, member_link
 from requests_desk.models import AccessPackage, PackageDownload, ReminderLog, Transition
 

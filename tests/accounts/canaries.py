@@ -98,13 +98,6 @@ def plain_value(field):
     return None
 
 
-def valid_states(obj) -> None:
-    """Rows built field by field must still satisfy the model's state constraints: an access package
-    is "ready" only with its file and download token, so a generic one is still "building"."""
-    if obj._meta.label == "requests_desk.AccessPackage":
-        obj.status = "building"
-
-
 def factory_for(model):
     return getattr(factories, f"{model.__name__}Factory", None)
 
@@ -154,5 +147,4 @@ def build(model, *, canaries: bool, related=None, pk=None, depth: int = 0) -> mo
         value = plain_value(field)
         if value is not None:
             setattr(obj, field.attname, value)
-    valid_states(obj)
     return obj

@@ -31,7 +31,7 @@ from accounts.members.spreadsheets.problems import SOURCE_MAX_LENGTH, source_pro
 from accounts.members.spreadsheets.related_persons import RelatedPersonResource
 from accounts.members.spreadsheets.transactions import TransactionRecordResource
 from accounts.models import ImportBatch
-from accounts.privacy.admin_mixins import ReadOnlyAdmin
+from accounts.privacy.admin_readonly import ReadOnlyAdmin
 
 IMPORT_PERMISSION = "accounts.import_members"
 #: Problems listed in the message shown when a confirmed import is refused after all.

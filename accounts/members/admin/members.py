@@ -29,11 +29,11 @@ from accounts.privacy.admin_mixins import (
     LargeTableMixin,
     LinksDisplay,
     MaskedHistoryMixin,
-    NoDeleteMixin,
     SensitiveInlineMixin,
     SensitiveModelAdminMixin,
     TokenSearchMixin,
 )
+from accounts.privacy.admin_readonly import NoDeleteMixin
 from accounts.privacy.forms import SensitiveModelForm
 
 #: At most this many members matched by an exact e-mail/phone/document/card number (a shared phone

@@ -30,13 +30,12 @@ from accounts.models import (
 from accounts.privacy.admin_mixins import (
     LargeTableMixin,
     MaskedHistoryMixin,
-    NoDeleteMixin,
     ReadOnlyHistoryMixin,
-    ReadOnlyMixin,
     SensitiveInlineMixin,
     SensitiveModelAdminMixin,
     TokenSearchMixin,
 )
+from accounts.privacy.admin_readonly import NoDeleteMixin, ReadOnlyMixin
 
 
 class IdentityDocumentOfPersonFormSet(forms.BaseInlineFormSet):
