@@ -188,6 +188,12 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / "media")))
+# PP-26: a protected file larger than this is encrypted in segments of this many bytes (one in memory at a
+# time when it is stored, downloaded or rotated: an access package of a million orders); smaller files are
+# one Fernet token.
+PROTECTED_FILE_SEGMENT_BYTES = env.int("PROTECTED_FILE_SEGMENT_BYTES", default=1 << 20)
+if not 1 <= PROTECTED_FILE_SEGMENT_BYTES <= 64 << 20:
+    raise ImproperlyConfigured("PROTECTED_FILE_SEGMENT_BYTES must be between 1 and 67108864 (64 MiB).")
 MEDIA_URL = "/media-not-served/"  # uploaded files are only served through permission-checked views
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))

@@ -11,7 +11,9 @@ by name. The worker then runs ``access_package_run``:
 2. **Write** the ZIP into a temporary file (``access_package.package_write``: rows streamed in
    chunks, per-category temporary files), refreshing ``rows_done`` and the heartbeat after every
    chunk in its own short statement (autocommit), so the request page shows "N of M rows".
-3. **Store** the file encrypted (``protected_storage``), then in one transaction: the link's token
+3. **Store** the file encrypted (``protected_storage``, in segments of ``PROTECTED_FILE_SEGMENT_BYTES``:
+   memory stays bounded however many rows the member has), its name recorded on the row first so a
+   killed build's file is removed by the rerun (or the member's erasure); then in one transaction: the link's token
    (only its hash is kept), the expiry, ``ready``, and the requester's letter with the link. A
    letter that cannot be sent rolls that back: the package fails and its file is removed (the
    token was never kept anywhere else).
@@ -143,6 +145,22 @@ def _deliver(package: AccessPackage, request: Request, *, expires_at: datetime.d
             Message.objects.filter(pk=sent.pk).update(body=body)
 
 
+def _store(package: AccessPackage, out) -> None:
+    """Encrypt the ZIP into the protected storage (a segment at a time), its name kept on the row first.
+
+    The name is on the (still ``building``) row before the first byte is written, so a worker killed
+    while storing leaves a file that the rerun, or the member's erasure (``DELETE_FILE``), finds.
+    """
+    storage = package.file.storage
+    name = storage.get_available_name(package.file.field.generate_filename(package, "package.zip"))
+    AccessPackage.objects.filter(pk=package.pk).update(file=name)
+    package.file.name = name
+    stored = storage.save(name, File(out))
+    if stored != name:  # another file took the name meanwhile: the storage chose a free one
+        AccessPackage.objects.filter(pk=package.pk).update(file=stored)
+        package.file.name = stored
+
+
 def access_package_run(package_id: int, *, now: datetime.datetime | None = None) -> BuildResult:
     """Build package ``package_id``, mark it ready and send the letter (the task's one call)."""
     now = now or timezone.now()
@@ -152,8 +170,15 @@ def access_package_run(package_id: int, *, now: datetime.datetime | None = None)
     if not _claim(package_id, now):
         return BuildResult(package=package_id, outcome="busy")
     request = package.request
-    step = "counting the member's rows"
+    step = "removing the file of the build that died"
     try:
+        if package.file.name:
+            # A build killed after it named its file: that file (whole or partial) is ciphertext no
+            # ready row points at. Removed before the rebuild, so nothing of the member is left behind.
+            access_package.package_file_discard(package)
+            AccessPackage.objects.filter(pk=package_id).update(file="")
+            package.file.name = ""
+        step = "counting the member's rows"
         member = Member.objects.get(pk=package.member_id)
         package.rows_total = access_package.source_counts(member.pk)
         AccessPackage.objects.filter(pk=package_id).update(rows_total=package.rows_total)
@@ -166,7 +191,7 @@ def access_package_run(package_id: int, *, now: datetime.datetime | None = None)
                 generated_at=generated_at, on_rows=_progress(package_id))
             step = "storing the encrypted file"
             out.seek(0)
-            package.file.save("package.zip", File(out), save=False)  # encrypted by the storage
+            _store(package, out)
         package.row_counts = content.row_counts
         step = "sending the letter"
         _deliver(package, request, expires_at=expires_at)

@@ -1,7 +1,7 @@
 """Download of an access package through its expiring link (PP-29).
 
 The link carries a random token; only its SHA-256 is stored. An unknown or expired token gets a
-404 and writes nothing. A valid one streams the decrypted ZIP and logs the download (when, from
+404 and writes nothing. A valid one streams the decrypted ZIP (segment by segment) and logs the download (when, from
 which IP address and browser, and the staff user if one is logged in).
 """
 
@@ -26,7 +26,9 @@ def package_download(request, token: str):
     if package is None:
         raise Http404("No such package, or the link has expired.")
     try:
-        data = access_package.package_open(package)
+        # Opened now (a missing file is a 404, not a broken response); decrypted a segment at a time
+        # as the response is sent, so a package of a million orders never sits in memory whole.
+        stream = access_package.package_stream(package)
     except FileNotFoundError:
         # The package was erased (or never written): nothing to download, nothing to log.
         raise Http404("No such package, or the link has expired.") from None
@@ -35,8 +37,8 @@ def package_download(request, token: str):
         package=package, ip_address=_client_ip(request), user_agent=request.META.get("HTTP_USER_AGENT", ""),
         staff_user=user,
     )
-    response = StreamingHttpResponse(access_package.iter_package_chunks(data), content_type="application/zip")
-    response["Content-Length"] = str(len(data))
+    response = StreamingHttpResponse(stream, content_type="application/zip")  # closes the file when done
+    response["Content-Length"] = str(stream.size)
     response["Content-Disposition"] = f'attachment; filename="access-package-{package.request.reference}.zip"'
     response["Cache-Control"] = "no-store, private"
     response["X-Content-Type-Options"] = "nosniff"

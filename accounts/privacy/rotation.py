@@ -8,7 +8,8 @@ then drops the old key. This module does the middle step:
   ``encrypted = True``), so simple-history's tables, which copy those fields, are included, and so
   is any model a later app adds.
 - Every file of an encrypted storage referenced by a row (``IdentityDocument.file`` and the name
-  its history rows keep) is re-encrypted in place.
+  its history rows keep, access packages) is re-encrypted in place by ``rotate_file``: a segmented
+  file a segment at a time into a sibling file that replaces it (``accounts.privacy.segments``).
 - Tables are walked in primary-key order in chunks; each chunk is one transaction that reads the
   raw tokens (``Cast`` to text, so nothing is decrypted on the way out of the database), rotates
   the ones not yet under the primary key and writes them back with one ``bulk_update`` (bounded
@@ -210,22 +211,18 @@ def _rotate_files(
         for pk, name in rows:
             report.rows += 1
             try:
-                token = storage.read_ciphertext(name)
+                rotated = storage.rotate_file(name, dry_run=dry_run)
             except FileNotFoundError:
                 report.missing += 1
                 continue
-            if crypto.is_current(token):
-                report.current += 1
-                continue
-            try:
-                rotated = crypto.rotate_bytes(token)
             except crypto.DecryptionError:
                 raise RotationError(
                     f"the file of {model._meta.db_table} row {pk} does not decrypt with any configured key"
                 ) from None
-            report.rotated += 1
-            if not dry_run:
-                storage.write_ciphertext(name, rotated)
+            if rotated:
+                report.rotated += 1
+            else:
+                report.current += 1
         last_pk = rows[-1][0]
         on_progress(len(rows))
     return report

@@ -231,7 +231,7 @@ def test_constant_queries_per_data_map_model_whatever_the_rows(compliance_office
 def test_many_transactions_are_streamed_in_chunks(compliance_officer, monkeypatch):
     member = MemberFactory()
     TransactionRecordFactory.create_batch(25, member=member)
-    monkeypatch.setattr(access_package, "CHUNK_SIZE", 4)
+    monkeypatch.setattr(access_package.records, "CHUNK_SIZE", 4)
     seen = []
     real = models.QuerySet.iterator
 

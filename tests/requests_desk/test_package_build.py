@@ -96,7 +96,7 @@ def test_pp29_a_build_that_crashed_mid_way_is_rerun_and_finishes(agent, complian
     approve(request, compliance_officer, django_capture_on_commit_callbacks, execute=False)
     package = AccessPackage.objects.get(request=request)
     real_write = access_package.package_write
-    monkeypatch.setattr(access_package, "CHUNK_SIZE", 2)
+    monkeypatch.setattr(access_package.records, "CHUNK_SIZE", 2)
 
     def killed(**kwargs):
         kwargs["on_rows"](2)
@@ -162,7 +162,7 @@ def test_pp29_progress_is_written_every_chunk_and_queries_do_not_grow_with_rows_
         agent, compliance_officer, monkeypatch, django_capture_on_commit_callbacks, django_assert_max_num_queries):
     """Progress lands in the row every ``CHUNK_SIZE`` rows (its own statement); the rest of the build's
     queries depend on the data map, not on the member's rows."""
-    monkeypatch.setattr(access_package, "CHUNK_SIZE", 10)
+    monkeypatch.setattr(access_package.records, "CHUNK_SIZE", 10)
     seen = []
     real_progress = package_build._progress
 
