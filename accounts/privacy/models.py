@@ -31,12 +31,12 @@ class SensitiveAccessLog(models.Model):
     data_map = DataMap(
         subject="",
         personal={
-            "staff_user": Personal(Category.STAFF, False, "Staff user", Erasure.SET_NULL, exported=False),
-            "ip_address": Personal(Category.STAFF, False, "Staff IP address", Erasure.SET_NULL, exported=False),
-            "reason": Personal(Category.STAFF, False, "Reason given", Erasure.SET_NULL, exported=False),
+            "staff_user": Personal(Category.STAFF, False, _("Staff user"), Erasure.SET_NULL, exported=False),
+            "ip_address": Personal(Category.STAFF, False, _("Staff IP address"), Erasure.SET_NULL, exported=False),
+            "reason": Personal(Category.STAFF, False, _("Reason given"), Erasure.SET_NULL, exported=False),
         },
         not_personal=("id", "action", "member_number", "model_label", "object_id", "field_name", "at"),
-        note="Kept as evidence of access; names a member by number only.",
+        note=_("Kept as evidence of access; names a member by number only."),
     )
 
     class Meta:

@@ -147,6 +147,9 @@ def data_map(request):
                 "category_detail": datamap_export.category_label(personal),
                 "shown_as": datamap_export.shown_as(entry.model, entry.field_name, personal),
                 "at_rest": datamap_export.at_rest(entry.model, entry.field_name),
+                "at_rest_label": datamap_export.AT_REST_LABELS[
+                    datamap_export.at_rest(entry.model, entry.field_name)
+                ],
             }
         )
     context = {

@@ -52,14 +52,14 @@ class StaffUser(AbstractBaseUser, PermissionsMixin):
     data_map = DataMap(
         subject="",
         personal={
-            "email": Personal(Category.STAFF, False, "Staff e-mail", Erasure.SET_NULL, exported=False),
-            "full_name": Personal(Category.STAFF, False, "Staff name", Erasure.SET_NULL, exported=False),
+            "email": Personal(Category.STAFF, False, _("Staff e-mail"), Erasure.SET_NULL, exported=False),
+            "full_name": Personal(Category.STAFF, False, _("Staff name"), Erasure.SET_NULL, exported=False),
         },
         not_personal=(
             "id", "password", "last_login", "is_superuser", "groups", "user_permissions",
             "is_staff", "is_active", "date_joined",
         ),
-        note="Back-office logins, not members.",
+        note=_("Back-office logins, not members."),
     )
 
     USERNAME_FIELD = "email"

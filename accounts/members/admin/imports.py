@@ -124,7 +124,8 @@ class RecordsImportExportMixin(ImportExportMixin):
             messages.error(
                 request,
                 _("Nothing was imported: {count} problem(s). {listed}{more}").format(
-                    count=len(problems), listed=listed, more=f" … and {more} more." if more > 0 else ""
+                    count=len(problems), listed=listed,
+                    more=_(" … and {count} more.").format(count=more) if more > 0 else "",
                 ),
             )
             info = self.get_model_info()
