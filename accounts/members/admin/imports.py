@@ -50,8 +50,8 @@ class SourcedImportForm(ImportForm):
 
     source = forms.CharField(
         label=_("Source of the data"), max_length=SOURCE_MAX_LENGTH,
-        help_text=_("Who sent this file and under which agreement or consent, e.g. \u201cAcme Payments Ltd, "
-                    "data-sharing agreement DSA-2025-07\u201d (PP-16). Recorded with the import."),
+        help_text=_("Who sent this file and under which agreement or consent, e.g. “Acme Payments Ltd, "
+                    "data-sharing agreement DSA-2025-07” (PP-16). Recorded with the import."),
     )
 
     def clean_source(self):
