@@ -25,6 +25,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop
 
 
 class Category(models.TextChoices):
@@ -71,6 +72,8 @@ class Mask(models.TextChoices):
 class Personal:
     category: Category
     sensitive: bool
+    #: English, marked with ``gettext_noop``: exports and letters keep it as it is, screens show
+    #: ``gettext(label)`` in the reader's language (the data-map page).
     label: str
     erasure: Erasure
     mask: Mask = Mask.NONE
@@ -138,12 +141,13 @@ def _historical_base(model) -> type[models.Model] | None:
 HISTORY_NOT_PERSONAL = ("history_id", "history_date", "history_type", "history_user")
 HISTORY_PERSONAL = {
     "history_change_reason": Personal(
-        Category.COMMUNICATION, sensitive=False, label=_("History change reason"), erasure=Erasure.SET_NULL,
+        Category.COMMUNICATION, sensitive=False, label=gettext_noop("History change reason"), erasure=Erasure.SET_NULL,
         exported=False,
     ),
 }
 
-_STAFF = Personal(Category.STAFF, sensitive=False, label=_("Staff user"), erasure=Erasure.SET_NULL, exported=False)
+_STAFF = Personal(Category.STAFF, sensitive=False, label=gettext_noop("Staff user"), erasure=Erasure.SET_NULL,
+    exported=False)
 
 # Declarations for models we do not define (Django, libraries). Keyed by model label.
 THIRD_PARTY: dict[str, DataMap] = {
@@ -161,11 +165,12 @@ THIRD_PARTY: dict[str, DataMap] = {
         personal={
             "user": _STAFF,
             "object_repr": Personal(
-                Category.ACCOUNT, sensitive=False, label=_("Object label (number only)"), erasure=Erasure.SET_NULL,
+                Category.ACCOUNT, sensitive=False, label=gettext_noop("Object label (number only)"),
+                    erasure=Erasure.SET_NULL,
                 exported=False,
             ),
             "change_message": Personal(
-                Category.ACCOUNT, sensitive=False, label=_("Changed field names"), erasure=Erasure.SET_NULL,
+                Category.ACCOUNT, sensitive=False, label=gettext_noop("Changed field names"), erasure=Erasure.SET_NULL,
                 exported=False,
             ),
         },
@@ -186,11 +191,11 @@ THIRD_PARTY: dict[str, DataMap] = {
         f"axes.{name}": DataMap(
             subject="",
             personal={
-                "username": Personal(Category.DEVICE, sensitive=False, label=_("Sign-in user name"),
+                "username": Personal(Category.DEVICE, sensitive=False, label=gettext_noop("Sign-in user name"),
                                      erasure=Erasure.SET_NULL, exported=False),
-                "ip_address": Personal(Category.DEVICE, sensitive=False, label=_("Sign-in IP address"),
+                "ip_address": Personal(Category.DEVICE, sensitive=False, label=gettext_noop("Sign-in IP address"),
                                        erasure=Erasure.SET_NULL, exported=False),
-                "user_agent": Personal(Category.DEVICE, sensitive=False, label=_("Sign-in browser"),
+                "user_agent": Personal(Category.DEVICE, sensitive=False, label=gettext_noop("Sign-in browser"),
                                        erasure=Erasure.SET_NULL, exported=False),
             },
             not_personal=fields,
@@ -222,7 +227,7 @@ def _m2m_history_declaration(model) -> DataMap:
     """simple-history's table of a many-to-many's past values: links, erased with the history row."""
     bookkeeping = ("id", "m2m_history_id", "history")
     links = {
-        f.name: Personal(Category.ACCOUNT, sensitive=False, label=format_lazy(_("History of {field}"), field=f.name),
+        f.name: Personal(Category.ACCOUNT, sensitive=False, label=f"History of {f.name}",
                          erasure=Erasure.DELETE_ROW, exported=False)
         for f in model._meta.concrete_fields
         if f.name not in bookkeeping
