@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.contrib.auth.models import Group
 from django.db import transaction
+from django.utils.translation import gettext_noop
 
 from accounts.members.seeding.seed import DEFAULT_SEED, demo_members_seed
 from accounts.models import StaffUser
@@ -40,7 +41,7 @@ def seed_staff(*, bar=None) -> dict[str, int]:
         user.groups.set([groups[login.role]] if login.role else [])
         if bar is not None:
             bar.update(1)
-    return {"staff users created": created, "staff users": len(DEMO_LOGINS)}
+    return {gettext_noop("staff users created"): created, gettext_noop("staff users"): len(DEMO_LOGINS)}
 
 
 def seed_members(*, bar=None, members: int = DEFAULT_MEMBERS, seed: int = DEFAULT_SEED, **options) -> dict[str, int]:
@@ -54,4 +55,4 @@ def seed_members(*, bar=None, members: int = DEFAULT_MEMBERS, seed: int = DEFAUL
 def register(steps) -> None:
     steps.append(("staff users", len(DEMO_LOGINS), seed_staff))
     # After the staff users: the demo compliance officer is the reviewer of demo documents.
-    steps.append(("members", None, seed_members))
+    steps.append((gettext_noop("members"), None, seed_members))

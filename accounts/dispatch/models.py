@@ -37,7 +37,7 @@ class OutboxTask(models.Model):
         subject="",
         not_personal=("id", "task", "args", "kwargs", "created_at", "claimed_at", "sent_at", "task_id", "attempts",
                       "last_error"),
-        note="Task names with ids and counts as arguments; never a member number or a value.",
+        note=_("Task names with ids and counts as arguments; never a member number or a value."),
     )
 
     class Meta:
@@ -80,7 +80,7 @@ class ScheduledRun(models.Model):
     data_map = DataMap(
         subject="",
         not_personal=("id", "job", "periodic_task", "slot", "task_id", "outcome", "started_at", "finished_at", "note"),
-        note="Task names and times only.",
+        note=_("Task names and times only."),
     )
 
     class Meta:

@@ -14,6 +14,7 @@ from django.core.validators import MaxLengthValidator, validate_ipv46_address
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop
 from simple_history.models import HistoricalRecords
 
 from accounts.members import hooks
@@ -100,21 +101,21 @@ class Member(models.Model):
     data_map = DataMap(
         subject="self",
         personal={
-            "member_number": _p(Category.ACCOUNT, "Member number", Erasure.RETAIN_THEN_PSEUDONYMISE),
-            "registered_at": _p(Category.ACCOUNT, "Registered at", Erasure.RETAIN_THEN_PSEUDONYMISE),
-            "cancelled_at": _p(Category.ACCOUNT, "Cancelled at", Erasure.RETAIN_THEN_PSEUDONYMISE),
-            "nationality": _p(Category.IDENTITY, "Nationality", Erasure.SET_NULL),
-            "legal_name": _p(Category.IDENTITY, "Legal full name", Erasure.TOKEN),
-            "local_name": _p(Category.IDENTITY, "Local-language name", Erasure.TOKEN),
+            "member_number": _p(Category.ACCOUNT, gettext_noop("Member number"), Erasure.RETAIN_THEN_PSEUDONYMISE),
+            "registered_at": _p(Category.ACCOUNT, gettext_noop("Registered at"), Erasure.RETAIN_THEN_PSEUDONYMISE),
+            "cancelled_at": _p(Category.ACCOUNT, gettext_noop("Cancelled at"), Erasure.RETAIN_THEN_PSEUDONYMISE),
+            "nationality": _p(Category.IDENTITY, gettext_noop("Nationality"), Erasure.SET_NULL),
+            "legal_name": _p(Category.IDENTITY, gettext_noop("Legal full name"), Erasure.TOKEN),
+            "local_name": _p(Category.IDENTITY, gettext_noop("Local-language name"), Erasure.TOKEN),
             "date_of_birth": _p(
-                Category.IDENTITY, "Date of birth", Erasure.SET_NULL, sensitive=True, mask=Mask.DATE
+                Category.IDENTITY, gettext_noop("Date of birth"), Erasure.SET_NULL, sensitive=True, mask=Mask.DATE
             ),
-            "birth_year": _p(Category.IDENTITY, "Birth year", Erasure.GENERALISE_YEAR),
-            "email": _p(Category.CONTACT, "E-mail", Erasure.SET_NULL, sensitive=True, mask=Mask.EMAIL),
-            "email_bidx": _p(Category.CONTACT, "E-mail (blind index)", Erasure.SET_NULL, **_BIDX),
-            "phone": _p(Category.CONTACT, "Phone", Erasure.SET_NULL, sensitive=True, mask=Mask.PHONE),
-            "phone_bidx": _p(Category.CONTACT, "Phone (blind index)", Erasure.SET_NULL, **_BIDX),
-            "product_lines": _p(Category.ACCOUNT, "Product lines used", Erasure.RETAIN_THEN_PSEUDONYMISE),
+            "birth_year": _p(Category.IDENTITY, gettext_noop("Birth year"), Erasure.GENERALISE_YEAR),
+            "email": _p(Category.CONTACT, gettext_noop("E-mail"), Erasure.SET_NULL, sensitive=True, mask=Mask.EMAIL),
+            "email_bidx": _p(Category.CONTACT, gettext_noop("E-mail (blind index)"), Erasure.SET_NULL, **_BIDX),
+            "phone": _p(Category.CONTACT, gettext_noop("Phone"), Erasure.SET_NULL, sensitive=True, mask=Mask.PHONE),
+            "phone_bidx": _p(Category.CONTACT, gettext_noop("Phone (blind index)"), Erasure.SET_NULL, **_BIDX),
+            "product_lines": _p(Category.ACCOUNT, gettext_noop("Product lines used"), Erasure.RETAIN_THEN_PSEUDONYMISE),
         },
         not_personal=("id", "kind", "status", "verification_level", "import_batch"),
     )
@@ -185,18 +186,19 @@ class InstitutionProfile(models.Model):
     data_map = DataMap(
         subject="member",
         personal={
-            "member": _p(Category.ACCOUNT, "Member", Erasure.DELETE_ROW, exported=False),
-            "legal_name": _p(Category.IDENTITY, "Legal name", Erasure.DELETE_ROW),
-            "local_name": _p(Category.IDENTITY, "Local-language name", Erasure.DELETE_ROW),
-            "registration_number": _p(Category.IDENTITY, "Registration number", Erasure.DELETE_ROW),
-            "registration_info": _p(Category.IDENTITY, "Registration information", Erasure.DELETE_ROW),
+            "member": _p(Category.ACCOUNT, gettext_noop("Member"), Erasure.DELETE_ROW, exported=False),
+            "legal_name": _p(Category.IDENTITY, gettext_noop("Legal name"), Erasure.DELETE_ROW),
+            "local_name": _p(Category.IDENTITY, gettext_noop("Local-language name"), Erasure.DELETE_ROW),
+            "registration_number": _p(Category.IDENTITY, gettext_noop("Registration number"), Erasure.DELETE_ROW),
+            "registration_info": _p(Category.IDENTITY, gettext_noop("Registration information"), Erasure.DELETE_ROW),
             "business_phone": _p(
-                Category.CONTACT, "Business phone", Erasure.DELETE_ROW, sensitive=True, mask=Mask.PHONE
+                Category.CONTACT, gettext_noop("Business phone"), Erasure.DELETE_ROW, sensitive=True, mask=Mask.PHONE
             ),
-            "main_place_of_business": _p(Category.CONTACT, "Main place of business", Erasure.DELETE_ROW),
-            "company_structure": _p(Category.IDENTITY, "Company structure", Erasure.DELETE_ROW),
+            "main_place_of_business": _p(Category.CONTACT, gettext_noop("Main place of business"), Erasure.DELETE_ROW),
+            "company_structure": _p(Category.IDENTITY, gettext_noop("Company structure"), Erasure.DELETE_ROW),
             "funding_sources": _p(
-                Category.FINANCIAL, "Funding sources", Erasure.DELETE_ROW, sensitive=True, mask=Mask.HIDDEN
+                Category.FINANCIAL, gettext_noop("Funding sources"), Erasure.DELETE_ROW, sensitive=True,
+                    mask=Mask.HIDDEN
             ),
         },
         not_personal=("id",),
@@ -237,19 +239,19 @@ class RelatedPerson(models.Model):
     data_map = DataMap(
         subject="member",
         personal={
-            "member": _p(Category.ACCOUNT, "Institution", Erasure.DELETE_ROW, exported=False),
-            "role": _p(Category.IDENTITY, "Role", Erasure.DELETE_ROW),
-            "ownership_share": _p(Category.FINANCIAL, "Ownership share", Erasure.DELETE_ROW),
-            "legal_name": _p(Category.IDENTITY, "Legal full name", Erasure.DELETE_ROW),
-            "local_name": _p(Category.IDENTITY, "Local-language name", Erasure.DELETE_ROW),
-            "nationality": _p(Category.IDENTITY, "Nationality", Erasure.DELETE_ROW),
+            "member": _p(Category.ACCOUNT, gettext_noop("Institution"), Erasure.DELETE_ROW, exported=False),
+            "role": _p(Category.IDENTITY, gettext_noop("Role"), Erasure.DELETE_ROW),
+            "ownership_share": _p(Category.FINANCIAL, gettext_noop("Ownership share"), Erasure.DELETE_ROW),
+            "legal_name": _p(Category.IDENTITY, gettext_noop("Legal full name"), Erasure.DELETE_ROW),
+            "local_name": _p(Category.IDENTITY, gettext_noop("Local-language name"), Erasure.DELETE_ROW),
+            "nationality": _p(Category.IDENTITY, gettext_noop("Nationality"), Erasure.DELETE_ROW),
             "date_of_birth": _p(
-                Category.IDENTITY, "Date of birth", Erasure.DELETE_ROW, sensitive=True, mask=Mask.DATE
+                Category.IDENTITY, gettext_noop("Date of birth"), Erasure.DELETE_ROW, sensitive=True, mask=Mask.DATE
             ),
-            "email": _p(Category.CONTACT, "E-mail", Erasure.DELETE_ROW, sensitive=True, mask=Mask.EMAIL),
-            "email_bidx": _p(Category.CONTACT, "E-mail (blind index)", Erasure.DELETE_ROW, **_BIDX),
-            "phone": _p(Category.CONTACT, "Phone", Erasure.DELETE_ROW, sensitive=True, mask=Mask.PHONE),
-            "phone_bidx": _p(Category.CONTACT, "Phone (blind index)", Erasure.DELETE_ROW, **_BIDX),
+            "email": _p(Category.CONTACT, gettext_noop("E-mail"), Erasure.DELETE_ROW, sensitive=True, mask=Mask.EMAIL),
+            "email_bidx": _p(Category.CONTACT, gettext_noop("E-mail (blind index)"), Erasure.DELETE_ROW, **_BIDX),
+            "phone": _p(Category.CONTACT, gettext_noop("Phone"), Erasure.DELETE_ROW, sensitive=True, mask=Mask.PHONE),
+            "phone_bidx": _p(Category.CONTACT, gettext_noop("Phone (blind index)"), Erasure.DELETE_ROW, **_BIDX),
         },
         not_personal=("id", "import_batch"),
     )
@@ -299,23 +301,26 @@ class IdentityDocument(models.Model):
     data_map = DataMap(
         subject="member",
         personal={
-            "member": _p(Category.ACCOUNT, "Member", Erasure.DELETE_ROW, exported=False),
-            "related_person": _p(Category.IDENTITY, "Related person", Erasure.DELETE_ROW, exported=False),
-            "kind": _p(Category.IDENTITY, "Document kind", Erasure.DELETE_ROW),
-            "issuing_country": _p(Category.IDENTITY, "Issuing country", Erasure.DELETE_ROW),
+            "member": _p(Category.ACCOUNT, gettext_noop("Member"), Erasure.DELETE_ROW, exported=False),
+            "related_person": _p(Category.IDENTITY, gettext_noop("Related person"), Erasure.DELETE_ROW, exported=False),
+            "kind": _p(Category.IDENTITY, gettext_noop("Document kind"), Erasure.DELETE_ROW),
+            "issuing_country": _p(Category.IDENTITY, gettext_noop("Issuing country"), Erasure.DELETE_ROW),
             "number": _p(
-                Category.IDENTITY, "Document number", Erasure.DELETE_ROW, sensitive=True, mask=Mask.ID_NUMBER
+                Category.IDENTITY, gettext_noop("Document number"), Erasure.DELETE_ROW, sensitive=True,
+                    mask=Mask.ID_NUMBER
             ),
-            "number_bidx": _p(Category.IDENTITY, "Document number (blind index)", Erasure.DELETE_ROW, **_BIDX),
-            "expires_on": _p(Category.IDENTITY, "Expires on", Erasure.DELETE_ROW),
+            "number_bidx": _p(Category.IDENTITY, gettext_noop("Document number (blind index)"),
+                Erasure.DELETE_ROW, **_BIDX),
+            "expires_on": _p(Category.IDENTITY, gettext_noop("Expires on"), Erasure.DELETE_ROW),
             # A face capture's file is a biometric (PP-01, PP-10): encrypted storage, logged download.
             "file": Personal(
-                Category.IDENTITY, sensitive=True, label="Document file", erasure=Erasure.DELETE_FILE, mask=Mask.FILE,
+                Category.IDENTITY, sensitive=True, label=gettext_noop("Document file"), erasure=Erasure.DELETE_FILE,
+                mask=Mask.FILE,
                 kinds=((DocumentKind.FACE_CAPTURE, Category.BIOMETRIC),),
             ),
-            "review_status": _p(Category.VERIFICATION, "Review status", Erasure.DELETE_ROW),
-            "reviewed_at": _p(Category.VERIFICATION, "Reviewed at", Erasure.DELETE_ROW),
-            "uploaded_at": _p(Category.IDENTITY, "Uploaded at", Erasure.DELETE_ROW),
+            "review_status": _p(Category.VERIFICATION, gettext_noop("Review status"), Erasure.DELETE_ROW),
+            "reviewed_at": _p(Category.VERIFICATION, gettext_noop("Reviewed at"), Erasure.DELETE_ROW),
+            "uploaded_at": _p(Category.IDENTITY, gettext_noop("Uploaded at"), Erasure.DELETE_ROW),
         },
         not_personal=("id", "reviewed_by"),
     )
@@ -357,11 +362,11 @@ class Verification(models.Model):
     data_map = DataMap(
         subject="member",
         personal={
-            "member": _p(Category.ACCOUNT, "Member", Erasure.DELETE_ROW, exported=False),
-            "level": _p(Category.VERIFICATION, "Verification level", Erasure.DELETE_ROW),
-            "method": _p(Category.VERIFICATION, "Method", Erasure.DELETE_ROW),
-            "outcome": _p(Category.VERIFICATION, "Outcome", Erasure.DELETE_ROW),
-            "verified_at": _p(Category.VERIFICATION, "Verified at", Erasure.DELETE_ROW),
+            "member": _p(Category.ACCOUNT, gettext_noop("Member"), Erasure.DELETE_ROW, exported=False),
+            "level": _p(Category.VERIFICATION, gettext_noop("Verification level"), Erasure.DELETE_ROW),
+            "method": _p(Category.VERIFICATION, gettext_noop("Method"), Erasure.DELETE_ROW),
+            "outcome": _p(Category.VERIFICATION, gettext_noop("Outcome"), Erasure.DELETE_ROW),
+            "verified_at": _p(Category.VERIFICATION, gettext_noop("Verified at"), Erasure.DELETE_ROW),
         },
         not_personal=("id", "reviewer"),
     )
@@ -397,13 +402,14 @@ class PaymentInstrument(models.Model):
     data_map = DataMap(
         subject="member",
         personal={
-            "member": _p(Category.ACCOUNT, "Member", Erasure.DELETE_ROW, exported=False),
-            "kind": _p(Category.FINANCIAL, "Instrument kind", Erasure.DELETE_ROW),
-            "bank_name": _p(Category.FINANCIAL, "Bank", Erasure.DELETE_ROW),
-            "number": _p(Category.FINANCIAL, "Number", Erasure.DELETE_ROW, sensitive=True, mask=Mask.CARD),
-            "number_bidx": _p(Category.FINANCIAL, "Number (blind index)", Erasure.DELETE_ROW, **_BIDX),
-            "last_four": _p(Category.FINANCIAL, "Last four digits", Erasure.DELETE_ROW),
-            "added_at": _p(Category.FINANCIAL, "Added at", Erasure.DELETE_ROW),
+            "member": _p(Category.ACCOUNT, gettext_noop("Member"), Erasure.DELETE_ROW, exported=False),
+            "kind": _p(Category.FINANCIAL, gettext_noop("Instrument kind"), Erasure.DELETE_ROW),
+            "bank_name": _p(Category.FINANCIAL, gettext_noop("Bank"), Erasure.DELETE_ROW),
+            "number": _p(Category.FINANCIAL, gettext_noop("Number"), Erasure.DELETE_ROW, sensitive=True,
+                mask=Mask.CARD),
+            "number_bidx": _p(Category.FINANCIAL, gettext_noop("Number (blind index)"), Erasure.DELETE_ROW, **_BIDX),
+            "last_four": _p(Category.FINANCIAL, gettext_noop("Last four digits"), Erasure.DELETE_ROW),
+            "added_at": _p(Category.FINANCIAL, gettext_noop("Added at"), Erasure.DELETE_ROW),
         },
         not_personal=("id",),
     )
@@ -449,17 +455,20 @@ class DeviceRecord(models.Model):
     data_map = DataMap(
         subject="member",
         personal={
-            "member": _p(Category.ACCOUNT, "Member", Erasure.DELETE_ROW, exported=False),
-            "ip_address": _p(Category.DEVICE, "IP address", Erasure.DELETE_ROW, sensitive=True, mask=Mask.HIDDEN),
-            "device_id": _p(Category.DEVICE, "Device ID", Erasure.DELETE_ROW),
-            "imei": _p(Category.DEVICE, "IMEI", Erasure.DELETE_ROW),
-            "mac_address": _p(Category.DEVICE, "MAC address", Erasure.DELETE_ROW),
-            "browser": _p(Category.DEVICE, "Browser", Erasure.DELETE_ROW),
-            "region": _p(Category.LOCATION, "Region", Erasure.DELETE_ROW, sensitive=True, mask=Mask.LOCATION),
+            "member": _p(Category.ACCOUNT, gettext_noop("Member"), Erasure.DELETE_ROW, exported=False),
+            "ip_address": _p(Category.DEVICE, gettext_noop("IP address"), Erasure.DELETE_ROW, sensitive=True,
+                mask=Mask.HIDDEN),
+            "device_id": _p(Category.DEVICE, gettext_noop("Device ID"), Erasure.DELETE_ROW),
+            "imei": _p(Category.DEVICE, gettext_noop("IMEI"), Erasure.DELETE_ROW),
+            "mac_address": _p(Category.DEVICE, gettext_noop("MAC address"), Erasure.DELETE_ROW),
+            "browser": _p(Category.DEVICE, gettext_noop("Browser"), Erasure.DELETE_ROW),
+            "region": _p(Category.LOCATION, gettext_noop("Region"), Erasure.DELETE_ROW, sensitive=True,
+                mask=Mask.LOCATION),
             "location": _p(
-                Category.LOCATION, "Precise location", Erasure.DELETE_ROW, sensitive=True, mask=Mask.LOCATION
+                Category.LOCATION, gettext_noop("Precise location"), Erasure.DELETE_ROW, sensitive=True,
+                    mask=Mask.LOCATION
             ),
-            "seen_at": _p(Category.DEVICE, "Seen at", Erasure.DELETE_ROW),
+            "seen_at": _p(Category.DEVICE, gettext_noop("Seen at"), Erasure.DELETE_ROW),
         },
         not_personal=("id", "product_line"),
         product_line_field="product_line",
@@ -515,19 +524,20 @@ class TransactionRecord(models.Model):
     data_map = DataMap(
         subject="member",
         personal={
-            "member": _p(Category.TRANSACTION, "Member", Erasure.RETAIN_THEN_PSEUDONYMISE, exported=False),
-            "order_number": _p(Category.TRANSACTION, "Order number", Erasure.RETAIN_THEN_PSEUDONYMISE,
+            "member": _p(Category.TRANSACTION, gettext_noop("Member"), Erasure.RETAIN_THEN_PSEUDONYMISE,
+                exported=False),
+            "order_number": _p(Category.TRANSACTION, gettext_noop("Order number"), Erasure.RETAIN_THEN_PSEUDONYMISE,
                                sensitive=True, mask=Mask.ID_NUMBER),
-            "order_number_bidx": _p(Category.TRANSACTION, "Order number (blind index)",
+            "order_number_bidx": _p(Category.TRANSACTION, gettext_noop("Order number (blind index)"),
                                     Erasure.RETAIN_THEN_PSEUDONYMISE, **_BIDX),
-            "order_time": _p(Category.TRANSACTION, "Order time", Erasure.RETAIN_THEN_PSEUDONYMISE),
-            "counterparty_nickname": _p(Category.TRANSACTION, "Counterparty nickname", Erasure.TOKEN,
+            "order_time": _p(Category.TRANSACTION, gettext_noop("Order time"), Erasure.RETAIN_THEN_PSEUDONYMISE),
+            "counterparty_nickname": _p(Category.TRANSACTION, gettext_noop("Counterparty nickname"), Erasure.TOKEN,
                                         sensitive=True, mask=Mask.HIDDEN),
-            "asset_type": _p(Category.TRANSACTION, "Asset type", Erasure.RETAIN_THEN_PSEUDONYMISE,
+            "asset_type": _p(Category.TRANSACTION, gettext_noop("Asset type"), Erasure.RETAIN_THEN_PSEUDONYMISE,
                              sensitive=True, mask=Mask.HIDDEN),
-            "quantity": _p(Category.TRANSACTION, "Quantity", Erasure.RETAIN_THEN_PSEUDONYMISE,
+            "quantity": _p(Category.TRANSACTION, gettext_noop("Quantity"), Erasure.RETAIN_THEN_PSEUDONYMISE,
                            sensitive=True, mask=Mask.HIDDEN),
-            "amount": _p(Category.TRANSACTION, "Amount (USD)", Erasure.RETAIN_THEN_PSEUDONYMISE,
+            "amount": _p(Category.TRANSACTION, gettext_noop("Amount (USD)"), Erasure.RETAIN_THEN_PSEUDONYMISE,
                          sensitive=True, mask=Mask.HIDDEN),
         },
         not_personal=("id", "import_batch", "product_line"),
@@ -571,10 +581,11 @@ class MemberDailyVolume(models.Model):
         personal={
             # The link is what makes the figures personal; the erasure engine leaves the row to
             # ``accounts.members.volumes.volumes_refresh``, which recomputes it from the kept records.
-            "member": _p(Category.TRANSACTION, "Member", Erasure.RETAIN_THEN_PSEUDONYMISE, exported=False),
+            "member": _p(Category.TRANSACTION, gettext_noop("Member"), Erasure.RETAIN_THEN_PSEUDONYMISE,
+                exported=False),
         },
         not_personal=("id", "day", "orders", "amount"),
-        note="Derived from the member's transaction records and recomputed with them; exported through them.",
+        note=_("Derived from the member's transaction records and recomputed with them; exported through them."),
     )
 
     class Meta:
@@ -614,10 +625,10 @@ class ImportBatch(models.Model):
 
     data_map = DataMap(
         subject="",
-        personal={"imported_by": _p(Category.STAFF, "Staff user", Erasure.SET_NULL, exported=False)},
+        personal={"imported_by": _p(Category.STAFF, gettext_noop("Staff user"), Erasure.SET_NULL, exported=False)},
         not_personal=("id", "model_label", "source", "imported_at", "total_rows", "new_rows", "updated_rows",
                       "unchanged_rows"),
-        note="Names the third party a file came from, never a member.",
+        note=_("Names the third party a file came from, never a member."),
     )
 
     class Meta:

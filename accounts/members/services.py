@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from accounts.members.choices import ReviewStatus, VerificationLevel, VerificationMethod, VerificationOutcome
 from accounts.members.models import Member, Verification
@@ -13,7 +14,7 @@ from accounts.members.models import Member, Verification
 def identity_document_review(*, document, reviewer, status: str):
     """Record a review decision on an identity document: who decided and when (PP-06, PP-09)."""
     if status not in (ReviewStatus.ACCEPTED, ReviewStatus.REJECTED):
-        raise ValidationError({"review_status": "A review accepts or rejects the document."})
+        raise ValidationError({"review_status": _("A review accepts or rejects the document.")})
     document.review_status = status
     document.reviewed_by = reviewer
     document.reviewed_at = timezone.now()
@@ -33,13 +34,13 @@ def verification_record(*, member: Member, level: str, method: str, outcome: str
     by face recognition (PP-10). Returns the new ``Verification``.
     """
     if level not in (VerificationLevel.REAL_NAME, VerificationLevel.ADVANCED):
-        raise ValidationError({"level": "A verification is real-name or advanced."})
+        raise ValidationError({"level": _("A verification is real-name or advanced.")})
     if method not in VerificationMethod.values:
-        raise ValidationError({"method": "Unknown verification method."})
+        raise ValidationError({"method": _("Unknown verification method.")})
     if outcome not in VerificationOutcome.values:
-        raise ValidationError({"outcome": "Unknown verification outcome."})
+        raise ValidationError({"outcome": _("Unknown verification outcome.")})
     if level == VerificationLevel.ADVANCED and method != VerificationMethod.FACE_RECOGNITION:
-        raise ValidationError({"method": "Advanced certification is by face recognition (PP-10)."})
+        raise ValidationError({"method": _("Advanced certification is by face recognition (PP-10).")})
     with transaction.atomic():
         # Lock the member: two reviewers recording at once would otherwise both read the old level
         # and the later save could write back a lower one over the other's raise.

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from accounts.members import bulk_copy
 from accounts.members.models import MemberDailyVolume, TransactionRecord
@@ -125,11 +126,15 @@ class VolumeCheck:
     fixed: bool = False
 
     def line(self) -> str:
-        text = (
-            f"{self.members} members, {self.orders} orders checked: drift {self.drift} days "
-            f"({len(self.drifting_members)} members, {self.orders_drift} orders, {self.amount_drift} USD)"
-        )
-        return text + ("; fixed" if self.fixed and self.drift else "")
+        text = _(
+            "%(members)s members, %(orders)s orders checked: drift %(drift)s days "
+            "(%(drifting)s members, %(orders_drift)s orders, %(amount_drift)s USD)"
+        ) % {
+            "members": self.members, "orders": self.orders, "drift": self.drift,
+            "drifting": len(self.drifting_members), "orders_drift": self.orders_drift,
+            "amount_drift": self.amount_drift,
+        }
+        return text + (_("; fixed") if self.fixed and self.drift else "")
 
 
 def _member_id_chunks(chunk_size: int) -> Iterable[list[int]]:

@@ -322,7 +322,7 @@ class ReadOnlyHistoryMixin:
 
     def history_form_view(self, request, object_id, version_id, extra_context=None):
         if request.method not in ("GET", "HEAD"):
-            raise PermissionDenied("Past versions are read-only.")
+            raise PermissionDenied(_("Past versions are read-only."))
         return super().history_form_view(request, object_id, version_id, extra_context)
 
 

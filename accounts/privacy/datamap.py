@@ -23,7 +23,9 @@ from functools import cache
 from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop
 
 
 class Category(models.TextChoices):
@@ -70,6 +72,8 @@ class Mask(models.TextChoices):
 class Personal:
     category: Category
     sensitive: bool
+    #: English, marked with ``gettext_noop``: exports and letters keep it as it is, screens show
+    #: ``gettext(label)`` in the reader's language (the data-map page).
     label: str
     erasure: Erasure
     mask: Mask = Mask.NONE
@@ -137,12 +141,13 @@ def _historical_base(model) -> type[models.Model] | None:
 HISTORY_NOT_PERSONAL = ("history_id", "history_date", "history_type", "history_user")
 HISTORY_PERSONAL = {
     "history_change_reason": Personal(
-        Category.COMMUNICATION, sensitive=False, label="History change reason", erasure=Erasure.SET_NULL,
+        Category.COMMUNICATION, sensitive=False, label=gettext_noop("History change reason"), erasure=Erasure.SET_NULL,
         exported=False,
     ),
 }
 
-_STAFF = Personal(Category.STAFF, sensitive=False, label="Staff user", erasure=Erasure.SET_NULL, exported=False)
+_STAFF = Personal(Category.STAFF, sensitive=False, label=gettext_noop("Staff user"), erasure=Erasure.SET_NULL,
+    exported=False)
 
 # Declarations for models we do not define (Django, libraries). Keyed by model label.
 THIRD_PARTY: dict[str, DataMap] = {
@@ -153,23 +158,24 @@ THIRD_PARTY: dict[str, DataMap] = {
         subject="",
         personal={"session_data": _STAFF},
         not_personal=("session_key", "expire_date"),
-        note="Staff login sessions; expired ones are cleared nightly.",
+        note=_("Staff login sessions; expired ones are cleared nightly."),
     ),
     "admin.LogEntry": DataMap(
         subject="",
         personal={
             "user": _STAFF,
             "object_repr": Personal(
-                Category.ACCOUNT, sensitive=False, label="Object label (number only)", erasure=Erasure.SET_NULL,
+                Category.ACCOUNT, sensitive=False, label=gettext_noop("Object label (number only)"),
+                    erasure=Erasure.SET_NULL,
                 exported=False,
             ),
             "change_message": Personal(
-                Category.ACCOUNT, sensitive=False, label="Changed field names", erasure=Erasure.SET_NULL,
+                Category.ACCOUNT, sensitive=False, label=gettext_noop("Changed field names"), erasure=Erasure.SET_NULL,
                 exported=False,
             ),
         },
         not_personal=("id", "action_time", "content_type", "object_id", "action_flag"),
-        note="Admin log entries: objects are labelled by number only; values never appear.",
+        note=_("Admin log entries: objects are labelled by number only; values never appear."),
     ),
     # Staff sign-in (issue 7): authenticator apps of staff users, and django-axes' sign-in records.
     "otp_totp.TOTPDevice": DataMap(
@@ -179,21 +185,21 @@ THIRD_PARTY: dict[str, DataMap] = {
             "id", "name", "confirmed", "throttling_failure_timestamp", "throttling_failure_count", "created_at",
             "last_used_at", "key", "step", "t0", "digits", "tolerance", "drift", "last_t",
         ),
-        note="Staff authenticator apps (TOTP); the key is a secret, not personal data.",
+        note=_("Staff authenticator apps (TOTP); the key is a secret, not personal data."),
     ),
     **{
         f"axes.{name}": DataMap(
             subject="",
             personal={
-                "username": Personal(Category.DEVICE, sensitive=False, label="Sign-in user name",
+                "username": Personal(Category.DEVICE, sensitive=False, label=gettext_noop("Sign-in user name"),
                                      erasure=Erasure.SET_NULL, exported=False),
-                "ip_address": Personal(Category.DEVICE, sensitive=False, label="Sign-in IP address",
+                "ip_address": Personal(Category.DEVICE, sensitive=False, label=gettext_noop("Sign-in IP address"),
                                        erasure=Erasure.SET_NULL, exported=False),
-                "user_agent": Personal(Category.DEVICE, sensitive=False, label="Sign-in browser",
+                "user_agent": Personal(Category.DEVICE, sensitive=False, label=gettext_noop("Sign-in browser"),
                                        erasure=Erasure.SET_NULL, exported=False),
             },
             not_personal=fields,
-            note="Staff sign-in records of django-axes (failed attempts and lockouts, sign-ins).",
+            note=_("Staff sign-in records of django-axes (failed attempts and lockouts, sign-ins)."),
         )
         for name, fields in (
             ("AccessAttempt", ("id", "http_accept", "path_info", "attempt_time", "get_data", "post_data",
@@ -204,7 +210,7 @@ THIRD_PARTY: dict[str, DataMap] = {
     },
     "axes.AccessAttemptExpiration": DataMap(subject="", not_personal=("access_attempt", "expires_at")),
     **{
-        f"django_celery_beat.{name}": DataMap(subject="", note="Beat schedule configuration.")
+        f"django_celery_beat.{name}": DataMap(subject="", note=_("Beat schedule configuration."))
         for name in (
             "SolarSchedule", "IntervalSchedule", "ClockedSchedule", "CrontabSchedule",
             "PeriodicTasks", "PeriodicTask",
@@ -227,7 +233,7 @@ def _m2m_history_declaration(model) -> DataMap:
         if f.name not in bookkeeping
     }
     return DataMap(subject="history", personal=links, not_personal=bookkeeping,
-                   note="Audit history of a many-to-many field.")
+                   note=_("Audit history of a many-to-many field."))
 
 
 def declaration(model) -> DataMap | None:
@@ -244,7 +250,8 @@ def declaration(model) -> DataMap | None:
             subject=inner.subject,
             personal={k: v for k, v in {**inner.personal, **HISTORY_PERSONAL}.items() if k in present},
             not_personal=tuple(n for n in (*inner.not_personal, *HISTORY_NOT_PERSONAL) if n in present),
-            note=f"Audit history of {base._meta.verbose_name}; erasure scrubs it with the live rows.",
+            note=format_lazy(_("Audit history of {model}; erasure scrubs it with the live rows."),
+                             model=base._meta.verbose_name),
         )
     own = model.__dict__.get("data_map")
     if own is not None:

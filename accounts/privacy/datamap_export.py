@@ -19,6 +19,8 @@ from collections.abc import Iterable
 
 import yaml
 from django.db import models
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from accounts.privacy import children, datamap
 from accounts.privacy.datamap import Category
@@ -116,6 +118,15 @@ def at_rest(model, name: str) -> str:
     return "plain"
 
 
+#: ``at_rest`` values are codes (the CSV and ``is_encrypted`` read them); people read these.
+AT_REST_LABELS = {
+    "encrypted": _("encrypted"),
+    "encrypted file": _("encrypted file"),
+    "keyed hash": _("keyed hash"),
+    "plain": _("plain"),
+}
+
+
 def is_encrypted(model, name: str) -> bool:
     return at_rest(model, name) in ("encrypted", "encrypted file")
 
@@ -127,7 +138,7 @@ def shown_as(model, name: str, personal: datamap.Personal | None) -> str:
     if personal.sensitive:
         return str(datamap.Mask(personal.mask).label)
     if datamap.declaration(model).subject and children.child_maskable(model, name, personal):
-        return "Shown; hidden on a child's record"
+        return gettext("Shown; hidden on a child's record")
     return ""
 
 
@@ -191,7 +202,7 @@ def _field_description(model, entry: datamap.FieldEntry) -> str:
     field = model_field(model, entry.field_name)
     if personal is None:
         return f"{field.verbose_name} (not personal)"
-    parts = [personal.label, category_label(personal)]
+    parts = [str(personal.label), category_label(personal)]
     parts.append("sensitive" if personal.sensitive else "not sensitive")
     parts.append(at_rest(model, entry.field_name))
     parts.append(f"erasure: {datamap.Erasure(personal.erasure).label}")
@@ -212,7 +223,7 @@ def csv_rows() -> list[dict[str, str]]:
         dm = datamap.declaration(model)
         retention = ""
         if personal is not None and personal.erasure == datamap.Erasure.RETAIN_THEN_PSEUDONYMISE:
-            retention = "Kept for the legal retention period, then pseudonymised."
+            retention = gettext("Kept for the legal retention period, then pseudonymised.")
         rows.append({
             "app": model._meta.app_label,
             "model": model._meta.label,
@@ -227,7 +238,7 @@ def csv_rows() -> list[dict[str, str]]:
             "masked": shown_as(model, name, personal),
             "erasure": str(datamap.Erasure(personal.erasure).label) if personal else "",
             "exported": "yes" if personal and personal.exported else "no",
-            "retention_note": " ".join(text for text in (retention, dm.note) if text),
+            "retention_note": " ".join(str(text) for text in (retention, dm.note) if text),
         })
     return rows
 

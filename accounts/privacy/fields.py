@@ -14,6 +14,7 @@ from django import forms
 from django.core import validators
 from django.core.exceptions import FieldError, ValidationError
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from accounts.privacy import crypto
 
@@ -47,7 +48,7 @@ class EncryptedMixin:
 
 
 class EncryptedTextField(EncryptedMixin, models.TextField):
-    description = "Text encrypted at rest"
+    description = _("Text encrypted at rest")
 
     def get_lookup(self, lookup_name):
         # Equality against a fresh token can never match (Fernet is randomised): only "is null".
@@ -59,7 +60,7 @@ class EncryptedTextField(EncryptedMixin, models.TextField):
 class EncryptedDateField(EncryptedMixin, models.TextField):
     """A date encrypted at rest. Keep a plain, coarse companion (e.g. birth year) for selection."""
 
-    description = "Date encrypted at rest"
+    description = _("Date encrypted at rest")
 
     def get_lookup(self, lookup_name):
         if lookup_name != "isnull":
@@ -93,10 +94,10 @@ class EncryptedDecimalField(EncryptedMixin, models.TextField):
     erasure engine that the value is a quantity, kept when a retained row is anonymised.
     """
 
-    description = "Decimal encrypted at rest"
+    description = _("Decimal encrypted at rest")
     is_number = True
     empty_strings_allowed = False  # an unset amount is None (as for a DecimalField), never ""
-    default_error_messages = {"invalid": "This value must be a decimal number."}  # never quotes the value
+    default_error_messages = {"invalid": _("This value must be a decimal number.")}  # never quotes the value
 
     def __init__(self, *args, max_digits: int = 20, decimal_places: int = 2, **kwargs):
         self.max_digits = max_digits

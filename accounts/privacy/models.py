@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop
 
 from accounts.privacy.datamap import Category, DataMap, Erasure, Personal
 
@@ -31,12 +32,13 @@ class SensitiveAccessLog(models.Model):
     data_map = DataMap(
         subject="",
         personal={
-            "staff_user": Personal(Category.STAFF, False, "Staff user", Erasure.SET_NULL, exported=False),
-            "ip_address": Personal(Category.STAFF, False, "Staff IP address", Erasure.SET_NULL, exported=False),
-            "reason": Personal(Category.STAFF, False, "Reason given", Erasure.SET_NULL, exported=False),
+            "staff_user": Personal(Category.STAFF, False, gettext_noop("Staff user"), Erasure.SET_NULL, exported=False),
+            "ip_address": Personal(Category.STAFF, False, gettext_noop("Staff IP address"), Erasure.SET_NULL,
+                exported=False),
+            "reason": Personal(Category.STAFF, False, gettext_noop("Reason given"), Erasure.SET_NULL, exported=False),
         },
         not_personal=("id", "action", "member_number", "model_label", "object_id", "field_name", "at"),
-        note="Kept as evidence of access; names a member by number only.",
+        note=_("Kept as evidence of access; names a member by number only."),
     )
 
     class Meta:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.privacy import children, datamap
 from accounts.privacy.masking import mask_value
@@ -29,7 +30,9 @@ def member_number_of(obj: models.Model) -> str:
 def _checked_reason(reason: str) -> str:
     reason = (reason or "").strip()
     if len(reason) < MIN_REASON_LENGTH:
-        raise ValidationError({"reason": f"Give a reason of at least {MIN_REASON_LENGTH} characters."})
+        raise ValidationError(
+            {"reason": _("Give a reason of at least %(count)s characters.") % {"count": MIN_REASON_LENGTH}}
+        )
     return reason
 
 
@@ -42,10 +45,10 @@ def sensitive_value_reveal(
     today every personal field is sensitive (PP-01), so each can be revealed only this way.
     """
     if not user.has_perm(REVEAL_PERMISSION):
-        raise PermissionDenied("Revealing sensitive values needs the reveal permission.")
+        raise PermissionDenied(_("Revealing sensitive values needs the reveal permission."))
     personal = children.sensitive_fields_of(obj, timezone.localdate()).get(field_name)
     if personal is None or personal.mask == datamap.Mask.FILE:
-        raise ValidationError({"field": "This field is not a revealable sensitive value."})
+        raise ValidationError({"field": _("This field is not a revealable sensitive value.")})
     reason = _checked_reason(reason)
     value = getattr(obj, field_name)
     SensitiveAccessLog.objects.create(
@@ -73,10 +76,10 @@ def identity_document_file_read(*, user, document, reason: str, ip_address: str 
     Exactly one access-log row (action DOWNLOAD) per download; the row holds no content.
     """
     if not user.has_perm(DOWNLOAD_PERMISSION):
-        raise PermissionDenied("Downloading identity documents needs the download permission.")
+        raise PermissionDenied(_("Downloading identity documents needs the download permission."))
     reason = _checked_reason(reason)
     if not document.file:
-        raise ValidationError({"file": "This document has no stored file."})
+        raise ValidationError({"file": _("This document has no stored file.")})
     with document.file.open("rb") as handle:  # the storage decrypts (accounts.privacy.storage)
         content = handle.read()
     SensitiveAccessLog.objects.create(

@@ -29,6 +29,7 @@ from django.apps import apps
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models, router, transaction
 from django.db.models.functions import Cast
+from django.utils.translation import gettext as _
 
 from accounts.privacy import crypto
 from accounts.privacy.fields import Ciphertext
@@ -52,9 +53,12 @@ class TableReport:
     missing: int = 0  # file references whose file is gone (files only)
 
     def line(self, *, dry_run: bool) -> str:
-        verb = "to re-encrypt" if dry_run else "re-encrypted"
-        text = f"{self.label}: {self.rows} rows read, {self.rotated} {verb}, {self.current} already current"
-        return text + (f", {self.missing} files missing" if self.missing else "")
+        counts = {"table": self.label, "rows": self.rows, "rotated": self.rotated, "current": self.current}
+        if dry_run:
+            text = _("%(table)s: %(rows)s rows read, %(rotated)s to re-encrypt, %(current)s already current") % counts
+        else:
+            text = _("%(table)s: %(rows)s rows read, %(rotated)s re-encrypted, %(current)s already current") % counts
+        return text + (_(", %(count)s files missing") % {"count": self.missing} if self.missing else "")
 
 
 @dataclass
@@ -114,8 +118,8 @@ def encrypted_file_columns() -> list[tuple[type[models.Model], str, EncryptedFil
 
 def rows_to_scan() -> int:
     """Rows a run reads (for a progress bar's total): one ``COUNT`` per table."""
-    total = sum(model._base_manager.count() for model, _ in encrypted_columns())
-    for model, column, _ in encrypted_file_columns():
+    total = sum(model._base_manager.count() for model, _column in encrypted_columns())
+    for model, column, _storage in encrypted_file_columns():
         total += model._base_manager.exclude(**{column: ""}).exclude(**{f"{column}__isnull": True}).count()
     return total
 

@@ -142,11 +142,14 @@ def data_map(request):
                 "category": datamap.Category(personal.category).label if personal else "",
                 "sensitive": bool(personal and personal.sensitive),
                 "mask": datamap.Mask(personal.mask).label if personal and personal.sensitive else "",
-                "export_label": personal.label if personal and personal.exported else "",
+                "export_label": _(personal.label) if personal and personal.exported else "",
                 "erasure": datamap.Erasure(personal.erasure).label if personal else "",
                 "category_detail": datamap_export.category_label(personal),
                 "shown_as": datamap_export.shown_as(entry.model, entry.field_name, personal),
                 "at_rest": datamap_export.at_rest(entry.model, entry.field_name),
+                "at_rest_label": datamap_export.AT_REST_LABELS[
+                    datamap_export.at_rest(entry.model, entry.field_name)
+                ],
             }
         )
     context = {

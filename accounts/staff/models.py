@@ -7,6 +7,7 @@ from django.contrib.auth.models import PermissionsMixin
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop
 from simple_history.models import HistoricalRecords
 
 from accounts.privacy.datamap import Category, DataMap, Erasure, Personal
@@ -52,14 +53,14 @@ class StaffUser(AbstractBaseUser, PermissionsMixin):
     data_map = DataMap(
         subject="",
         personal={
-            "email": Personal(Category.STAFF, False, "Staff e-mail", Erasure.SET_NULL, exported=False),
-            "full_name": Personal(Category.STAFF, False, "Staff name", Erasure.SET_NULL, exported=False),
+            "email": Personal(Category.STAFF, False, gettext_noop("Staff e-mail"), Erasure.SET_NULL, exported=False),
+            "full_name": Personal(Category.STAFF, False, gettext_noop("Staff name"), Erasure.SET_NULL, exported=False),
         },
         not_personal=(
             "id", "password", "last_login", "is_superuser", "groups", "user_permissions",
             "is_staff", "is_active", "date_joined",
         ),
-        note="Back-office logins, not members.",
+        note=_("Back-office logins, not members."),
     )
 
     USERNAME_FIELD = "email"

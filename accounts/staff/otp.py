@@ -20,6 +20,7 @@ import binascii
 
 from django.conf import settings
 from django.db import transaction
+from django.utils.translation import gettext
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.staff import roles
@@ -94,7 +95,7 @@ def device_issue(*, user, replace: bool = False) -> TOTPDevice:
     """Issue a confirmed device for ``user`` (administrator enrolment). Refuses to replace silently."""
     existing = TOTPDevice.objects.devices_for_user(user, confirmed=None).select_for_update()
     if not replace and existing.filter(confirmed=True).exists():
-        raise DeviceExists("This staff user already has an authenticator; use --replace to issue a new one.")
+        raise DeviceExists(gettext("This staff user already has an authenticator; use --replace to issue a new one."))
     existing.delete()
     return TOTPDevice.objects.create(user=user, name=DEVICE_NAME, confirmed=True)
 

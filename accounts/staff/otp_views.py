@@ -28,6 +28,8 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
@@ -37,13 +39,13 @@ from accounts.staff.security import lockout_response
 
 logger = logging.getLogger(__name__)
 
-MSG_CODE_REQUIRED = "Enter the 6-digit code from your authenticator app."
-MSG_CODE_INVALID = "That code is not valid. Enter the current code from your authenticator app."
+MSG_CODE_REQUIRED = gettext_lazy("Enter the 6-digit code from your authenticator app.")
+MSG_CODE_INVALID = gettext_lazy("That code is not valid. Enter the current code from your authenticator app.")
 
 
 def _token_field() -> forms.CharField:
     return forms.CharField(
-        label="Authenticator code",
+        label=gettext_lazy("Authenticator code"),
         required=False,
         max_length=12,
         strip=True,
@@ -97,7 +99,8 @@ class VerifyForm(forms.Form):
 
 class EnrolForm(VerifyForm):
     password = forms.CharField(
-        label="Your password", strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
+        label=gettext_lazy("Your password"), strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
 
 
@@ -151,7 +154,7 @@ def verify(request):
         if getattr(request, "axes_locked_out", False):
             return _locked_out(request)
         form.add_error("otp_token", MSG_CODE_INVALID)
-    return _render(request, "accounts/otp_verify.html", {"title": "Two-factor sign-in", "form": form})
+    return _render(request, "accounts/otp_verify.html", {"title": _("Two-factor sign-in"), "form": form})
 
 
 @sensitive_post_parameters("otp_token", "password")
@@ -162,11 +165,11 @@ def enrol(request):
     """Set up an authenticator: scan or type the secret, then confirm with the password and a code."""
     user = request.user
     if otp.confirmed_device(user) is not None:
-        messages.info(request, "You already have an authenticator app set up.")
+        messages.info(request, _("You already have an authenticator app set up."))
         target = reverse("otp:verify") if not user.is_verified() else _next_url(request)
         return redirect(target)
     if not settings.OTP_SELF_ENROLMENT:
-        return _render(request, "accounts/otp_enrol.html", {"title": "Set up two-factor sign-in",
+        return _render(request, "accounts/otp_enrol.html", {"title": _("Set up two-factor sign-in"),
                                                              "self_enrolment": False})
     device = otp.pending_device(user)
     form = EnrolForm(request.POST or None)
@@ -176,12 +179,12 @@ def enrol(request):
         if getattr(request, "axes_locked_out", False):
             return _locked_out(request)
         if again is None or again.pk != user.pk:
-            form.add_error("password", "That password is not correct.")
+            form.add_error("password", _("That password is not correct."))
         elif otp.device_confirm(device=device, token=form.cleaned_data["otp_token"]):
             _mark_verified(request, device)
             logger.info("Staff user %s confirmed an authenticator app", user.pk)
-            messages.success(request, "Two-factor sign-in is set up. From now on, sign in with your password and "
-                                      "the code from your authenticator app.")
+            messages.success(request, _("Two-factor sign-in is set up. From now on, sign in with your password and "
+                                        "the code from your authenticator app."))
             return redirect(_next_url(request))
         else:
             _report_failure(request, user.get_username())
@@ -189,7 +192,7 @@ def enrol(request):
                 return _locked_out(request)
             form.add_error("otp_token", MSG_CODE_INVALID)
     return _render(request, "accounts/otp_enrol.html", {
-        "title": "Set up two-factor sign-in",
+        "title": _("Set up two-factor sign-in"),
         "self_enrolment": True,
         "form": form,
         "qr_svg": otp.qr_svg(device),

@@ -25,6 +25,8 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.crypto import salted_hmac
 from django.utils.http import urlencode
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from accounts.staff import otp
 
@@ -56,21 +58,23 @@ def session_end_reason(session, now: int) -> str | None:
     """Why this authenticated session must end now, or None while it is still valid."""
     login_at, last_seen = session.get(LOGIN_AT_KEY), session.get(LAST_SEEN_KEY)
     if not isinstance(login_at, int) or not isinstance(last_seen, int):
-        return "Your session has ended. Please sign in again."
+        return _("Your session has ended. Please sign in again.")
     idle = settings.SESSION_IDLE_TIMEOUT
     if now - last_seen > idle:
-        return f"You were signed out after {_duration(idle)} without activity. Please sign in again."
+        return _("You were signed out after %(duration)s without activity. Please sign in again.") % {
+            "duration": _duration(idle)}
     if now - login_at > settings.SESSION_COOKIE_AGE:
-        return f"Sessions last at most {_duration(settings.SESSION_COOKIE_AGE)}. Please sign in again."
+        return _("Sessions last at most %(duration)s. Please sign in again.") % {
+            "duration": _duration(settings.SESSION_COOKIE_AGE)}
     return None
 
 
 def _duration(seconds: int) -> str:
     if seconds % 3600 == 0:
         hours = seconds // 3600
-        return f"{hours} hour{'s' if hours != 1 else ''}"
+        return ngettext("%(count)d hour", "%(count)d hours", hours) % {"count": hours}
     minutes = max(1, seconds // 60)
-    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    return ngettext("%(count)d minute", "%(count)d minutes", minutes) % {"count": minutes}
 
 
 class SessionTimeoutMiddleware:
@@ -133,13 +137,13 @@ class OTPRequiredMiddleware:
             target = reverse("otp:verify")
             messages.warning(
                 request,
-                "Your role requires two-factor sign-in: enter the code from your authenticator app to continue.",
+                _("Your role requires two-factor sign-in: enter the code from your authenticator app to continue."),
             )
         else:
             target = reverse("otp:enrol")
             messages.warning(
                 request,
-                "Your role requires two-factor sign-in: set up an authenticator app to continue.",
+                _("Your role requires two-factor sign-in: set up an authenticator app to continue."),
             )
         if request.method == "GET":
             target += "?" + urlencode({"next": request.get_full_path()})
@@ -164,7 +168,7 @@ def lockout_response(request, original_response=None, credentials=None):
     minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
     context = {
         **admin.site.each_context(request),
-        "title": "Sign-in locked",
+        "title": _("Sign-in locked"),
         "failure_limit": settings.AXES_FAILURE_LIMIT,
         "cooloff": _duration(minutes * 60),
         "login_url": reverse("admin:login"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
 
 from accounts.privacy.datamap_export import FORMATS, export
 
@@ -29,6 +30,7 @@ class Command(BaseCommand):
             return
         path = Path(output)
         if not path.parent.is_dir():
-            raise CommandError(f"-o {output}: the folder {path.parent} does not exist; nothing was written.")
+            raise CommandError(_("-o %(output)s: the folder %(folder)s does not exist; nothing was written.")
+                               % {"output": output, "folder": path.parent})
         path.write_text(text, encoding="utf-8")
-        self.stderr.write(f"Wrote the data map ({fmt}) to {path}.")
+        self.stderr.write(_("Wrote the data map (%(format)s) to %(path)s.") % {"format": fmt, "path": path})

@@ -12,6 +12,7 @@ import io
 import logging
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
 
 from accounts.models import StaffUser
 from accounts.staff import otp
@@ -37,21 +38,22 @@ class Command(BaseCommand):
     def handle(self, *args, email: str, replace: bool = False, remove: bool = False, qr: bool = False, **options):
         user = StaffUser.objects.filter(email__iexact=email.strip()).first()
         if user is None:
-            raise CommandError("No staff user has that e-mail.")
+            raise CommandError(_("No staff user has that e-mail."))
         if remove:
             count = otp.devices_remove(user=user)
             logger.info("Authenticators of staff user %s removed by enrol_otp (%d)", user.pk, count)
-            self.stdout.write(f"Removed {count} authenticator(s) of staff user #{user.pk}.")
+            self.stdout.write(_("Removed %(count)s authenticator(s) of staff user #%(user)s.")
+                              % {"count": count, "user": user.pk})
             return
         try:
             device = otp.device_issue(user=user, replace=replace)
         except otp.DeviceExists as exc:
             raise CommandError(str(exc)) from exc
         logger.info("Authenticator issued for staff user %s by enrol_otp", user.pk)
-        self.stdout.write(f"Authenticator issued for staff user #{user.pk}. Give the user this URI privately; "
-                          "it is not shown again:")
+        self.stdout.write(_("Authenticator issued for staff user #%(user)s. Give the user this URI privately; "
+                            "it is not shown again:") % {"user": user.pk})
         self.stdout.write(device.config_url)
-        self.stdout.write(f"Secret key (to type in instead): {otp.base32_secret(device)}")
+        self.stdout.write(_("Secret key (to type in instead): %(key)s") % {"key": otp.base32_secret(device)})
         if qr:
             import segno
 
@@ -59,5 +61,5 @@ class Command(BaseCommand):
             segno.make(device.config_url, error="m").terminal(out=drawing, compact=True)
             self.stdout.write(drawing.getvalue(), ending="")
         if not otp.otp_required(user):
-            self.stdout.write("Note: this user's role does not require two-factor sign-in; the code is now "
-                              "asked at every sign-in all the same.")
+            self.stdout.write(_("Note: this user's role does not require two-factor sign-in; the code is now "
+                                "asked at every sign-in all the same."))

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
 
 from accounts.members.admin.imports import IMPORT_PERMISSION
 from accounts.members.spreadsheets import imports
@@ -56,11 +57,11 @@ class Command(BaseCommand):
             file_format = imports.file_format_of(file_name=file.name, file_format=format)
             total = imports.records_in_file(file, file_format)
         except OSError as exc:
-            raise CommandError(f"Cannot read {file}: {exc.strerror}.") from exc
+            raise CommandError(_("Cannot read %(file)s: %(error)s.") % {"file": file, "error": exc.strerror}) from exc
         except UnreadableFile as exc:
             raise CommandError(str(exc)) from exc
 
-        desc = f"Checking {records} (dry run)" if dry_run else f"Importing {records}"
+        desc = (_("Checking %(records)s (dry run)") if dry_run else _("Importing %(records)s")) % {"records": records}
         with progress(total=total, desc=desc, unit="row", enabled=not no_progress, stream=self.stderr) as bar:
             try:
                 # Streamed from the file (issue 15): Python's memory stays bounded whatever its size.
@@ -77,21 +78,26 @@ class Command(BaseCommand):
             for problem in report.problems:
                 self.stderr.write(str(problem))
             raise CommandError(
-                f"Nothing was imported: {len(report.problems)} problem(s) in {report.total_rows} row(s)."
+                _("Nothing was imported: %(problems)s problem(s) in %(rows)s row(s).")
+                % {"problems": len(report.problems), "rows": report.total_rows}
             )
-        summary = f"{report.new} new, {report.updated} updated, {report.skipped} unchanged"
+        summary = _("%(new)s new, %(updated)s updated, %(unchanged)s unchanged") % {
+            "new": report.new, "updated": report.updated, "unchanged": report.skipped}
         if dry_run:
-            self.stdout.write(f"Dry run: all {report.total_rows} rows are valid ({summary}); nothing was written.")
+            self.stdout.write(_("Dry run: all %(rows)s rows are valid (%(summary)s); nothing was written.")
+                              % {"rows": report.total_rows, "summary": summary})
         else:
-            self.stdout.write(self.style.SUCCESS(f"Imported {report.total_rows} rows: {summary}."))
-            self.stdout.write(f"Recorded as import #{report.batch.pk} with its source (PP-16).")
+            self.stdout.write(self.style.SUCCESS(
+                _("Imported %(rows)s rows: %(summary)s.") % {"rows": report.total_rows, "summary": summary}))
+            self.stdout.write(_("Recorded as import #%(number)s with its source (PP-16).")
+                              % {"number": report.batch.pk})
 
     def _staff_user(self, email: str):
         if not email:
             return None
         user = get_user_model().objects.filter(email__iexact=email, is_active=True).first()
         if user is None:
-            raise CommandError("No active staff user has this e-mail address.")
+            raise CommandError(_("No active staff user has this e-mail address."))
         if not user.has_perm(IMPORT_PERMISSION):
-            raise CommandError("This staff user may not import (needs the import permission).")
+            raise CommandError(_("This staff user may not import (needs the import permission)."))
         return user

@@ -3,6 +3,7 @@
 import csv
 
 from django.core.management.base import BaseCommand
+from django.utils.translation import gettext as _
 
 from accounts.members.selectors import rows_without_product_line
 
@@ -26,5 +27,6 @@ class Command(BaseCommand):
         else:
             csv.writer(self.stdout, lineterminator="\n").writerows([HEADER, *rows])
         total = sum(row[-1] for row in rows)
-        where = f"; written to {output}" if output else ""
-        self.stderr.write(f"{total} record(s) without a product line, for {len(rows)} model and member pair(s){where}.")
+        where = _("; written to %(path)s") % {"path": output} if output else ""
+        self.stderr.write(_("%(total)s record(s) without a product line, for %(pairs)s model and member "
+                            "pair(s)%(where)s.") % {"total": total, "pairs": len(rows), "where": where})

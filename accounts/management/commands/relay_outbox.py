@@ -1,6 +1,7 @@
 """``manage.py relay_outbox``: send the tasks that waited in the outbox while the broker was down."""
 
 from django.core.management.base import BaseCommand
+from django.utils.translation import gettext as _
 
 from accounts.dispatch import outbox
 
@@ -13,9 +14,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, dry_run=False, **options):
         if dry_run:
-            self.stdout.write(f"{outbox.waiting_count()} task(s) waiting in the outbox.")
+            self.stdout.write(_("%(count)s task(s) waiting in the outbox.") % {"count": outbox.waiting_count()})
             return
         result = outbox.relay_pending()
-        self.stdout.write(f"{result.sent} task(s) sent, {result.waiting} still waiting.")
+        self.stdout.write(_("%(sent)s task(s) sent, %(waiting)s still waiting.")
+                          % {"sent": result.sent, "waiting": result.waiting})
         if result.error:
-            self.stderr.write(f"The broker did not take the rest: {result.error}. Run this again when it is back.")
+            self.stderr.write(_("The broker did not take the rest: %(error)s. Run this again when it is back.")
+                              % {"error": result.error})

@@ -7,6 +7,7 @@ old key. Safe to interrupt and run again: what is already under the new key is s
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
 
 from accounts.privacy import rotation
 from accounts.progress import progress
@@ -28,17 +29,19 @@ class Command(BaseCommand):
 
     def handle(self, *args, dry_run: bool = False, chunk_size: int = 500, no_progress: bool = False, **options):
         if chunk_size < 1:
-            raise CommandError("--chunk-size must be at least 1.")
+            raise CommandError(_("--chunk-size must be at least 1."))
         total = rotation.rows_to_scan()
-        desc = "Checking keys (dry run)" if dry_run else "Rotating keys"
+        desc = _("Checking keys (dry run)") if dry_run else _("Rotating keys")
         try:
             with progress(total=total, desc=desc, unit="row", enabled=not no_progress, stream=self.stderr) as bar:
                 report = rotation.rotate_keys(chunk_size=chunk_size, dry_run=dry_run, on_progress=bar.update)
         except rotation.RotationError as exc:
-            raise CommandError(f"{exc}. Chunks before this one are done; rerun after fixing the keys.") from exc
+            raise CommandError(_("%(error)s. Chunks before this one are done; rerun after fixing the keys.")
+                               % {"error": exc}) from exc
         for table in report.tables:
             self.stdout.write(table.line(dry_run=dry_run))
         if dry_run:
-            self.stdout.write(f"Dry run: {report.rotated} values would be re-encrypted; nothing was changed.")
+            self.stdout.write(_("Dry run: %(count)s values would be re-encrypted; nothing was changed.")
+                              % {"count": report.rotated})
         else:
-            self.stdout.write(self.style.SUCCESS(f"Done: {report.rotated} values re-encrypted."))
+            self.stdout.write(self.style.SUCCESS(_("Done: %(count)s values re-encrypted.") % {"count": report.rotated}))

@@ -14,6 +14,7 @@ from importlib import import_module
 from django.apps import apps
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
 
 from accounts.demo import DEFAULT_MEMBERS
 from accounts.members.seeding.seed import DEFAULT_SEED
@@ -59,21 +60,22 @@ class Command(BaseCommand):
 
     def handle(self, *args, no_progress: bool = False, print_logins: bool = False, **options):
         if options.get("members", 0) < 0:
-            raise CommandError("--members must be 0 or more.")
+            raise CommandError(_("--members must be 0 or more."))
         step_options = {"members": options.get("members", DEFAULT_MEMBERS), "seed": options.get("seed", DEFAULT_SEED)}
         if not settings.DEMO_DATA_ALLOWED:
             raise CommandError(
-                "Demo data is refused here: DEMO_DATA_ALLOWED is off (it follows DEBUG). "
-                "Demo logins have a public password and must never reach production."
+                _("Demo data is refused here: DEMO_DATA_ALLOWED is off (it follows DEBUG). "
+                  "Demo logins have a public password and must never reach production.")
             )
         for label, units, step in collect_steps():
-            with progress(total=units, desc=label, enabled=not no_progress, stream=self.stderr) as bar:
+            with progress(total=units, desc=_(label), enabled=not no_progress, stream=self.stderr) as bar:
                 counts = step(bar=bar, **_accepted(step, step_options))
-            summary = ", ".join(f"{key}: {value}" for key, value in counts.items())
-            self.stdout.write(f"{label}: {summary}")
+            # Steps name their counts in English (gettext_noop): shown in the active language.
+            summary = ", ".join(f"{_(key)}: {value}" for key, value in counts.items())
+            self.stdout.write(f"{_(label)}: {summary}")
         if print_logins:
             self.stdout.write("")
-            self.stdout.write(f"Demo logins (password for all: {DEMO_PASSWORD})")
+            self.stdout.write(_("Demo logins (password for all: %(password)s)") % {"password": DEMO_PASSWORD})
             for login in DEMO_LOGINS:
-                role = "superuser" if login.superuser else login.role
+                role = _("superuser") if login.superuser else login.role
                 self.stdout.write(f"  {role:<24} {login.email}")

@@ -4,6 +4,7 @@ orders and print the drift (0 expected; PP-10). A thin wrapper over ``accounts.m
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
 
 from accounts.members import volumes
 from accounts.progress import progress
@@ -24,11 +25,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, fix: bool = False, chunk_size: int = 2000, no_progress: bool = False, **options):
         if chunk_size < 1:
-            raise CommandError("--chunk-size must be at least 1.")
+            raise CommandError(_("--chunk-size must be at least 1."))
         total = volumes.members_to_check()
-        with progress(total=total, desc="Checking volumes", unit="member", enabled=not no_progress,
+        with progress(total=total, desc=_("Checking volumes"), unit="member", enabled=not no_progress,
                       stream=self.stderr) as bar:
             report = volumes.volumes_check(fix=fix, chunk_size=chunk_size, on_progress=bar.update)
         self.stdout.write(report.line())
         if report.drift and not fix:
-            raise CommandError(f"Drift on {report.drift} days; run with --fix to rewrite them.")
+            raise CommandError(_("Drift on %(days)s days; run with --fix to rewrite them.") % {"days": report.drift})

@@ -50,8 +50,8 @@ class SourcedImportForm(ImportForm):
 
     source = forms.CharField(
         label=_("Source of the data"), max_length=SOURCE_MAX_LENGTH,
-        help_text=_("Who sent this file and under which agreement or consent, e.g. \u201cAcme Payments Ltd, "
-                    "data-sharing agreement DSA-2025-07\u201d (PP-16). Recorded with the import."),
+        help_text=_("Who sent this file and under which agreement or consent, e.g. “Acme Payments Ltd, "
+                    "data-sharing agreement DSA-2025-07” (PP-16). Recorded with the import."),
     )
 
     def clean_source(self):
@@ -124,7 +124,8 @@ class RecordsImportExportMixin(ImportExportMixin):
             messages.error(
                 request,
                 _("Nothing was imported: {count} problem(s). {listed}{more}").format(
-                    count=len(problems), listed=listed, more=f" … and {more} more." if more > 0 else ""
+                    count=len(problems), listed=listed,
+                    more=_(" … and {count} more.").format(count=more) if more > 0 else "",
                 ),
             )
             info = self.get_model_info()

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from accounts.members.seeding.documents import scan_png
 from accounts.members.seeding.members import MemberGenerator
@@ -150,8 +151,13 @@ def demo_members_seed(
         totals.update(_seed_chunk(generator, indexes, lines, files))
         if bar is not None:
             bar.update(len(indexes))
-    keys = ("members created", "members skipped", "institutions", "related persons", "minors", "identity documents",
-            "encrypted files", "verifications", "payment instruments", "device records", "transactions")
+    # Marked for translation only: the keys stay English, ``seed_demo`` shows them translated.
+    keys = (
+        gettext_noop("members created"), gettext_noop("members skipped"), gettext_noop("institutions"),
+        gettext_noop("related persons"), gettext_noop("minors"), gettext_noop("identity documents"),
+        gettext_noop("encrypted files"), gettext_noop("verifications"), gettext_noop("payment instruments"),
+        gettext_noop("device records"), gettext_noop("transactions"),
+    )
     return {key: totals.get(key, 0) for key in keys}
 
 

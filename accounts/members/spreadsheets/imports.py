@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import tablib
+from django.utils.translation import gettext as _
 
 from accounts.members.spreadsheets import streaming
 from accounts.members.spreadsheets.formats import (
@@ -51,7 +52,8 @@ def file_format_of(*, file_name: str = "", file_format: str = "") -> str:
     """The format of a file (``csv`` or ``xlsx``) from the option or the name's extension."""
     name = (file_format or Path(file_name).suffix.lstrip(".")).lower()
     if name not in FORMATS:
-        raise UnreadableFile(f"Unsupported file format {name or '(none)'!r}: use one of {', '.join(FORMATS)}.")
+        raise UnreadableFile(_("Unsupported file format %(format)s: use one of %(formats)s.")
+                             % {"format": repr(name or _("(none)")), "formats": ", ".join(FORMATS)})
     return name
 
 

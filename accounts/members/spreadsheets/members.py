@@ -11,6 +11,8 @@ import re
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from import_export.fields import Field
 
 from accounts.members.choices import MemberKind, MemberStatus, VerificationLevel
@@ -32,7 +34,7 @@ def _email_problem(value: str) -> str | None:
     try:
         validate_email(value)
     except ValidationError:
-        return "Enter a valid e-mail address."
+        return _("Enter a valid e-mail address.")
     return None
 
 
@@ -44,7 +46,7 @@ def _phone_problem(value: str) -> str | None:
         return None
     digits = sum(ch.isdigit() for ch in value)
     if not _PHONE.match(value) or not 6 <= digits <= 15:
-        return "Enter a phone number: 6 to 15 digits, optionally with +, spaces, dashes or parentheses."
+        return _("Enter a phone number: 6 to 15 digits, optionally with +, spaces, dashes or parentheses.")
     return None
 
 
@@ -55,9 +57,9 @@ def person_checks(instance) -> dict[str, str]:
     """Identity checks shared by members and related persons (PP-06)."""
     problems = {}
     if instance.nationality and not _COUNTRY.match(instance.nationality):
-        problems["nationality"] = "Enter a two-letter ISO 3166 country code, e.g. CN."
+        problems["nationality"] = _("Enter a two-letter ISO 3166 country code, e.g. CN.")
     if instance.date_of_birth and instance.date_of_birth > timezone.localdate():
-        problems["date_of_birth"] = "The date of birth is in the future."
+        problems["date_of_birth"] = _("The date of birth is in the future.")
     for name, check in (("email", _email_problem), ("phone", _phone_problem)):
         problem = check(getattr(instance, name))
         if problem:
@@ -90,7 +92,7 @@ class MemberResource(RecordResource):
 
     class Meta(RecordResource.Meta):
         model = Member
-        name = "Members"
+        name = gettext_lazy("Members")
         fields = (
             "member_number", "kind", "status", "verification_level", "registered_at", "cancelled_at",
             "nationality", "legal_name", "local_name", "date_of_birth", "email", "phone", "product_lines",

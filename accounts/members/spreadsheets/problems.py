@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from django.utils.translation import gettext as _
+
 from accounts.models import ImportBatch
 
 
@@ -25,8 +27,10 @@ class ImportProblem:
     message: str
 
     def __str__(self) -> str:
-        where = f"line {self.line}" + (f", column {self.column}" if self.column else "")
-        return f"{where}: {self.message}"
+        if self.column:
+            return _("line %(line)s, column %(column)s: %(message)s") % {
+                "line": self.line, "column": self.column, "message": self.message}
+        return _("line %(line)s: %(message)s") % {"line": self.line, "message": self.message}
 
 
 class ImportFileProblem(Exception):
@@ -67,8 +71,8 @@ def source_problem(source: str) -> str | None:
     """Why ``source`` cannot name the origin of an import, or None when it can (PP-16)."""
     text = (source or "").strip()
     if len(text) < MIN_SOURCE_LENGTH:
-        return ("Name the source of the data: the third party it came from and the agreement or consent it was "
-                "received under (PP-16). Nothing was imported.")
+        return _("Name the source of the data: the third party it came from and the agreement or consent it was "
+                 "received under (PP-16). Nothing was imported.")
     if len(text) > SOURCE_MAX_LENGTH:
-        return f"The source is longer than {SOURCE_MAX_LENGTH} characters."
+        return _("The source is longer than %(max)s characters.") % {"max": SOURCE_MAX_LENGTH}
     return None

@@ -9,6 +9,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from import_export.fields import Field
 
 from accounts.members.choices import MemberKind, RelatedPersonRole
@@ -49,7 +51,7 @@ class RelatedPersonResource(RecordResource):
 
     class Meta(RecordResource.Meta):
         model = RelatedPerson
-        name = "Related persons"
+        name = gettext_lazy("Related persons")
         fields = (
             "id", "member", "role", "ownership_share", "legal_name", "local_name", "nationality",
             "date_of_birth", "email", "phone",
@@ -69,7 +71,7 @@ class RelatedPersonResource(RecordResource):
         except ValidationError as exc:
             errors = exc.message_dict
         if instance._state.adding and instance.id is not None and "id" not in errors:
-            errors["id"] = ["No related person has this id; leave it empty to add a new person."]
+            errors["id"] = [_("No related person has this id; leave it empty to add a new person.")]
         if errors:
             raise ValidationError(errors)
 
@@ -83,12 +85,12 @@ class RelatedPersonResource(RecordResource):
         problems = person_checks(instance)
         share = instance.ownership_share
         if share is not None and not Decimal(0) <= share <= Decimal(100):
-            problems["ownership_share"] = "The ownership share must be between 0 and 100."
+            problems["ownership_share"] = _("The ownership share must be between 0 and 100.")
         member = instance.member if instance.member_id else None
         if member is not None and member.kind != MemberKind.INSTITUTION:
-            problems["member"] = "This member is not an institution; related persons belong to institutions."
+            problems["member"] = _("This member is not an institution; related persons belong to institutions.")
         if getattr(instance, "_import_owner_id", None) not in (None, instance.member_id):
-            problems["member"] = "This person belongs to another institution; a person cannot be moved."
+            problems["member"] = _("This person belongs to another institution; a person cannot be moved.")
         return problems
 
     def optimise_export(self, queryset):

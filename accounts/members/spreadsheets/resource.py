@@ -26,6 +26,7 @@ from collections import defaultdict
 from django.core.exceptions import NON_FIELD_ERRORS, ObjectDoesNotExist, ValidationError
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from import_export import resources, widgets
 from import_export.instance_loaders import ModelInstanceLoader
 from import_export.resources import Diff
@@ -71,11 +72,13 @@ class ImportResult(Result):
             else:
                 # Database errors can quote values: name the kind of error only.
                 kind = type(error.error).__name__
-                found.append(ImportProblem(0, "", f"The import failed ({kind}); nothing was written."))
+                found.append(ImportProblem(0, "", _("The import failed (%(kind)s); nothing was written.")
+                                           % {"kind": kind}))
         for row in self.error_rows:
             for error in row.errors:
                 found.append(
-                    ImportProblem(self.line_of(row.number), "", f"Unexpected error ({type(error.error).__name__}).")
+                    ImportProblem(self.line_of(row.number), "", _("Unexpected error (%(kind)s).")
+                                 % {"kind": type(error.error).__name__})
                 )
         for row in self.invalid_rows:
             line = self.line_of(row.number)
@@ -220,19 +223,21 @@ class RecordResource(resources.ModelResource):
         seen = set()
         for position, name in enumerate(headers, start=1):
             if not name:
-                problems.append(ImportProblem(1, f"#{position}", "This column has no name in the header."))
+                problems.append(ImportProblem(1, f"#{position}", _("This column has no name in the header.")))
             elif name in seen:
                 problems.append(
-                    ImportProblem(1, column_label(name, position), "This column appears more than once in the header.")
+                    ImportProblem(1, column_label(name, position),
+                                  _("This column appears more than once in the header."))
                 )
             elif name not in allowed:
                 problems.append(ImportProblem(
-                    1, column_label(name, position), "Unknown column; the columns are: " + ", ".join(allowed) + "."
+                    1, column_label(name, position), _("Unknown column; the columns are: %(columns)s.")
+                    % {"columns": ", ".join(allowed)}
                 ))
             seen.add(name)
         for name in self.required_columns:
             if name not in seen:
-                problems.append(ImportProblem(1, name, "This column is required."))
+                problems.append(ImportProblem(1, name, _("This column is required.")))
         return problems
 
     def duplicate_keys(self, dataset) -> dict[int, tuple[str, list[int]]]:
@@ -277,7 +282,7 @@ class RecordResource(resources.ModelResource):
         if missing_source:
             problems.insert(0, ImportProblem(0, "source", missing_source))
         if not dataset.headers:
-            problems.append(ImportProblem(1, "", "The file is empty: it needs a header line and records."))
+            problems.append(ImportProblem(1, "", _("The file is empty: it needs a header line and records.")))
         if problems:
             result = self.get_result_class()()
             result.total_rows = len(dataset)
@@ -326,12 +331,13 @@ class RecordResource(resources.ModelResource):
                 else:
                     self.import_field(field, instance, row, **kwargs)
             except (ValueError, TypeError, ArithmeticError, ObjectDoesNotExist) as exc:
-                errors[field.attribute] = [str(exc) or "This value is not valid."]
+                errors[field.attribute] = [str(exc) or _("This value is not valid.")]
         index = kwargs.get("row_number", 0) - 1
         if index in self._duplicates:
             attribute, lines = self._duplicates[index]
             listed = ", ".join(str(line) for line in lines)
-            errors.setdefault(attribute, []).append(f"This key appears more than once in the file: lines {listed}.")
+            errors.setdefault(attribute, []).append(
+                _("This key appears more than once in the file: lines %(lines)s.") % {"lines": listed})
         if errors:
             raise ValidationError(errors)
 

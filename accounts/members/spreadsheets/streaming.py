@@ -28,6 +28,7 @@ from itertools import islice
 
 from django.core.exceptions import NON_FIELD_ERRORS, ObjectDoesNotExist, ValidationError
 from django.db import DatabaseError, transaction
+from django.utils.translation import gettext as _
 from import_export import widgets
 from import_export.fields import NOT_PROVIDED
 
@@ -155,7 +156,7 @@ def records_stream_import(*, resource, stream: RecordStream, dry_run: bool = Fal
 
 def _failed(exc: Exception) -> ImportProblem:
     # Database errors can quote values: name the kind of error only.
-    return ImportProblem(0, "", f"The import failed ({type(exc).__name__}); nothing was written.")
+    return ImportProblem(0, "", _("The import failed (%(kind)s); nothing was written.") % {"kind": type(exc).__name__})
 
 
 def _duplicate_problems(lines_of_key, columns) -> list[ImportProblem]:
@@ -166,7 +167,8 @@ def _duplicate_problems(lines_of_key, columns) -> list[ImportProblem]:
                 listed = ", ".join(str(line) for line in lines)
                 problems.extend(
                     ImportProblem(line, columns.get(attribute, attribute),
-                                  f"This key appears more than once in the file: lines {listed}.")
+                                  _("This key appears more than once in the file: lines %(lines)s.")
+                                  % {"lines": listed})
                     for line in lines
                 )
     return problems
@@ -196,7 +198,7 @@ def _row_instance(resource, row: dict, fields) -> tuple:
             else:
                 column.save(instance, row)
         except (ValueError, TypeError, ArithmeticError, ObjectDoesNotExist) as exc:
-            errors[column.attribute] = [str(exc) or "This value is not valid."]
+            errors[column.attribute] = [str(exc) or _("This value is not valid.")]
     try:
         resource.validate_instance(instance, errors)
     except ValidationError as exc:

@@ -9,6 +9,8 @@ gets a problem on that line and column. A closed line, or one the member does no
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from import_export.fields import Field
 
 from accounts.members import volumes
@@ -47,7 +49,7 @@ class TransactionRecordResource(RecordResource):
 
     class Meta(RecordResource.Meta):
         model = TransactionRecord
-        name = "Transaction records"
+        name = gettext_lazy("Transaction records")
         fields = (
             "member", "order_number", "order_time", "counterparty_nickname", "asset_type", "quantity", "amount",
             "product_line",
@@ -79,12 +81,12 @@ class TransactionRecordResource(RecordResource):
         if not instance._state.adding:
             # Reached only when the row differs from the stored order (unchanged rows are skipped).
             problems["order_number"] = (
-                "This order was already imported with different values; transaction records are never edited."
+                _("This order was already imported with different values; transaction records are never edited.")
             )
         if instance.quantity is not None and instance.quantity <= 0:
-            problems["quantity"] = "The quantity must be greater than zero."
+            problems["quantity"] = _("The quantity must be greater than zero.")
         if instance.amount is not None and instance.amount < 0:
-            problems["amount"] = "The amount cannot be negative."
+            problems["amount"] = _("The amount cannot be negative.")
         line_problem = self.line_check(instance)
         if line_problem:
             problems["product_line"] = line_problem
@@ -97,14 +99,14 @@ class TransactionRecordResource(RecordResource):
         lines = self.lines_of.get(instance.member_id, [])
         if instance.product_line is None:
             if len(lines) != 1:
-                used = ", ".join(sorted(line.code for line in lines)) or "none"
-                return (f"Name the product line of this order: the member uses {len(lines)} product lines "
-                        f"({used}).")
+                used = ", ".join(sorted(line.code for line in lines)) or _("none")
+                return _("Name the product line of this order: the member uses %(count)s product lines "
+                         "(%(codes)s).") % {"count": len(lines), "codes": used}
             instance.product_line = lines[0]
         if instance.product_line.closed_on is not None:
-            return "This product line is closed: its data is no longer collected (PP-19)."
+            return _("This product line is closed: its data is no longer collected (PP-19).")
         if instance.product_line.pk not in {line.pk for line in lines}:
-            return "The member does not use this product line."
+            return _("The member does not use this product line.")
         return ""
 
     def after_write(self, new_objs: list, changed_objs: list) -> None:

@@ -14,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 from django.db import models
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
 from import_export import widgets
 from import_export.fields import Field
 
@@ -33,7 +34,7 @@ class TextWidget(widgets.CharWidget):
     def clean(self, value, row=None, **kwargs):
         text = cell_text(value)
         if self.sensitive and looks_masked(text):
-            raise ValueError("This is a masked value copied from an export; give the full value.")
+            raise ValueError(_("This is a masked value copied from an export; give the full value."))
         return text.upper() if self.upper else text
 
 
@@ -51,7 +52,8 @@ class ChoiceWidget(widgets.Widget):
         for choice in self.choices:
             if text.lower() in (str(choice.value).lower(), str(choice.label).lower()):
                 return choice.value
-        raise ValueError("Not a valid choice: use one of " + ", ".join(str(c.value) for c in self.choices) + ".")
+        raise ValueError(_("Not a valid choice: use one of %(choices)s.")
+                         % {"choices": ", ".join(str(c.value) for c in self.choices)})
 
     def render(self, value, obj=None, **kwargs):
         return "" if value is None else str(value)
@@ -67,11 +69,11 @@ class DateWidget(widgets.Widget):
             return value
         text = cell_text(value)
         if looks_masked(text):
-            raise ValueError("This is a masked value copied from an export; give the full date.")
+            raise ValueError(_("This is a masked value copied from an export; give the full date."))
         try:
             return datetime.date.fromisoformat(text)
         except ValueError:
-            raise ValueError("Enter a date as YYYY-MM-DD.") from None
+            raise ValueError(_("Enter a date as YYYY-MM-DD.")) from None
 
     def render(self, value, obj=None, **kwargs):
         if value is None:
@@ -93,14 +95,14 @@ class DateTimeWidget(widgets.Widget):
             except ValueError:
                 parsed = None
             if parsed is None:
-                raise ValueError("Enter a date and time as YYYY-MM-DD HH:MM[:SS] with an optional UTC offset.")
+                raise ValueError(_("Enter a date and time as YYYY-MM-DD HH:MM[:SS] with an optional UTC offset."))
         try:
             aware = timezone.make_aware(parsed) if timezone.is_naive(parsed) else parsed
             aware.astimezone(datetime.UTC)
         except OverflowError:
             # Fuzz finding: e.g. 9999-12-31 23:59:59-10:00 is past the year 9999 in UTC; the write
             # failed with an OverflowError reported as "Unexpected error".
-            raise ValueError("The date and time is out of range (years 1 to 9999 in UTC).") from None
+            raise ValueError(_("The date and time is out of range (years 1 to 9999 in UTC).")) from None
         return aware
 
     def render(self, value, obj=None, **kwargs):
@@ -119,9 +121,9 @@ class DecimalWidget(widgets.NumberWidget):
         try:
             number = Decimal(text)
         except InvalidOperation:
-            raise ValueError("Enter a number, e.g. 1234.56 (no thousands separators).") from None
+            raise ValueError(_("Enter a number, e.g. 1234.56 (no thousands separators).")) from None
         if not number.is_finite():
-            raise ValueError("Enter a finite number.")
+            raise ValueError(_("Enter a finite number."))
         return number
 
     def render(self, value, obj=None, **kwargs):
@@ -144,7 +146,7 @@ class IdWidget(widgets.Widget):
         # Fuzz finding: "²" passed isdigit() and int() then quoted it in the error; an id past the
         # 64-bit range crashed the bulk lookup of existing records (OverflowError, DataError).
         if not (text.isascii() and text.isdigit()) or int(text) > MAX_ID:
-            raise ValueError("Enter the id from an export (a whole number), or leave it empty for a new record.")
+            raise ValueError(_("Enter the id from an export (a whole number), or leave it empty for a new record."))
         return int(text)
 
     def render(self, value, obj=None, **kwargs):
@@ -161,10 +163,10 @@ class MemberNumberWidget(widgets.ForeignKeyWidget):
     def clean(self, value, row=None, **kwargs):
         number = cell_text(value)
         if not number:
-            raise ValueError("A member number is required.")
+            raise ValueError(_("A member number is required."))
         member = self.members.get(number)
         if member is None:
-            raise ValueError("No member has this member number.")
+            raise ValueError(_("No member has this member number."))
         return member
 
     def render(self, value, obj=None, **kwargs):
@@ -183,7 +185,7 @@ def shown_code(code: str) -> str:
     """
     if code.isprintable() and len(code) <= SHOWN_CODE_LENGTH:
         return code
-    return "(a code with unprintable characters)" if not code.isprintable() else "(a code too long to be one)"
+    return _("(a code with unprintable characters)") if not code.isprintable() else _("(a code too long to be one)")
 
 
 class ProductLinesWidget(widgets.ManyToManyWidget):
@@ -199,7 +201,7 @@ class ProductLinesWidget(widgets.ManyToManyWidget):
             self.by_code = {line.code: line for line in ProductLine.objects.all()}
         unknown = sorted({shown_code(code) for code in codes if code not in self.by_code})
         if unknown:
-            raise ValueError("Unknown product line code(s): " + ", ".join(unknown) + ".")
+            raise ValueError(_("Unknown product line code(s): %(codes)s.") % {"codes": ", ".join(unknown)})
         return [self.by_code[code] for code in dict.fromkeys(codes)]
 
     def render(self, value, obj=None, **kwargs):
@@ -223,7 +225,7 @@ class ProductLineWidget(widgets.ForeignKeyWidget):
         if self.by_code is None:
             self.by_code = {line.code: line for line in ProductLine.objects.all()}
         if code not in self.by_code:
-            raise ValueError(f"Unknown product line code: {shown_code(code)}.")
+            raise ValueError(_("Unknown product line code: %(code)s.") % {"code": shown_code(code)})
         return self.by_code[code]
 
     def render(self, value, obj=None, **kwargs):
