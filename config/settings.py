@@ -127,6 +127,7 @@ MIDDLEWARE = [
     # A NUL in the query string is refused before sessions or any view touch the database.
     "accounts.privacy.request_guard.NulQueryGuardMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -301,6 +302,8 @@ SECURE_REDIRECT_EXEMPT = [r"^health/$"]
 
 # --- Internationalisation -----------------------------------------------------------------------
 LANGUAGE_CODE = "en"
+LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
