@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class ConsentsConfig(AppConfig):
     name = "consents"
-    verbose_name = "Consents and disclosures"
+    verbose_name = _("Consents and disclosures")
 
     def ready(self) -> None:
         # PP-10: accounts refuses to store a face capture without a biometric grant, through a hook

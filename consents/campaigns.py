@@ -24,6 +24,7 @@ from django.core.mail import EmailMessage, get_connection
 from django.db import connection, models, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.dispatch.outbox import enqueue_many_on_commit, enqueue_on_commit
 from accounts.members.choices import MemberStatus
@@ -90,7 +91,7 @@ def policy_version_publish(
     (demo data; the hourly sweep picks them up later).
     """
     if not user.has_perm(PUBLISH_PERMISSION):
-        raise PermissionDenied("Publishing a policy version needs the publish permission.")
+        raise PermissionDenied(gettext("Publishing a policy version needs the publish permission."))
     now = now or timezone.now()
     with transaction.atomic():
         # Two officers pressing "publish" at the same moment both read an unpublished row. The row
@@ -99,13 +100,17 @@ def policy_version_publish(
         locked = PolicyVersion.objects.select_for_update().get(pk=version.pk)
         if locked.is_published:
             raise ValidationError(
-                f"{locked} was already published on {locked.published_at:%Y-%m-%d %H:%M}. "
-                "A published version is never changed: prepare a new version instead."
+                gettext(
+                    "%(locked)s was already published on %(published_at)s. A published version is never changed: "
+                    "prepare a new version instead."
+                ) % {"locked": locked, "published_at": f"{locked.published_at:%Y-%m-%d %H:%M}"}
             )
         locked.full_clean()
         if locked.effective_at is not None and locked.effective_at < now:
             raise ValidationError(
-                {"effective_at": "The effective date is in the past: members could not have been told in time."}
+                {"effective_at": gettext(
+                    "The effective date is in the past: members could not have been told in time."
+                )}
             )
         locked.published_at = now
         locked.effective_at = locked.effective_at or now
@@ -324,7 +329,9 @@ def reconsent_notice_accept(
     published) gets one, so the acceptance is kept in the same place as everyone else's.
     """
     if not version.is_published:
-        raise ValidationError(f"{version} is not published: there is nothing to accept yet.")
+        raise ValidationError(gettext(
+            "%(version)s is not published: there is nothing to accept yet."
+        ) % {"version": version})
     at = at or timezone.now()
     with transaction.atomic():
         ReconsentNotice.objects.get_or_create(policy_version=version, member=member, defaults={"queued_at": at})

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.models import Member
 from accounts.privacy.datamap import Category
@@ -60,26 +61,32 @@ def _check_terms(*, kind: str, recipient: Recipient, basis: str, grounds: Iterab
     """Rules that hold for a disclosure whoever looks at it: field-keyed errors."""
     errors: dict[str, str] = {}
     if kind not in DisclosureKind.values:
-        errors["kind"] = f"Unknown kind of disclosure: {kind!r}."
+        errors["kind"] = gettext("Unknown kind of disclosure: %(kind)s.") % {"kind": f"{kind!r}"}
     elif basis not in ALLOWED_BASES[kind]:
         allowed = ", ".join(str(DisclosureBasis(b).label) for b in sorted(ALLOWED_BASES[kind]))
-        errors["basis"] = f"A {DisclosureKind(kind).label.lower()} may rest only on: {allowed}."
+        errors["basis"] = gettext(
+            "A %(value)s may rest only on: %(allowed)s."
+        ) % {"value": DisclosureKind(kind).label.lower(), "allowed": allowed}
     if basis == DisclosureBasis.PARTNER_AGREEMENT and recipient.kind != RecipientKind.PARTNER:
-        errors["recipient"] = "Only an authorised partner can receive data under a partner agreement."
+        errors["recipient"] = gettext("Only an authorised partner can receive data under a partner agreement.")
     if basis == DisclosureBasis.MERGER and recipient.kind != RecipientKind.SUCCESSOR:
-        errors["recipient"] = "A merger, acquisition or liquidation transfers data to the successor only."
+        errors["recipient"] = gettext("A merger, acquisition or liquidation transfers data to the successor only.")
     grounds = list(grounds)
     wrong = [g for g in grounds if g.use != GroundUse.AUTHORISATION_EXCEPTION]
     if wrong:
-        errors["legal_grounds"] = "Only the exceptions of section III(IV) apply to a disclosure (PP-24)."
+        errors["legal_grounds"] = gettext("Only the exceptions of section III(IV) apply to a disclosure (PP-24).")
     elif basis == DisclosureBasis.LEGAL_GROUND and not grounds:
-        errors["legal_grounds"] = "Name at least one ground of section III(IV) for a disclosure on a legal ground."
+        errors["legal_grounds"] = gettext(
+            "Name at least one ground of section III(IV) for a disclosure on a legal ground."
+        )
     if not data_categories:
-        errors["data_categories"] = "Say which categories of data are disclosed."
+        errors["data_categories"] = gettext("Say which categories of data are disclosed.")
     else:
         unknown = sorted(set(data_categories) - set(Category.values))
         if unknown:
-            errors["data_categories"] = f"Not data-map categories: {', '.join(unknown)}."
+            errors["data_categories"] = gettext(
+                "Not data-map categories: %(value)s."
+            ) % {"value": ', '.join(unknown)}
     if errors:
         raise ValidationError(errors)
 
@@ -103,22 +110,26 @@ def _check_ground_records(*, records: list[ProcessingOnGround], grounds: list[Le
     missing = sorted(set(pks) - {r.pk for r in in_force})
     if missing:
         names = ", ".join(f"#{pk}" for pk in missing)
-        raise ValidationError({"ground_records": f"Not approved and in force on {day:%Y-%m-%d}: processing on a "
-                                                 f"legal ground {names}."})
+        raise ValidationError({"ground_records": gettext(
+            "Not approved and in force on %(day)s: processing on a legal ground %(names)s."
+        ) % {"day": f"{day:%Y-%m-%d}", "names": names}})
     codes = {r.pk: disclosure_ground_code(r.ground.code) for r in in_force}
     catalogue = {g.code: g for g in LegalGround.objects.filter(code__in=[c for c in codes.values() if c])}
     unmatched = sorted(pk for pk, code in codes.items() if code not in catalogue)
     if unmatched:
         names = ", ".join(f"#{pk}" for pk in unmatched)
-        raise ValidationError({"ground_records": "Section III(IV) allows a disclosure on only six of the eleven "
-                                                 f"grounds (PP-24); processing on a legal ground {names} rests on "
-                                                 "another one."})
+        raise ValidationError({"ground_records": gettext(
+            "Section III(IV) allows a disclosure on only six of the eleven grounds (PP-24); processing on a legal "
+            "ground %(names)s rests on another one."
+        ) % {"names": names}})
     uncovered = members_queryset.exclude(
         models.Exists(ProcessingOnGround.objects.filter(covering_q(models.OuterRef("pk")), pk__in=pks))
     )
     if uncovered.exists():
-        raise ValidationError({"ground_records": "Some members concerned are not covered by the processing on a legal "
-                               "ground cited: name a record for them, or leave them out (PP-24)."})
+        raise ValidationError({"ground_records": gettext(
+            "Some members concerned are not covered by the processing on a legal ground cited: name a record for "
+            "them, or leave them out (PP-24)."
+        )})
     known = {g.pk for g in grounds}
     return grounds + [g for g in catalogue.values() if g.pk not in known]
 
@@ -143,21 +154,22 @@ def disclosure_prepare(
     processing on a legal ground the disclosure rests on (PP-24, ``_check_ground_records``).
     """
     if not user.has_perm(PREPARE_PERMISSION):
-        raise PermissionDenied("Preparing a disclosure needs the permission to add register entries.")
+        raise PermissionDenied(gettext("Preparing a disclosure needs the permission to add register entries."))
     if members_queryset.model is not Member:
         raise TypeError("members_queryset must be a queryset of members.")
     grounds = list(legal_grounds)
     records = list(ground_records)
     data_categories = list(data_categories)
     if records and basis != DisclosureBasis.LEGAL_GROUND:
-        raise ValidationError({"ground_records": "Cite processing on a legal ground only for a disclosure on a legal "
-                               "ground of section III(IV)."})
+        raise ValidationError({"ground_records": gettext(
+            "Cite processing on a legal ground only for a disclosure on a legal ground of section III(IV)."
+        )})
     grounds = _check_ground_records(records=records, grounds=grounds, members_queryset=members_queryset,
                                     day=disclosed_on or timezone.localdate())
     _check_terms(kind=kind, recipient=recipient, basis=basis, grounds=grounds, data_categories=data_categories)
     description = (description or "").strip()
     if not description:
-        raise ValidationError({"description": "Describe what is disclosed and why."})
+        raise ValidationError({"description": gettext("Describe what is disclosed and why.")})
     with transaction.atomic():
         disclosure = Disclosure(
             kind=kind,
@@ -183,7 +195,9 @@ def disclosure_prepare(
         if count < 0:  # a driver that cannot report rowcount
             count = DisclosedMember.objects.filter(disclosure=disclosure).count()
         if count == 0:
-            raise ValidationError({"members": "A disclosure concerns at least one member; none were selected."})
+            raise ValidationError({"members": gettext(
+                "A disclosure concerns at least one member; none were selected."
+            )})
         disclosure.member_count = count
         disclosure.save(update_fields=["member_count"])
     logger.info("disclosure %s prepared for %s member(s)", disclosure.pk, count)
@@ -196,7 +210,9 @@ def _lock_awaiting(disclosure: Disclosure, action: str) -> Disclosure:
     locked = Disclosure.objects.select_for_update().get(pk=disclosure.pk)
     if locked.status != DisclosureStatus.AWAITING_APPROVAL:
         raise ValidationError(
-            f"{locked} is {locked.get_status_display().lower()}: only a disclosure awaiting approval can be {action}."
+            gettext(
+                "%(locked)s is %(value)s: only a disclosure awaiting approval can be %(action)s."
+            ) % {"locked": locked, "value": locked.get_status_display().lower(), "action": action}
         )
     return locked
 
@@ -206,14 +222,16 @@ def disclosure_approve(
 ) -> Disclosure:
     """Approve a disclosure prepared by someone else (PP-21 … PP-24)."""
     if not user.has_perm(APPROVE_PERMISSION):
-        raise PermissionDenied("Approving disclosures needs the approval permission.")
+        raise PermissionDenied(gettext("Approving disclosures needs the approval permission."))
     today = today or timezone.localdate()
     with transaction.atomic():
         locked = _lock_awaiting(disclosure, "approved")
         if locked.prepared_by_id == user.pk:
-            raise ValidationError("You prepared this disclosure: someone else must approve it (four eyes).")
+            raise ValidationError(gettext("You prepared this disclosure: someone else must approve it (four eyes)."))
         if locked.kind in SUPERVISOR_KINDS and not user.has_perm(APPROVE_TRANSFER_PERMISSION):
-            raise PermissionDenied("Transfers and public disclosures need a supervisor's approval (PP-22, PP-23).")
+            raise PermissionDenied(gettext(
+                "Transfers and public disclosures need a supervisor's approval (PP-22, PP-23)."
+            ))
         recipient = locked.recipient
         grounds = list(locked.legal_grounds.all())
         _check_terms(kind=locked.kind, recipient=recipient, basis=locked.basis, grounds=grounds,
@@ -226,7 +244,9 @@ def disclosure_approve(
             day
         ):
             raise ValidationError(
-                {"recipient": f"{recipient} has no valid confidentiality agreement on {day:%Y-%m-%d} (PP-21)."}
+                {"recipient": gettext(
+                    "%(recipient)s has no valid confidentiality agreement on %(day)s (PP-21)."
+                ) % {"recipient": recipient, "day": f"{day:%Y-%m-%d}"}}
             )
         locked.status = DisclosureStatus.APPROVED
         locked.approved_by = user
@@ -242,10 +262,10 @@ def disclosure_approve(
 def disclosure_reject(*, disclosure: Disclosure, user, note: str) -> Disclosure:
     """Reject a disclosure with a reason. Its author may withdraw it the same way."""
     if not (user.has_perm(APPROVE_PERMISSION) or user.pk == disclosure.prepared_by_id):
-        raise PermissionDenied("Rejecting disclosures needs the approval permission.")
+        raise PermissionDenied(gettext("Rejecting disclosures needs the approval permission."))
     note = (note or "").strip()
     if not note:
-        raise ValidationError({"note": "Say why the disclosure is rejected."})
+        raise ValidationError({"note": gettext("Say why the disclosure is rejected.")})
     with transaction.atomic():
         locked = _lock_awaiting(disclosure, "rejected")
         locked.status = DisclosureStatus.REJECTED

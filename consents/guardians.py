@@ -8,6 +8,7 @@ import logging
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.models import Member, StaffUser
 from consents.choices import ActorKind
@@ -28,9 +29,11 @@ def guardian_add(*, member: Member, name: str, relation: str, contact: str) -> G
     errors: dict[str, list[str]] = {}
     age = member.age_on(timezone.localdate())
     if age is None:
-        errors["member"] = ["Guardians are recorded for individual members with a date of birth."]
+        errors["member"] = [gettext("Guardians are recorded for individual members with a date of birth.")]
     elif age >= 18:
-        errors["member"] = ["This member is an adult: guardians are recorded for members under 18 (PP-38)."]
+        errors["member"] = [
+            gettext("This member is an adult: guardians are recorded for members under 18 (PP-38).")
+        ]
     try:
         guardian.full_clean(exclude=["member", "verified_by"])
     except ValidationError as exc:
@@ -47,15 +50,17 @@ def guardian_verify(
 ) -> Guardian:
     """Record how a guardian's identity and relation were verified, by whom and when (PP-38)."""
     if not verified_by.has_perm(GUARDIAN_VERIFY_PERMISSION):
-        raise PermissionDenied("Verifying a guardian needs the permission to change guardians.")
+        raise PermissionDenied(gettext("Verifying a guardian needs the permission to change guardians."))
     evidence = (evidence or "").strip()
     if not evidence:
-        raise ValidationError({"verification_evidence": "Say how the guardian was verified (document, call…)."})
+        raise ValidationError({"verification_evidence": gettext(
+            "Say how the guardian was verified (document, call…)."
+        )})
     with transaction.atomic():
         # Re-read under lock: two officers verifying at once must not both record a verification.
         current = Guardian.objects.select_for_update().get(pk=guardian.pk)
         if current.verified_at is not None:
-            raise ValidationError({"verified_at": "This guardian is already verified."})
+            raise ValidationError({"verified_at": gettext("This guardian is already verified.")})
         current.verification_evidence = evidence
         current.verified_by = verified_by
         current.verified_at = verified_at or timezone.now()

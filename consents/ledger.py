@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from django.core.exceptions import ValidationError
 from django.db import connections, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.models import CHILD_AGE_LIMIT, Member, StaffUser, age_on
 from accounts.progress import chunked
@@ -73,53 +74,62 @@ def _event_errors(event: ConsentEvent, facts: _Facts, *, now: datetime.datetime)
         errors.setdefault(name, []).append(message)
 
     if event.action not in _ACTIONS:
-        add("action", "Choose grant or withdraw.")
+        add("action", gettext("Choose grant or withdraw."))
     if event.channel not in _CHANNELS:
-        add("channel", f"Unknown channel; choose one of {', '.join(Channel.values)}.")
+        add("channel", gettext("Unknown channel; choose one of %(value)s.") % {"value": ', '.join(Channel.values)})
     if event.actor_kind not in _ACTORS:
-        add("actor_kind", "Say who gave it: the member, a guardian or a staff user.")
+        add("actor_kind", gettext("Say who gave it: the member, a guardian or a staff user."))
     if len(event.source or "") > _SOURCE_MAX_LENGTH:
-        add("source", "Name the third-party source in at most 200 characters.")
+        add("source", gettext("Name the third-party source in at most 200 characters."))
     if facts.member_status is None:
-        add("member", "There is no such member.")
+        add("member", gettext("There is no such member."))
     if event.occurred_at > now + FUTURE_SKEW:
-        add("occurred_at", "A consent event cannot be dated in the future.")
+        add("occurred_at", gettext("A consent event cannot be dated in the future."))
 
     # Who acts (PP-38: a guardian acts only for their own ward, once verified).
     if event.actor_kind == ActorKind.GUARDIAN:
         if event.guardian_id is None:
-            add("guardian", "A guardian's grant or withdrawal names the guardian.")
+            add("guardian", gettext("A guardian's grant or withdrawal names the guardian."))
         elif facts.guardian_member_id != event.member_id:
-            add("guardian", "This guardian is not recorded for this member.")
+            add("guardian", gettext("This guardian is not recorded for this member."))
         elif facts.guardian_verified_at is None or facts.guardian_verified_at > event.occurred_at:
-            add("guardian", "This guardian was not verified at the time: verify the guardian first (PP-38).")
+            add("guardian", gettext(
+                "This guardian was not verified at the time: verify the guardian first (PP-38)."
+            ))
     elif event.guardian_id is not None:
-        add("guardian", "Only a guardian's own grant or withdrawal names a guardian.")
+        add("guardian", gettext("Only a guardian's own grant or withdrawal names a guardian."))
     if event.actor_kind == ActorKind.STAFF and event.staff_user_id is None:
-        add("staff_user", "A grant or withdrawal entered on the member's behalf names the staff user.")
+        add("staff_user", gettext("A grant or withdrawal entered on the member's behalf names the staff user."))
 
     # Under which policy version (PP-05).
     if facts.version_published_at is None:
-        add("policy_version", "Only a published policy version can be consented to.")
+        add("policy_version", gettext("Only a published policy version can be consented to."))
     elif facts.version_published_at > event.occurred_at:
-        add("policy_version", f"Policy version {facts.version_label} was not yet published at that time.")
+        add("policy_version", gettext(
+            "Policy version %(version_label)s was not yet published at that time."
+        ) % {"version_label": facts.version_label})
 
     if event.action == ConsentAction.GRANT:
         if facts.member_status is not None and facts.member_status not in ACTIVE_STATUSES:
-            add("member", "The account is not active: it cannot grant new purposes.")
+            add("member", gettext("The account is not active: it cannot grant new purposes."))
         if facts.is_child:
-            add("member", "The member is under 14 on that day: a child can grant nothing (PP-03, PP-37).")
+            add("member", gettext("The member is under 14 on that day: a child can grant nothing (PP-03, PP-37)."))
         if facts.introduced_label and facts.version_published_at is not None:
             if facts.introduced_at is None:
-                add("purpose", f"This purpose comes with policy version {facts.introduced_label}, which is not "
-                               "published yet: nobody can grant it.")
+                add("purpose", gettext(
+                    "This purpose comes with policy version %(introduced_label)s, which is not published yet: "
+                    "nobody can grant it."
+                ) % {"introduced_label": facts.introduced_label})
             elif facts.version_published_at < facts.introduced_at:
-                add("policy_version", f"This purpose was introduced in policy version {facts.introduced_label}: "
-                                      f"a grant under the older version {facts.version_label} does not cover it "
-                                      "(PP-05).")
+                add("policy_version", gettext(
+                    "This purpose was introduced in policy version %(introduced_label)s: a grant under the older "
+                    "version %(version_label)s does not cover it (PP-05)."
+                ) % {"introduced_label": facts.introduced_label, "version_label": facts.version_label})
     elif event.action == ConsentAction.WITHDRAW and facts.purpose_kind == PurposeKind.BASIC:
-        add("purpose", "A basic purpose is needed for the service and is not consented to one by one; the "
-                       "member may cancel the account instead (PP-04, PP-33).")
+        add("purpose", gettext(
+            "A basic purpose is needed for the service and is not consented to one by one; the member may cancel "
+            "the account instead (PP-04, PP-33)."
+        ))
     return errors
 
 

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
@@ -64,7 +65,12 @@ class LegalGround(models.Model):
         ordering = ["use", "position"]
 
     def __str__(self) -> str:
-        return f"{self.section} ({self.position}) {self.wording[:60]}"
+        return f"{self.section} ({self.position}) {self.wording_text[:60]}"
+
+    @property
+    def wording_text(self) -> str:
+        """The policy's wording in the active language (the catalogue's msgid is the stored English)."""
+        return gettext(self.wording)
 
 
 class PolicyVersion(models.Model):
@@ -95,7 +101,7 @@ class PolicyVersion(models.Model):
         permissions = [("publish_policyversion", "Can publish a policy version (starts re-consent campaigns)")]
 
     def __str__(self) -> str:
-        return f"Policy {self.version}"
+        return gettext("Policy %(version)s") % {"version": self.version}
 
     @property
     def is_major(self) -> bool:
@@ -109,11 +115,12 @@ class PolicyVersion(models.Model):
     def clean(self) -> None:
         unknown = set(self.change_kinds) - set(ChangeKind.values)
         if unknown:
-            raise ValidationError({"change_kinds": f"Unknown change kinds: {', '.join(sorted(unknown))}."})
+            message = gettext("Unknown change kinds: %(kinds)s.") % {"kinds": ", ".join(sorted(unknown))}
+            raise ValidationError({"change_kinds": message})
         if ChangeKind.MINOR in self.change_kinds and self.is_major:
-            raise ValidationError({"change_kinds": "A version cannot be both minor and major."})
+            raise ValidationError({"change_kinds": gettext("A version cannot be both minor and major.")})
         if not self.change_kinds:
-            raise ValidationError({"change_kinds": "Say what kind of change this version makes."})
+            raise ValidationError({"change_kinds": gettext("Say what kind of change this version makes.")})
 
 
 class Purpose(models.Model):
@@ -143,7 +150,12 @@ class Purpose(models.Model):
         ordering = ["kind", "code"]
 
     def __str__(self) -> str:
-        return self.name
+        return self.display_name
+
+    @property
+    def display_name(self) -> str:
+        """The name in the active language: the policy's own purposes are in the catalogue (others show as named)."""
+        return gettext(self.name) if self.name else self.name
 
     @property
     def is_basic(self) -> bool:
@@ -152,9 +164,10 @@ class Purpose(models.Model):
     def clean(self) -> None:
         unknown = set(self.data_categories) - set(Category.values)
         if unknown:
-            raise ValidationError({"data_categories": f"Not data-map categories: {', '.join(sorted(unknown))}."})
+            message = gettext("Not data-map categories: %(categories)s.") % {"categories": ", ".join(sorted(unknown))}
+            raise ValidationError({"data_categories": message})
         if self.is_biometric and self.is_basic:
-            raise ValidationError({"is_biometric": "Biometric processing is always optional (PP-10)."})
+            raise ValidationError({"is_biometric": gettext("Biometric processing is always optional (PP-10).")})
 
 
 class Guardian(models.Model):
@@ -195,15 +208,15 @@ class Guardian(models.Model):
         ordering = ["member", "pk"]
 
     def __str__(self) -> str:
-        return f"Guardian #{self.pk}"
+        return gettext("Guardian #%(pk)s") % {"pk": self.pk}
 
 
 class AppendOnlyQuerySet(models.QuerySet):
     def update(self, **kwargs):
-        raise ValidationError("Consent events are append-only: record a new event instead.")
+        raise ValidationError(gettext("Consent events are append-only: record a new event instead."))
 
     def delete(self):
-        raise ValidationError("Consent events are append-only: they are never deleted.")
+        raise ValidationError(gettext("Consent events are append-only: they are never deleted."))
 
 
 class ConsentEvent(models.Model):
@@ -266,15 +279,15 @@ class ConsentEvent(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Consent event #{self.pk}"
+        return gettext("Consent event #%(pk)s") % {"pk": self.pk}
 
     def save(self, *args, **kwargs):
         if self.pk is not None and not kwargs.get("force_insert"):
-            raise ValidationError("Consent events are append-only: record a new event instead.")
+            raise ValidationError(gettext("Consent events are append-only: record a new event instead."))
         super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
-        raise ValidationError("Consent events are append-only: they are never deleted.")
+        raise ValidationError(gettext("Consent events are append-only: they are never deleted."))
 
 
 class ConsentState(models.Model):
@@ -318,7 +331,7 @@ class ConsentState(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Consent state #{self.pk}"
+        return gettext("Consent state #%(pk)s") % {"pk": self.pk}
 
 
 class ReconsentNotice(models.Model):
@@ -363,7 +376,7 @@ class ReconsentNotice(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Notice #{self.pk}"
+        return gettext("Notice #%(pk)s") % {"pk": self.pk}
 
 
 class Recipient(models.Model):
@@ -465,7 +478,7 @@ class Disclosure(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Disclosure #{self.pk}"
+        return gettext("Disclosure #%(pk)s") % {"pk": self.pk}
 
 
 class DisclosedMember(models.Model):
@@ -492,7 +505,7 @@ class DisclosedMember(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Disclosed member #{self.pk}"
+        return gettext("Disclosed member #%(pk)s") % {"pk": self.pk}
 
 
 class SmsReply(models.Model):
@@ -522,7 +535,7 @@ class SmsReply(models.Model):
         ordering = ["-received_at", "-pk"]
 
     def __str__(self) -> str:
-        return f"SMS reply #{self.pk}"
+        return gettext("SMS reply #%(pk)s") % {"pk": self.pk}
 
 
 class SiteEvent(models.Model):
@@ -564,4 +577,4 @@ class SiteEvent(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Site event #{self.pk}"
+        return gettext("Site event #%(pk)s") % {"pk": self.pk}

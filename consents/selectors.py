@@ -24,6 +24,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.members.choices import DocumentKind, MemberStatus
 from accounts.models import ADULT_AGE, CHILD_AGE_LIMIT, Member, age_on
@@ -162,7 +163,9 @@ def purpose_get(purpose: Purpose | str) -> Purpose:
     try:
         return Purpose.objects.select_related("introduced_in").get(code=purpose)
     except Purpose.DoesNotExist:
-        raise ValidationError({"purpose": f"There is no purpose with the code {purpose!r}."}) from None
+        raise ValidationError({"purpose": gettext(
+            "There is no purpose with the code %(purpose)s."
+        ) % {"purpose": f"{purpose!r}"}}) from None
 
 
 def policy_version_current(*, at: datetime.datetime | None = None) -> PolicyVersion:
@@ -174,7 +177,7 @@ def policy_version_current(*, at: datetime.datetime | None = None) -> PolicyVers
         .first()
     )
     if version is None:
-        raise ValidationError({"policy_version": "No policy version was published at that time."})
+        raise ValidationError({"policy_version": gettext("No policy version was published at that time.")})
     return version
 
 
@@ -228,13 +231,16 @@ def may_process(*, member: Member, purpose: Purpose | str, at: datetime.datetime
     purpose = purpose_get(purpose)
     status = _status_on(member, at)
     if status is None:
-        return Decision(False, "The member had not registered yet at that time.", "not_registered")
+        return Decision(False, gettext("The member had not registered yet at that time."), "not_registered")
     if status not in ACTIVE_STATUSES:
         label = MemberStatus(status).label
-        return Decision(False, f"The account is {str(label).lower()}: its data is not processed for "
-                               "the service any more.", f"account_{status}")
+        return Decision(False, gettext(
+            "The account is %(value)s: its data is not processed for the service any more."
+        ) % {"value": str(label).lower()}, f"account_{status}")
     if purpose.is_basic:
-        return Decision(True, "A basic purpose: needed for the service while the account is active (PP-04).",
+        return Decision(True, gettext(
+            "A basic purpose: needed for the service while the account is active (PP-04)."
+        ),
                         "basic")
 
     when = at or timezone.now()
@@ -244,7 +250,9 @@ def may_process(*, member: Member, purpose: Purpose | str, at: datetime.datetime
     day = timezone.localdate(when)
     age = member.age_on(day)
     if age is not None and age < CHILD_AGE_LIMIT:
-        return Decision(False, "The member is under 14 on that day: a child can grant nothing (PP-03, PP-37).",
+        return Decision(False, gettext(
+            "The member is under 14 on that day: a child can grant nothing (PP-03, PP-37)."
+        ),
                         "child")
 
     rows = ConsentEvent.objects.filter(member=member, purpose=purpose, occurred_at__lte=when).values(*LEDGER_FIELDS)
@@ -252,28 +260,36 @@ def may_process(*, member: Member, purpose: Purpose | str, at: datetime.datetime
     introduced_at, introduced_label = _introduced_at(purpose)
     if state is None or not state.granted:
         if state is not None and state.withdrawn_at is not None:
-            return Decision(False, f"Withdrawn on {timezone.localdate(state.withdrawn_at):%Y-%m-%d}; no grant "
-                                   "since (PP-32).", "withdrawn")
+            return Decision(False, gettext(
+                "Withdrawn on %(value)s; no grant since (PP-32)."
+            ) % {"value": f"{timezone.localdate(state.withdrawn_at):%Y-%m-%d}"}, "withdrawn")
         if state is not None and state.by_guardian:
-            return Decision(False, "Only a guardian has granted it: the member's own grant is missing (PP-38).",
+            return Decision(False, gettext(
+                "Only a guardian has granted it: the member's own grant is missing (PP-38)."
+            ),
                             "no_own_grant")
-        return Decision(False, "No grant of this additional purpose is recorded (PP-05).", "no_grant")
+        return Decision(False, gettext("No grant of this additional purpose is recorded (PP-05)."), "no_grant")
     if introduced_at is not None and _older(state.own_version_published_at, introduced_at):
-        return Decision(False, f"The grant predates policy version {introduced_label}, which introduced this "
-                               "purpose: the member must consent again (PP-05).", "outdated_version")
+        return Decision(False, gettext(
+            "The grant predates policy version %(introduced_label)s, which introduced this purpose: the member "
+            "must consent again (PP-05)."
+        ) % {"introduced_label": introduced_label}, "outdated_version")
     if age is not None and age < ADULT_AGE:
         if not state.by_guardian:
-            return Decision(False, "The member is aged 14-17 on that day: a guardian's grant is needed as "
-                                   "well (PP-38).", "needs_guardian")
+            return Decision(False, gettext(
+                "The member is aged 14-17 on that day: a guardian's grant is needed as well (PP-38)."
+            ), "needs_guardian")
         if introduced_at is not None and _older(state.guardian_version_published_at, introduced_at):
-            return Decision(False, f"The guardian's grant predates policy version {introduced_label}, which "
-                                   "introduced this purpose (PP-05, PP-38).", "guardian_outdated_version")
+            return Decision(False, gettext(
+                "The guardian's grant predates policy version %(introduced_label)s, which introduced this purpose "
+                "(PP-05, PP-38)."
+            ) % {"introduced_label": introduced_label}, "guardian_outdated_version")
     unaccepted = _unaccepted_narrowing(member, when)
     if unaccepted is not None:
         return unaccepted
     if age is not None and age < ADULT_AGE:
-        return Decision(True, "Granted by the member and a guardian, not withdrawn since (PP-38).", "granted")
-    return Decision(True, "Granted by the member and not withdrawn since.", "granted")
+        return Decision(True, gettext("Granted by the member and a guardian, not withdrawn since (PP-38)."), "granted")
+    return Decision(True, gettext("Granted by the member and not withdrawn since."), "granted")
 
 
 def _unaccepted_narrowing(member: Member, when: datetime.datetime) -> Decision | None:
@@ -295,9 +311,10 @@ def _unaccepted_narrowing(member: Member, when: datetime.datetime) -> Decision |
     if pending is None:
         return None
     label, effective_at = pending
-    return Decision(False, f"Policy version {label}, in effect since {timezone.localdate(effective_at):%Y-%m-%d}, "
-                           "narrows a right and the member has not accepted it: optional processing waits for "
-                           "their express acceptance (PP-40).", "not_accepted")
+    return Decision(False, gettext(
+        "Policy version %(label)s, in effect since %(value)s, narrows a right and the member has not accepted it: "
+        "optional processing waits for their express acceptance (PP-40)."
+    ) % {"label": label, "value": f"{timezone.localdate(effective_at):%Y-%m-%d}"}, "not_accepted")
 
 
 # --- Audiences ---------------------------------------------------------------------------------------
@@ -423,8 +440,10 @@ def face_capture_consent_check(document) -> None:
     decision = may_process(member=document.member, purpose=BIOMETRIC_PURPOSE)
     if not decision.allowed:
         raise ValidationError({
-            "kind": "A face capture is biometric data: it needs the member's current consent to advanced "
-                    f"face verification (PP-10). {decision.reason}"
+            "kind": gettext(
+                "A face capture is biometric data: it needs the member's current consent to advanced face "
+                "verification (PP-10). %(reason)s"
+            ) % {"reason": decision.reason}
         })
 
 

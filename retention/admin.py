@@ -18,6 +18,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django_celery_beat.admin import PeriodicTaskAdmin as BeatPeriodicTaskAdmin
 from django_celery_beat.models import PeriodicTask
@@ -43,7 +44,7 @@ from retention.models import (
 def _messages_of(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
         return " ".join(exc.messages)
-    return str(exc) or "Not allowed."
+    return str(exc) or gettext("Not allowed.")
 
 
 class HistoryWithoutRevert(SimpleHistoryAdmin):
@@ -54,7 +55,7 @@ class HistoryWithoutRevert(SimpleHistoryAdmin):
 
     def history_form_view(self, request, object_id, version_id, extra_context=None):
         if request.method == "POST":
-            raise PermissionDenied("History is read-only here.")
+            raise PermissionDenied(gettext("History is read-only here."))
         return super().history_form_view(request, object_id, version_id, extra_context)
 
 
@@ -83,7 +84,9 @@ class LegalHoldAddForm(forms.ModelForm):
     def clean_reason(self):
         reason = (self.cleaned_data.get("reason") or "").strip()
         if len(reason) < services.MIN_REASON_LENGTH:
-            raise ValidationError(f"Give a reason of at least {services.MIN_REASON_LENGTH} characters.")
+            raise ValidationError(gettext(
+                "Give a reason of at least %(MIN_REASON_LENGTH)s characters."
+            ) % {"MIN_REASON_LENGTH": services.MIN_REASON_LENGTH})
         return reason
 
 
@@ -197,7 +200,9 @@ class LegalHoldAdmin(HistoryWithoutRevert):
                 self.message_user(request, _messages_of(exc), messages.ERROR)
             else:
                 self.log_change(request, hold, [{"changed": {"fields": ["released_at", "release_reason"]}}])
-                self.message_user(request, f"{hold} released; erasure of the member may resume.", messages.SUCCESS)
+                self.message_user(request, gettext(
+                    "%(hold)s released; erasure of the member may resume."
+                ) % {"hold": hold}, messages.SUCCESS)
             return HttpResponseRedirect(reverse("admin:retention_legalhold_change", args=[hold.pk]))
         context = {
             **self.admin_site.each_context(request),
@@ -281,23 +286,24 @@ class ErasureRunAdmin(HistoryWithoutRevert, ReadOnlyAdmin):
             else:
                 ok += 1
         if ok:
-            self.message_user(request, f"{ok} erasure run(s) {done}.", messages.SUCCESS)
+            self.message_user(request, gettext("%(ok)s erasure run(s) %(done)s.") % {"ok": ok, "done": done},
+                              messages.SUCCESS)
 
     @admin.action(description=_("Approve selected prepared runs (four eyes) and queue them"),
                   permissions=["approve_erasure"])
     def approve_runs(self, request, queryset):
         self._each(request, queryset, lambda run: services.erasure_run_approve(run=run, approved_by=request.user),
-                   "approved and queued")
+                   gettext("approved and queued"))
 
     @admin.action(description=_("Reject selected prepared runs"), permissions=["prepare_erasure"])
     def reject_runs(self, request, queryset):
         self._each(request, queryset, lambda run: services.erasure_run_reject(run=run, rejected_by=request.user),
-                   "rejected")
+                   gettext("rejected"))
 
     @admin.action(description=_("Retry the failed members of selected runs"), permissions=["prepare_erasure"])
     def retry_failed(self, request, queryset):
         self._each(request, queryset, lambda run: services.erasure_run_retry_failed(run=run, user=request.user),
-                   "queued again for their failed members")
+                   gettext("queued again for their failed members"))
 
 
 @admin.register(ErasureRunItem)
@@ -398,7 +404,7 @@ class ImpactAssessmentForm(forms.ModelForm):
     def clean(self):
         data = super().clean()
         if data.get("next_due") and data.get("assessed_on") and data["next_due"] <= data["assessed_on"]:
-            self.add_error("next_due", "The next assessment must fall after this one.")
+            self.add_error("next_due", gettext("The next assessment must fall after this one."))
         return data
 
 
@@ -458,7 +464,7 @@ class ImpactAssessmentAdmin(HistoryWithoutRevert):
         if not self.has_view_permission(request, assessment):
             raise PermissionDenied
         if not assessment.report:
-            raise Http404("No report file.")
+            raise Http404(gettext("No report file."))
         content = assessment.report.storage.open(assessment.report.name).read()
         # Stored under a random name without extension: name the download after the assessment.
         extension = "pdf" if content.startswith(b"%PDF-") else "bin"

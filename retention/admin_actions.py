@@ -11,13 +11,15 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Member
 from retention import services
 
 
 @admin.action(
-    description="Prepare erasure of the selected cancelled members (a supervisor approves it)",
+    description=_("Prepare erasure of the selected cancelled members (a supervisor approves it)"),
     permissions=["prepare_erasure"],
 )
 def prepare_erasure(modeladmin, request, queryset):
@@ -35,8 +37,8 @@ def prepare_erasure(modeladmin, request, queryset):
     modeladmin.message_user(
         request,
         format_html(
-            'Erasure run <a href="{}">#{}</a> prepared for {} member(s). A supervisor other than you must approve it '
-            "before anything is erased.",
+            gettext('Erasure run <a href="{}">#{}</a> prepared for {} member(s). A supervisor other than you must '
+                    "approve it before anything is erased."),
             url, run.pk, count,
         ),
         messages.SUCCESS,

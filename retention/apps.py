@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class RetentionConfig(AppConfig):
     name = "retention"
-    verbose_name = "Retention and erasure"
+    verbose_name = _("Retention and erasure")
 
     def ready(self) -> None:
         # The admin's autodiscovery ran in its own ready() (it is listed first): the member admin,

@@ -12,6 +12,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
@@ -69,7 +70,7 @@ class LegalHold(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Legal hold #{self.pk}"
+        return gettext("Legal hold #%(pk)s") % {"pk": self.pk}
 
     def is_active_on(self, day: datetime.date) -> bool:
         return self.released_at is None and self.starts_on <= day and (self.ends_on is None or day <= self.ends_on)
@@ -124,7 +125,7 @@ class ErasureRun(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Erasure run #{self.pk}"
+        return gettext("Erasure run #%(pk)s") % {"pk": self.pk}
 
 
 class ErasureRunItem(models.Model):
@@ -157,7 +158,7 @@ class ErasureRunItem(models.Model):
         indexes = [models.Index(fields=["run", "status"], name="retention_item_run_status")]
 
     def __str__(self) -> str:
-        return f"Erasure item #{self.pk}"
+        return gettext("Erasure item #%(pk)s") % {"pk": self.pk}
 
 
 class ErasureRecord(models.Model):
@@ -189,7 +190,7 @@ class ErasureRecord(models.Model):
         ordering = ["-finished_at", "-pk"]
 
     def __str__(self) -> str:
-        return f"Erasure record #{self.pk}"
+        return gettext("Erasure record #%(pk)s") % {"pk": self.pk}
 
 
 class FileDeletionOutbox(models.Model):
@@ -215,7 +216,7 @@ class FileDeletionOutbox(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"File deletion #{self.pk}"
+        return gettext("File deletion #%(pk)s") % {"pk": self.pk}
 
 
 class JobRun(models.Model):
@@ -268,7 +269,7 @@ class ProcessingReview(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Review #{self.pk}: {self.processing}"
+        return gettext("Review #%(pk)s: %(processing)s") % {"pk": self.pk, "processing": self.processing}
 
 
 class ImpactAssessment(models.Model):
@@ -293,4 +294,4 @@ class ImpactAssessment(models.Model):
         ordering = ["-assessed_on", "-pk"]
 
     def __str__(self) -> str:
-        return f"Impact assessment #{self.pk}: {self.scope}"
+        return gettext("Impact assessment #%(pk)s: %(scope)s") % {"pk": self.pk, "scope": self.scope}

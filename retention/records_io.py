@@ -23,6 +23,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext
 
 from retention.choices import ErasureTrigger
 from retention.models import ErasureRecord
@@ -64,29 +65,37 @@ def _record(line_number: int, text: str) -> ErasureRecord:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ValidationError(f"{where}: not JSON ({exc.msg}).") from exc
+        raise ValidationError(gettext("%(where)s: not JSON (%(msg)s).") % {"where": where, "msg": exc.msg}) from exc
     if not isinstance(data, dict):
-        raise ValidationError(f"{where}: expected an object with {', '.join(FIELDS)}.")
+        raise ValidationError(gettext(
+            "%(where)s: expected an object with %(value)s."
+        ) % {"where": where, "value": ', '.join(FIELDS)})
     unknown = set(data) - set(FIELDS)
     missing = {"subject_hash", "trigger", "started_at", "finished_at"} - set(data)
     if unknown or missing:
-        parts = [f"unknown field(s) {', '.join(sorted(unknown))}" if unknown else "",
-                 f"missing field(s) {', '.join(sorted(missing))}" if missing else ""]
+        parts = [gettext("unknown field(s) %(fields)s") % {"fields": ", ".join(sorted(unknown))} if unknown else "",
+                 gettext("missing field(s) %(fields)s") % {"fields": ", ".join(sorted(missing))} if missing else ""]
         raise ValidationError(f"{where}: {'; '.join(p for p in parts if p)}.")
     if not isinstance(data["subject_hash"], str) or not HASH.match(data["subject_hash"]):
-        raise ValidationError(f"{where}, subject_hash: expected 64 lowercase hex characters.")
+        raise ValidationError(gettext(
+            "%(where)s, subject_hash: expected 64 lowercase hex characters."
+        ) % {"where": where})
     if data["trigger"] not in ErasureTrigger.values:
         allowed = ", ".join(ErasureTrigger.values)
-        raise ValidationError(f"{where}, trigger: {data['trigger']!r} is not one of {allowed}.")
+        raise ValidationError(gettext(
+            "%(where)s, trigger: %(data)s is not one of %(allowed)s."
+        ) % {"where": where, "data": f"{data['trigger']!r}", "allowed": allowed})
     times = {}
     for name in ("started_at", "finished_at"):
         value = parse_datetime(data[name]) if isinstance(data[name], str) else None
         if value is None or timezone.is_naive(value):
-            raise ValidationError(f"{where}, {name}: expected an ISO date-time with a UTC offset.")
+            raise ValidationError(gettext(
+                "%(where)s, %(name)s: expected an ISO date-time with a UTC offset."
+            ) % {"where": where, "name": name})
         times[name] = value
     counts = data.get("counts", {})
     if not isinstance(counts, dict):
-        raise ValidationError(f"{where}, counts: expected an object of rows per model.")
+        raise ValidationError(gettext("%(where)s, counts: expected an object of rows per model.") % {"where": where})
     return ErasureRecord(
         subject_hash=data["subject_hash"], trigger=data["trigger"], counts=counts, **times,
         engine_version=str(data.get("engine_version", ""))[:20],

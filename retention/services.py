@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.dispatch.outbox import enqueue_on_commit
 from accounts.members.choices import MemberStatus
@@ -30,7 +31,9 @@ OPEN_RUN_STATES = (RunStatus.PREPARED, RunStatus.APPROVED, RunStatus.RUNNING)
 def _reason(value: str, field: str) -> str:
     value = (value or "").strip()
     if len(value) < MIN_REASON_LENGTH:
-        raise ValidationError({field: f"Give a reason of at least {MIN_REASON_LENGTH} characters."})
+        raise ValidationError({field: gettext(
+            "Give a reason of at least %(MIN_REASON_LENGTH)s characters."
+        ) % {"MIN_REASON_LENGTH": MIN_REASON_LENGTH}})
     return value
 
 
@@ -63,7 +66,7 @@ def legal_hold_release(*, hold: LegalHold, released_by, reason: str) -> LegalHol
         # Re-read under a row lock: two officers releasing the same hold record one release.
         locked = LegalHold.objects.select_for_update().get(pk=hold.pk)
         if locked.released_at is not None:
-            raise ValidationError(f"Legal hold #{locked.pk} was already released.")
+            raise ValidationError(gettext("Legal hold #%(pk)s was already released.") % {"pk": locked.pk})
         locked.released_at = timezone.now()
         locked.released_by = released_by
         locked.release_reason = reason
@@ -85,17 +88,19 @@ def erasure_run_prepare(
     member already in an open run is refused, so two runs never race for the same member.
     """
     if not prepared_by.has_perm(PREPARE_PERMISSION):
-        raise PermissionDenied("Preparing an erasure needs the prepare-erasure permission.")
+        raise PermissionDenied(gettext("Preparing an erasure needs the prepare-erasure permission."))
     ids = sorted(set(member_ids))
     if not ids:
-        raise ValidationError("Select at least one member.")
+        raise ValidationError(gettext("Select at least one member."))
     members = list(Member.objects.filter(pk__in=ids).only("pk", "member_number", "status").order_by("pk"))
     if trigger == ErasureTrigger.CANCELLATION:
         not_cancelled = [m.member_number for m in members if m.status != MemberStatus.CANCELLED]
         if not_cancelled:
             raise ValidationError(
-                f"Only cancelled members can be erased after cancellation; {len(not_cancelled)} selected "
-                f"are not cancelled: {', '.join(not_cancelled[:10])}."
+                gettext(
+                    "Only cancelled members can be erased after cancellation; %(count)s selected are not "
+                    "cancelled: %(value)s."
+                ) % {"count": len(not_cancelled), "value": ', '.join(not_cancelled[:10])}
             )
     busy = list(
         ErasureRunItem.objects.filter(member_id__in=ids, run__status__in=OPEN_RUN_STATES)
@@ -104,8 +109,10 @@ def erasure_run_prepare(
     )
     if busy:
         raise ValidationError(
-            f"{len(busy)} selected member(s) are already in an erasure run awaiting approval or running: "
-            f"{', '.join(sorted(busy)[:10])}."
+            gettext(
+                "%(count)s selected member(s) are already in an erasure run awaiting approval or running: "
+                "%(value)s."
+            ) % {"count": len(busy), "value": ', '.join(sorted(busy)[:10])}
         )
     with transaction.atomic():
         run = ErasureRun.objects.create(
@@ -124,15 +131,18 @@ def _locked_run(run: ErasureRun) -> ErasureRun:
 def erasure_run_approve(*, run: ErasureRun, approved_by) -> ErasureRun:
     """Approve a prepared run and queue it after commit (four eyes: never the preparer)."""
     if not approved_by.has_perm(APPROVE_PERMISSION):
-        raise PermissionDenied("Approving an erasure needs the approve-erasure permission (supervisor).")
+        raise PermissionDenied(gettext("Approving an erasure needs the approve-erasure permission (supervisor)."))
     with transaction.atomic():
         # Row lock: two supervisors approving at once must not queue the run twice.
         locked = _locked_run(run)
         if locked.status != RunStatus.PREPARED:
-            raise ValidationError(f"Erasure run #{locked.pk} is {locked.get_status_display().lower()}, not awaiting "
-                                  "approval.")
+            raise ValidationError(gettext(
+                "Erasure run #%(pk)s is %(value)s, not awaiting approval."
+            ) % {"pk": locked.pk, "value": locked.get_status_display().lower()})
         if locked.prepared_by_id == approved_by.pk:
-            raise ValidationError(f"Erasure run #{locked.pk} was prepared by you; another supervisor must approve it.")
+            raise ValidationError(gettext(
+                "Erasure run #%(pk)s was prepared by you; another supervisor must approve it."
+            ) % {"pk": locked.pk})
         locked.status = RunStatus.APPROVED
         locked.approved_by = approved_by
         locked.save(update_fields=["status", "approved_by"])
@@ -143,11 +153,11 @@ def erasure_run_approve(*, run: ErasureRun, approved_by) -> ErasureRun:
 def erasure_run_reject(*, run: ErasureRun, rejected_by) -> ErasureRun:
     """Refuse a prepared run; nothing is erased and its members may be prepared again."""
     if not (rejected_by.has_perm(APPROVE_PERMISSION) or rejected_by.pk == run.prepared_by_id):
-        raise PermissionDenied("Only a supervisor or the preparer can reject a prepared erasure.")
+        raise PermissionDenied(gettext("Only a supervisor or the preparer can reject a prepared erasure."))
     with transaction.atomic():
         locked = _locked_run(run)
         if locked.status != RunStatus.PREPARED:
-            raise ValidationError(f"Erasure run #{locked.pk} is not awaiting approval.")
+            raise ValidationError(gettext("Erasure run #%(pk)s is not awaiting approval.") % {"pk": locked.pk})
         locked.status = RunStatus.REJECTED
         locked.finished_at = timezone.now()
         locked.save(update_fields=["status", "finished_at"])
@@ -160,11 +170,11 @@ def erasure_run_retry_failed(*, run: ErasureRun, user) -> int:
     Returns the number of failed items queued. Erased, held and skipped items are not touched.
     """
     if not user.has_perm(PREPARE_PERMISSION):
-        raise PermissionDenied("Retrying an erasure needs the prepare-erasure permission.")
+        raise PermissionDenied(gettext("Retrying an erasure needs the prepare-erasure permission."))
     with transaction.atomic():
         locked = _locked_run(run)
         if locked.status != RunStatus.FINISHED_WITH_FAILURES:
-            raise ValidationError(f"Erasure run #{locked.pk} has no failures to retry.")
+            raise ValidationError(gettext("Erasure run #%(pk)s has no failures to retry.") % {"pk": locked.pk})
         failed = ErasureRunItem.objects.filter(run=locked, status=ItemStatus.FAILED).count()
         locked.status = RunStatus.APPROVED
         locked.save(update_fields=["status"])
@@ -226,7 +236,7 @@ def impact_assessment_record(
 
 def impact_assessment_save(*, assessment: ImpactAssessment) -> ImpactAssessment:
     if assessment.next_due and assessment.next_due <= assessment.assessed_on:
-        raise ValidationError({"next_due": "The next assessment must fall after this one."})
+        raise ValidationError({"next_due": gettext("The next assessment must fall after this one.")})
     if (
         assessment.pk
         and ImpactAssessment.objects.filter(pk=assessment.pk).exclude(next_due=assessment.next_due).exists()

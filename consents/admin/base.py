@@ -8,6 +8,7 @@ from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 #: Encrypted member columns that list pages never show: not loaded, so never decrypted. The date of
@@ -40,7 +41,7 @@ class MemberNumberMixin:
 def service_messages(exc: Exception) -> list[str]:
     if isinstance(exc, ValidationError):
         return [str(message) for message in exc.messages]
-    return [str(exc) or "Not allowed."]
+    return [str(exc) or gettext("Not allowed.")]
 
 
 def form_add_service_errors(form, exc: ValidationError) -> None:

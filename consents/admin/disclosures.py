@@ -13,6 +13,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.http import urlencode
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
@@ -131,8 +132,10 @@ class DisclosureAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin):
             else:
                 self.log_addition(request, disclosure, [{"added": {}}])
                 self.message_user(
-                    request, f"{disclosure} entered for {disclosure.member_count} member(s); it awaits approval "
-                    "by someone else.", messages.SUCCESS,
+                    request,
+                    gettext("%(disclosure)s entered for %(count)s member(s); it awaits approval by someone else.")
+                    % {"disclosure": disclosure, "count": disclosure.member_count},
+                    messages.SUCCESS,
                 )
                 return HttpResponseRedirect(reverse("admin:consents_disclosure_change", args=[disclosure.pk]))
         context = {
@@ -192,7 +195,8 @@ class DisclosureAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin):
                 self.message_user(request, f"{disclosure}: {'; '.join(service_messages(exc))}", messages.ERROR)
             else:
                 self.log_change(request, disclosure, [{"changed": {"fields": ["status"]}}])
-                self.message_user(request, f"{disclosure} approved.", messages.SUCCESS)
+                self.message_user(request, gettext("%(disclosure)s approved.") % {"disclosure": disclosure},
+                                  messages.SUCCESS)
 
     @admin.action(description=_("Export the selected entries (CSV)"), permissions=["view"])
     def export_register_csv(self, request, queryset):

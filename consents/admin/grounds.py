@@ -13,6 +13,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
+from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
@@ -140,13 +141,13 @@ class ProcessingOnGroundAdmin(LargeTableMixin, MemberNumberMixin, ReadOnlyHistor
             self.message_user(request, f"{record}: {'; '.join(service_messages(exc))}", messages.ERROR)
         else:
             self.log_change(request, record, [{"changed": {"fields": [done]}}])
-            self.message_user(request, f"{record}: {done}.", messages.SUCCESS)
+            self.message_user(request, f"{record}: {gettext(done)}.", messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:consents_processingonground_change", args=[pk]))
 
     def approve_view(self, request, pk):
         def act(record):
             services.processing_ground_approve(record=record, user=request.user)
-            return "approved"
+            return gettext_noop("approved")
         return self._decided(request, pk, act)
 
     def end_view(self, request, pk):
@@ -155,7 +156,7 @@ class ProcessingOnGroundAdmin(LargeTableMixin, MemberNumberMixin, ReadOnlyHistor
         def act(record):
             services.processing_ground_end(record=record, user=request.user,
                                            reason=form.data.get("reason", ""))
-            return "ended"
+            return gettext_noop("ended")
         return self._decided(request, pk, act)
 
     @admin.action(description=_("Approve the selected records (four eyes)"), permissions=["approve"])
@@ -167,5 +168,5 @@ class ProcessingOnGroundAdmin(LargeTableMixin, MemberNumberMixin, ReadOnlyHistor
                 self.message_user(request, f"{record}: {'; '.join(service_messages(exc))}", messages.ERROR)
             else:
                 self.log_change(request, record, [{"changed": {"fields": ["approved"]}}])
-                self.message_user(request, f"{record} approved.", messages.SUCCESS)
+                self.message_user(request, gettext("%(record)s approved.") % {"record": record}, messages.SUCCESS)
 

@@ -7,6 +7,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
@@ -81,9 +82,11 @@ class PolicyVersionAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin):
                 self.message_user(request, f"{version}: {'; '.join(service_messages(exc))}", messages.ERROR)
                 continue
             if result.notices_queued:
-                text = f"{version} published: {result.notices_queued} member(s) will be notified (PP-39)."
+                text = gettext("%(version)s published: %(count)s member(s) will be notified (PP-39).") % {
+                    "version": version, "count": result.notices_queued,
+                }
             else:
-                text = f"{version} published (minor: no re-consent campaign)."
+                text = gettext("%(version)s published (minor: no re-consent campaign).") % {"version": version}
             self.message_user(request, text, messages.SUCCESS)
 
     def _progress(self, obj) -> campaigns.CampaignProgress:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from consents.grounds.models import GroundStatus
@@ -27,13 +28,13 @@ def member_page_grounds(request, member) -> tuple[str, str] | None:
         return label, format_html("{}", _("None recorded."))
     rows = (
         (
-            reverse("admin:consents_processingonground_change", args=[r.pk]), str(r), r.purpose.name,
-            f"{r.ground.section} ({r.ground.position})", r.ground.wording, r.reference,
+            reverse("admin:consents_processingonground_change", args=[r.pk]), str(r), r.purpose.display_name,
+            f"{r.ground.section} ({r.ground.position})", r.ground.wording_text, r.reference,
             "" if r.member_id else f" — {r.applies_to}", GroundStatus(r.status).label,
         )
         for r in records
     )
     html = format_html_join(
-        "", '<div><a href="{}">{}</a>: {} — {} {}; reference: {}{} — <em>{}</em></div>', rows
+        "", gettext('<div><a href="{}">{}</a>: {} — {} {}; reference: {}{} — <em>{}</em></div>'), rows
     )
     return label, html

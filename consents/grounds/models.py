@@ -18,6 +18,7 @@ import datetime
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
@@ -131,7 +132,7 @@ class ProcessingOnGround(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Processing on ground #{self.pk}"
+        return gettext("Processing on ground #%(pk)s") % {"pk": self.pk}
 
     def status_on(self, when: datetime.datetime) -> GroundStatus:
         """Where the record stands at ``when`` (the same rule as ``selectors.in_force_q``)."""
@@ -154,5 +155,5 @@ class ProcessingOnGround(models.Model):
     def applies_to(self) -> str:
         """Whom it covers, by member number or product-line code (no personal data)."""
         if self.member_id is not None:
-            return f"member {self.member.member_number}"
-        return f"members of {self.product_line.code}"
+            return gettext("member %(number)s") % {"number": self.member.member_number}
+        return gettext("members of %(line)s") % {"line": self.product_line.code}

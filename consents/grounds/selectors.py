@@ -16,6 +16,7 @@ import datetime
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.models import Member
 from consents.grounds.models import ProcessingOnGround
@@ -92,7 +93,11 @@ def disclosure_ground_code(consent_ground_code: str) -> str | None:
 
 def decision_reason(record: ProcessingOnGround) -> str:
     """What ``may_process`` says when a record is in force (the ground's words and its reference)."""
-    until = f" until {record.ends_on:%Y-%m-%d}" if record.ends_on else ""
-    return (f"Processed without consent on a legal ground (PP-17): {record.ground.section} "
-            f"({record.ground.position}) {record.ground.wording}; reference: {record.reference}; "
-            f"record #{record.pk}, in force from {record.starts_on:%Y-%m-%d}{until}.")
+    until = gettext(" until %(day)s") % {"day": f"{record.ends_on:%Y-%m-%d}"} if record.ends_on else ""
+    return gettext(
+        "Processed without consent on a legal ground (PP-17): %(section)s (%(position)s) %(wording)s; "
+        "reference: %(reference)s; record #%(pk)s, in force from %(start)s%(until)s."
+    ) % {
+        "section": record.ground.section, "position": record.ground.position, "wording": record.ground.wording_text,
+        "reference": record.reference, "pk": record.pk, "start": f"{record.starts_on:%Y-%m-%d}", "until": until,
+    }

@@ -14,6 +14,7 @@ import logging
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.models import Member, ProductLine
 from consents.choices import GroundUse
@@ -34,20 +35,26 @@ def processing_ground_check(
     """The rules of a record whoever enters it (the admin form asks before saving): field-keyed errors."""
     errors: dict[str, str] = {}
     if purpose is None:
-        errors["purpose"] = "Name the purpose processed on this ground."
+        errors["purpose"] = gettext("Name the purpose processed on this ground.")
     if (member is None) == (product_line is None):
-        errors["member"] = "Name one member, or a product line whose members it covers (not both)."
+        errors["member"] = gettext("Name one member, or a product line whose members it covers (not both).")
     if ground is None:
-        errors["ground"] = "Name the legal ground of section I(V)3 (PP-17)."
+        errors["ground"] = gettext("Name the legal ground of section I(V)3 (PP-17).")
     elif ground.use != GroundUse.CONSENT_EXCEPTION:
-        errors["ground"] = (f"{ground.section} ({ground.position}) is not one of the eleven grounds of section "
-                            "I(V)3 for processing without consent (PP-17).")
+        errors["ground"] = (gettext(
+            "%(section)s (%(position)s) is not one of the eleven grounds of section I(V)3 for processing without "
+            "consent (PP-17)."
+        ) % {"section": ground.section, "position": ground.position})
     if not reference:
-        errors["reference"] = "Give the law, contract or request this rests on (e.g. an article or case number)."
+        errors["reference"] = gettext(
+            "Give the law, contract or request this rests on (e.g. an article or case number)."
+        )
     if not isinstance(starts_on, datetime.date):
-        errors["starts_on"] = "Say from which day it applies."
+        errors["starts_on"] = gettext("Say from which day it applies.")
     elif ends_on is not None and ends_on < starts_on:
-        errors["ends_on"] = f"The last day ({ends_on:%Y-%m-%d}) is before the first ({starts_on:%Y-%m-%d})."
+        errors["ends_on"] = gettext(
+            "The last day (%(ends_on)s) is before the first (%(starts_on)s)."
+        ) % {"ends_on": f"{ends_on:%Y-%m-%d}", "starts_on": f"{starts_on:%Y-%m-%d}"}
     if errors:
         raise ValidationError(errors)
 
@@ -68,7 +75,7 @@ def processing_ground_record(
     Not in force until another person with the supervisor's permission approves it.
     """
     if not user.has_perm(RECORD_PERMISSION):
-        raise PermissionDenied("Recording processing on a legal ground is compliance work.")
+        raise PermissionDenied(gettext("Recording processing on a legal ground is compliance work."))
     reference = (reference or "").strip()
     processing_ground_check(purpose=purpose, member=member, product_line=product_line, ground=ground,
                             reference=reference, starts_on=starts_on, ends_on=ends_on)
@@ -91,18 +98,22 @@ def processing_ground_approve(*, record: ProcessingOnGround | int, user,
                               now: datetime.datetime | None = None) -> ProcessingOnGround:
     """A supervisor approves a record someone else made (four eyes); it is in force from then."""
     if not user.has_perm(APPROVE_PERMISSION):
-        raise PermissionDenied("Processing on a legal ground is approved by a supervisor.")
+        raise PermissionDenied(gettext("Processing on a legal ground is approved by a supervisor."))
     now = now or timezone.now()
     with transaction.atomic():
         locked = _lock(record)
         if locked.ended_at is not None:
-            raise ValidationError(f"{locked} was ended: it cannot be approved.")
+            raise ValidationError(gettext("%(locked)s was ended: it cannot be approved.") % {"locked": locked})
         if locked.approved_at is not None:
-            raise ValidationError(f"{locked} is already approved.")
+            raise ValidationError(gettext("%(locked)s is already approved.") % {"locked": locked})
         if locked.recorded_by_id == user.pk:
-            raise ValidationError(f"You recorded {locked}: another person must approve it (four eyes).")
+            raise ValidationError(gettext(
+                "You recorded %(locked)s: another person must approve it (four eyes)."
+            ) % {"locked": locked})
         if locked.ends_on is not None and locked.ends_on < timezone.localdate(now):
-            raise ValidationError({"ends_on": f"{locked} ended on {locked.ends_on:%Y-%m-%d}: record it anew."})
+            raise ValidationError({"ends_on": gettext(
+                "%(locked)s ended on %(ends_on)s: record it anew."
+            ) % {"locked": locked, "ends_on": f"{locked.ends_on:%Y-%m-%d}"}})
         locked.approved_by = user
         locked.approved_at = now
         locked._history_user = user
@@ -116,15 +127,17 @@ def processing_ground_end(*, record: ProcessingOnGround | int, user, reason: str
                           now: datetime.datetime | None = None) -> ProcessingOnGround:
     """End a record early (the ground no longer holds): the member's own consent applies again."""
     if not user.has_perm(END_PERMISSION):
-        raise PermissionDenied("Ending processing on a legal ground is compliance work.")
+        raise PermissionDenied(gettext("Ending processing on a legal ground is compliance work."))
     reason = (reason or "").strip()
     if not reason:
-        raise ValidationError({"reason": "Say why it ends (e.g. the order was lifted, the contract ended)."})
+        raise ValidationError({"reason": gettext("Say why it ends (e.g. the order was lifted, the contract ended).")})
     now = now or timezone.now()
     with transaction.atomic():
         locked = _lock(record)
         if locked.ended_at is not None:
-            raise ValidationError(f"{locked} was already ended on {timezone.localdate(locked.ended_at):%Y-%m-%d}.")
+            raise ValidationError(gettext(
+                "%(locked)s was already ended on %(value)s."
+            ) % {"locked": locked, "value": f"{timezone.localdate(locked.ended_at):%Y-%m-%d}"})
         locked.ended_by = user
         locked.ended_at = now
         locked.end_reason = reason

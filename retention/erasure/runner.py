@@ -29,6 +29,7 @@ from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 from django.db.models.query import QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.models import Member
 from retention import outbox
@@ -94,8 +95,9 @@ def erase_members(
     if trigger not in ErasureTrigger.values:
         raise ValueError(f"Unknown erasure trigger {trigger!r}.")
     if run is not None and not dry_run and run.status in (RunStatus.PREPARED, RunStatus.REJECTED):
-        raise ValidationError(f"Erasure run #{run.pk} is {run.get_status_display().lower()}: it needs a "
-                              "supervisor's approval before it can run.")
+        raise ValidationError(gettext(
+            "Erasure run #%(pk)s is %(value)s: it needs a supervisor's approval before it can run."
+        ) % {"pk": run.pk, "value": run.get_status_display().lower()})
     plan()  # a bad declaration fails here, before anything is touched
     size = max(1, chunk_size or settings.ERASURE_CHUNK_SIZE)
     ids = sorted({int(pk) for pk in member_ids})

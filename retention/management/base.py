@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand
+from django.utils.translation import gettext
 
 from accounts.progress import progress
 
@@ -14,15 +15,17 @@ class JobCommand(BaseCommand):
     unit = "members"
 
     def add_arguments(self, parser):
-        parser.add_argument("--dry-run", action="store_true", help="Report what would happen; change nothing.")
-        parser.add_argument("--no-progress", action="store_true", help="Do not draw a progress bar.")
+        parser.add_argument("--dry-run", action="store_true", help=gettext(
+            "Report what would happen; change nothing."
+        ))
+        parser.add_argument("--no-progress", action="store_true", help=gettext("Do not draw a progress bar."))
 
     def bar(self, options, desc: str):
         return progress(total=None, desc=desc, unit=self.unit, enabled=not options.get("no_progress"),
                         stream=self.stderr)
 
     def report(self, title: str, result, *, dry_run: bool) -> None:
-        prefix = "DRY RUN (nothing changed) — " if dry_run else ""
+        prefix = gettext("DRY RUN (nothing changed) — ") if dry_run else ""
         self.stdout.write(f"{prefix}{title}")
         for key, value in result.as_dict().items():
             if key == "dry_run":
@@ -32,6 +35,6 @@ class JobCommand(BaseCommand):
                 for inner, count in sorted(value.items()):
                     self.stdout.write(f"    {inner}: {count}")
                 if not value:
-                    self.stdout.write("    (none)")
+                    self.stdout.write(gettext("    (none)"))
             else:
                 self.stdout.write(f"  {key}: {value}")

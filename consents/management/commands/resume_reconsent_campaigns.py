@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 from django.db.models import Count
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from accounts.progress import progress
 from consents import campaigns
@@ -11,11 +13,13 @@ from consents.models import ReconsentNotice
 
 
 class Command(BaseCommand):
-    help = "Queue the sending of re-consent notices still unsent an hour after they were queued (PP-39)."
+    help = _("Queue the sending of re-consent notices still unsent an hour after they were queued (PP-39).")
 
     def add_arguments(self, parser):
-        parser.add_argument("--dry-run", action="store_true", help="Count what would be queued; queue nothing.")
-        parser.add_argument("--no-progress", action="store_true", help="Do not draw a progress bar.")
+        parser.add_argument("--dry-run", action="store_true", help=gettext(
+            "Count what would be queued; queue nothing."
+        ))
+        parser.add_argument("--no-progress", action="store_true", help=gettext("Do not draw a progress bar."))
 
     def handle(self, *args, dry_run: bool = False, no_progress: bool = False, **options):
         versions = (

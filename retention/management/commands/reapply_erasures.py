@@ -9,6 +9,8 @@ erasure record is written: the first one stays the proof.
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Member
 from accounts.progress import progress
@@ -16,31 +18,39 @@ from retention.erasure import reapply
 
 
 class Command(BaseCommand):
-    help = "Erase again the members a restored backup brought back (matched by erasure records' keyed hashes)."
+    help = _("Erase again the members a restored backup brought back (matched by erasure records' keyed hashes).")
 
     def add_arguments(self, parser):
-        parser.add_argument("--dry-run", action="store_true", help="Report what would change; change nothing.")
-        parser.add_argument("--chunk-size", type=int, default=None, help="Members per erasure transaction.")
-        parser.add_argument("--no-progress", action="store_true", help="Do not draw a progress bar.")
+        parser.add_argument("--dry-run", action="store_true", help=gettext(
+            "Report what would change; change nothing."
+        ))
+        parser.add_argument("--chunk-size", type=int, default=None, help=gettext("Members per erasure transaction."))
+        parser.add_argument("--no-progress", action="store_true", help=gettext("Do not draw a progress bar."))
 
     def handle(self, *args, dry_run: bool = False, chunk_size=None, no_progress: bool = False, **options):
         if chunk_size is not None and chunk_size < 1:
-            raise CommandError("--chunk-size must be at least 1.")
+            raise CommandError(gettext("--chunk-size must be at least 1."))
         total = Member.objects.count()
         with progress(total=total, desc="Matching erasure records", unit="member", enabled=not no_progress,
                       stream=self.stderr) as bar:
             report = reapply.reapply_erasures(dry_run=dry_run, chunk_size=chunk_size, progress=bar)
         result = report.engine
-        verb = "would be erased again" if dry_run else "erased again"
-        self.stdout.write(f"{report.scanned} member(s) checked, {report.matched} match an erasure record.")
-        self.stdout.write(f"{len(result.erased)} member(s) {verb}.")
+        verb = gettext("would be erased again") if dry_run else gettext("erased again")
+        self.stdout.write(gettext(
+            "%(scanned)s member(s) checked, %(matched)s match an erasure record."
+        ) % {"scanned": report.scanned, "matched": report.matched})
+        self.stdout.write(gettext("%(count)s member(s) %(verb)s.") % {"count": len(result.erased), "verb": verb})
         for label, n in sorted(result.counts.items()):
-            self.stdout.write(f"  {label}: {n} row(s)")
+            self.stdout.write(gettext("  %(label)s: %(n)s row(s)") % {"label": label, "n": n})
         if result.held:
-            self.stdout.write(f"{len(result.held)} held by a legal hold, not erased: {', '.join(result.held)}")
+            self.stdout.write(gettext(
+                "%(count)s held by a legal hold, not erased: %(value)s"
+            ) % {"count": len(result.held), "value": ', '.join(result.held)})
         for number, error in sorted(result.failed.items()):
-            self.stderr.write(f"FAILED {number}: {error}")
+            self.stderr.write(gettext("FAILED %(number)s: %(error)s") % {"number": number, "error": error})
         if dry_run:
-            self.stdout.write("Dry run: nothing was changed.")
+            self.stdout.write(gettext("Dry run: nothing was changed."))
         if result.failed:
-            raise CommandError(f"{len(result.failed)} member(s) could not be erased; rerun to retry them.")
+            raise CommandError(gettext(
+                "%(count)s member(s) could not be erased; rerun to retry them."
+            ) % {"count": len(result.failed)})
