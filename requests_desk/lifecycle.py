@@ -264,8 +264,13 @@ def identity_check_record(
 
 
 # --- Fees (PP-31) --------------------------------------------------------------------------------------
-def request_fee_record(*, request: Request, amount, reason: str, user) -> Request:
-    """Record a reasonable fee for a repeated or onerous request, with its reason (PP-31)."""
+def request_fee_record(*, request: Request, amount, reason: str, user, notify: bool = True) -> Request:
+    """Record a reasonable fee for a repeated or onerous request, with its reason (PP-31).
+
+    ``notify``: the fee notice tells the requester the amount and why, in the request's language, in
+    the same transaction (a letter that cannot be sent leaves the fee unrecorded). A zero fee
+    sends no notice.
+    """
     require(user, DECIDE, "record fees")
     try:
         amount = Decimal(str(amount))
@@ -284,6 +289,9 @@ def request_fee_record(*, request: Request, amount, reason: str, user) -> Reques
         locked._history_user = user
         locked._change_reason = "fee recorded"
         locked.save(update_fields=["fee_amount", "fee_reason"])
+        if notify and amount > 0:
+            letters.letter_send(request=locked, template="fee_notice", user=user, note=reason,
+                                extra={"fee_amount": amount, "currency": settings.REQUEST_FEE_CURRENCY})
     return locked
 
 
@@ -317,15 +325,17 @@ def request_extend(*, request: Request, user, due_at: datetime.datetime, reason:
 
 
 def request_refuse(*, request: Request, user, grounds, note: str = "", notify: bool = True,
-                   ground_records=()) -> Request:
+                   ground_records=(), letter_note: str | None = None, letter_extra: dict | None = None) -> Request:
     """Refuse naming legal grounds (the ``refuse`` transition); the reply states each ground (PP-35/36).
 
     ``ground_records``: approved processing on a legal ground in force for the member (PP-17), cited
-    with its ground and reference.
+    with its ground and reference. ``letter_note``/``letter_extra``: what the letter says when it
+    differs from the transition's note (a caller whose reason the letter template words itself).
     """
     with transaction.atomic():
         updated = workflow.transition(request=request, name="refuse", user=user, note=note, grounds=list(grounds),
                                       ground_records=list(ground_records))
         if notify:
-            letters.letter_send(request=updated, template="refusal", user=user, note=note)
+            letters.letter_send(request=updated, template="refusal", user=user,
+                                note=note if letter_note is None else letter_note, extra=letter_extra)
     return updated
