@@ -52,6 +52,11 @@ class Letter:
         return self.subjects.get(language) or self.subjects[ENGLISH]
 
 
+#: The confirmations of a fulfilled request share the fulfilment letter's subject: the requester
+#: (and their mail filters) see one kind of "done" message, whichever type the request was.
+DONE_EN = "[{reference}] Your request has been completed"
+DONE_ZH = "[{reference}] 您的请求已处理完毕"
+
 LETTERS: dict[str, Letter] = {
     letter.name: letter
     for letter in (
@@ -61,9 +66,7 @@ LETTERS: dict[str, Letter] = {
         Letter("verification_request", _("Request to verify identity"), {
             ENGLISH: "[{reference}] Please confirm your identity",
             CHINESE: "[{reference}] 请确认您的身份"}),
-        Letter("fulfilment", _("Request fulfilled"), {
-            ENGLISH: "[{reference}] Your request has been completed",
-            CHINESE: "[{reference}] 您的请求已处理完毕"}),
+        Letter("fulfilment", _("Request fulfilled"), {ENGLISH: DONE_EN, CHINESE: DONE_ZH}),
         Letter("refusal", _("Refusal with grounds"), {
             ENGLISH: "[{reference}] Our decision on your request",
             CHINESE: "[{reference}] 关于您请求的处理决定"}),
@@ -74,17 +77,17 @@ LETTERS: dict[str, Letter] = {
             ENGLISH: "[{reference}] A fee for your request",
             CHINESE: "[{reference}] 关于您请求的收费通知"}, manual=False),
         Letter("access_package", _("Access package ready"), {
-            ENGLISH: "[{reference}] A copy of your personal information is ready",
-            CHINESE: "[{reference}] 您的个人信息副本已准备就绪"}, manual=False),
+            ENGLISH: DONE_EN,
+            CHINESE: DONE_ZH}, manual=False),
         Letter("correction", _("Correction confirmation"), {
-            ENGLISH: "[{reference}] We have corrected your personal information",
-            CHINESE: "[{reference}] 我们已更正您的个人信息"}, manual=False),
+            ENGLISH: DONE_EN,
+            CHINESE: DONE_ZH}, manual=False),
         Letter("deletion", _("Deletion confirmation"), {
-            ENGLISH: "[{reference}] We have deleted your personal information",
-            CHINESE: "[{reference}] 我们已删除您的个人信息"}, manual=False),
+            ENGLISH: DONE_EN,
+            CHINESE: DONE_ZH}, manual=False),
         Letter("cancellation", _("Cancellation confirmation"), {
-            ENGLISH: "[{reference}] Your account is cancelled",
-            CHINESE: "[{reference}] 您的账户已注销"}, manual=False),
+            ENGLISH: DONE_EN,
+            CHINESE: DONE_ZH}, manual=False),
     )
 }
 
