@@ -9,8 +9,8 @@ from django.utils import timezone
 
 from accounts.models import StaffUser
 from requests_desk import reminders
-from retention.jobs.reviews import send_review_reminders
 from retention.choices import ReviewOutcome
+from retention.jobs.reviews import send_review_reminders
 from retention.models import ProcessingReview
 from tests.requests_desk.test_reminders import digests_to, due_in
 
