@@ -112,7 +112,8 @@ def test_issue16_the_demo_shows_chinese_requests_and_their_chinese_letters_besid
     assert "请删除" in inbound.body  # decoded from the GB2312 mail
     sent = {m.template: m for m in Message.objects.filter(direction=MessageDirection.OUTBOUND,
                                                           request__in=[deletion, correction])}
-    assert "我们已收到您的请求" in sent["acknowledgement"].subject and "请回复本邮件" in sent["verification_request"].body
+    assert "我们已收到您的请求" in sent["acknowledgement"].subject
+    assert "请回复本邮件" in sent["verification_request"].body
     assert "我们已更正您的以下信息" in sent["correction"].body
     english = Message.objects.filter(direction=MessageDirection.OUTBOUND, template="acknowledgement",
                                      request__reference__lt=f"{demo.REFERENCE_PREFIX}9000").first()

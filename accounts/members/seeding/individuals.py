@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 
-from accounts.languages import CHINESE
 from accounts.members.choices import DocumentKind, InstrumentKind, MemberKind, ReviewStatus, VerificationLevel
 from accounts.members.seeding.countries import COUNTRIES, COUNTRY_CODES, COUNTRY_WEIGHTS
 from accounts.members.seeding.devices import draw_devices
@@ -46,7 +45,7 @@ def draw_individual(clock: SeedClock, rng: random.Random, index: int, minor_age:
         phone=person.phone,
         # Issue 16: members from the mainland, Hong Kong and Taiwan read their letters in Chinese;
         # the others leave it blank (their language is detected from what they write).
-        preferred_language=CHINESE if country.code in CHINESE_SPEAKING else "",
+        preferred_language="zh-hans" if country.code in CHINESE_SPEAKING else "",
     )
     draw_status(clock, rng, member)
     primary = draw_identity_document(
