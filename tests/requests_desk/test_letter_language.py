@@ -168,3 +168,27 @@ def test_letters_use_the_requests_language_for_dates_and_labels(settings):
     due = timezone.localtime(request.due_at).date()
     assert f"{due.year}年{due.month}月{due.day}日" in rendered.text
     assert f"{due:%Y-%m-%d}" not in rendered.text
+
+
+def test_pp31_a_recorded_fee_is_notified_in_the_requests_language_with_amount_and_reason(compliance_officer):
+    request = lifecycle.request_create(type=RequestType.ACCESS, requester_kind=RequesterKind.MEMBER,
+                                       channel=IntakeChannel.EMAIL, requester_email="li.wei@mail.example",
+                                       description="请提供我的全部个人信息副本。这是本季度第三次申请。")
+    assert request.language == "zh-hans"
+    lifecycle.request_fee_record(request=request, amount="25.50", reason="本季度第三次提出相同请求",
+                                 user=compliance_officer)
+    [notice] = mail.outbox
+    assert notice.subject == f"[{request.reference}] 关于您请求的收费通知"
+    assert "25.50 CNY" in notice.body and "本季度第三次提出相同请求" in notice.body
+    assert request.messages.get().template == "fee_notice"
+
+
+def test_pp29_a_chinese_members_deletion_confirmation_is_in_chinese(agent, compliance_officer, supervisor):
+    member = MemberFactory(preferred_language="zh-hans")
+    request = lifecycle.request_create(type=RequestType.DELETION, requester_kind=RequesterKind.MEMBER,
+                                       channel=IntakeChannel.EMAIL, member=member,
+                                       requester_email="ann@mail.example", description="Please delete my data.")
+    assert request.language == "zh-hans"
+    rendered = letters.letter_render(request=request, template="deletion", extra={"kept": []})
+    assert "我们已从我们的系统中删除您的个人信息" in rendered.text and "我们未保留任何信息" in rendered.text
+    assert rendered.subject == f"[{request.reference}] 您的请求已处理完毕"
