@@ -310,6 +310,12 @@ SECURE_REDIRECT_EXEMPT = [r"^health/$"]
 LANGUAGE_CODE = "en"
 LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# Issue 16: the language of letters to a requester whose language is not known (no member
+# preference, nothing detected in the message). "en" keeps the letters sent before issue 16.
+DEFAULT_LETTER_LANGUAGE = env.str("DEFAULT_LETTER_LANGUAGE", default="en")
+if DEFAULT_LETTER_LANGUAGE not in dict(LANGUAGES):
+    raise ImproperlyConfigured(
+        f"DEFAULT_LETTER_LANGUAGE must be one of {', '.join(code for code, _ in LANGUAGES)}.")
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
@@ -397,6 +403,8 @@ REQUEST_DUE_DAYS = env.int("REQUEST_DUE_DAYS", default=15)
 REQUEST_REMINDER_DAYS = [int(d) for d in env.list("REQUEST_REMINDER_DAYS", default=["5", "2", "0"])]
 # PP-31: a request of the same type by the same member within this window is a repeat.
 REQUEST_REPEAT_WINDOW_DAYS = env.int("REQUEST_REPEAT_WINDOW_DAYS", default=180)
+# PP-31: the currency a recorded fee is stated in (the fee notice names it; ISO 4217 code).
+REQUEST_FEE_CURRENCY = env.str("REQUEST_FEE_CURRENCY", default="CNY")
 # PP-41: the official contact addresses, used in every outgoing letter.
 OFFICIAL_REQUESTS_EMAIL = env.str("OFFICIAL_REQUESTS_EMAIL", default="zhangtao@lianjingkeji.com")
 OFFICIAL_COMPLAINTS_EMAIL = env.str("OFFICIAL_COMPLAINTS_EMAIL", default="customer_service@cpay.finance")

@@ -23,10 +23,12 @@ from django.core.exceptions import EmptyResultSet, PermissionDenied, ValidationE
 from django.core.mail import EmailMessage, get_connection
 from django.db import connection, models, transaction
 from django.db.models import Count, Q
-from django.utils import timezone
+from django.template.loader import select_template
+from django.utils import timezone, translation
 from django.utils.translation import gettext
 
 from accounts.dispatch.outbox import enqueue_many_on_commit, enqueue_on_commit
+from accounts.languages import CHINESE, ENGLISH, localized_templates, member_language, supported
 from accounts.members.choices import MemberStatus
 from accounts.models import Member
 from consents.choices import ChangeKind
@@ -194,27 +196,26 @@ class ChunkResult:
         return {"selected": self.selected, "sent": self.sent, "without_email": self.without_email}
 
 
-def notice_message(*, version: PolicyVersion, member_number: str, email: str, connection) -> EmailMessage:
-    """The prominent notice of a major change (PP-39), addressed by member number only."""
-    if narrows_a_right(version):
-        # PP-40: what non-acceptance means here is what consents.selectors.may_process applies.
-        until = (
-            "This version narrows one of your rights, so it needs your express acceptance: until you accept "
-            "it, we pause the optional processing you had agreed to (such as marketing messages); the service "
-            "itself continues. If you do not agree, you may stop using the platform and close your account.\n"
-        )
-    else:
-        until = "Until you accept, nothing that needs your consent changes for you.\n"
-    body = (
-        f"Dear member {member_number},\n\n"
-        f"We have changed our privacy policy (version {version.version}). "
-        f"It takes effect on {version.effective_at:%Y-%m-%d}.\n\n"
-        f"What changes:\n{version.summary or '(see the policy text)'}\n\n"
-        "This is a major change: we ask you to read the new policy and accept it explicitly in the app "
-        f"or on the website. {until}"
-    )
+#: Issue 16: the notice's subject per language; its body is ``consents/email/[<language>/]reconsent_notice.txt``.
+NOTICE_SUBJECT = {ENGLISH: "Our privacy policy is changing (version {version})",
+                  CHINESE: "我们的隐私政策即将变更（版本 {version}）"}
+
+
+def notice_message(*, version: PolicyVersion, member_number: str, email: str, connection,
+                   language: str = ENGLISH) -> EmailMessage:
+    """The prominent notice of a major change (PP-39), addressed by member number only, in ``language``
+    (the member's preference, issue 16).
+
+    PP-40: when the version narrows a right, the notice says what non-acceptance means, which is what
+    ``consents.selectors.may_process`` applies.
+    """
+    language = supported(language) or ENGLISH
+    with translation.override(language):
+        body = select_template(localized_templates("consents/email/reconsent_notice.txt", language)).render({
+            "version": version, "member_number": member_number, "narrows": narrows_a_right(version),
+        })
     return EmailMessage(
-        subject=f"Our privacy policy is changing (version {version.version})",
+        subject=NOTICE_SUBJECT[language].format(version=version.version),
         body=body,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[email],
@@ -242,7 +243,7 @@ def reconsent_chunk_send(*, version_id: int, first_id: int, last_id: int) -> Chu
             _unsent(version_id)
             .filter(pk__gte=first_id, pk__lte=last_id)
             .select_related("member")
-            .only("pk", "member", "member__member_number", "member__email")
+            .only("pk", "member", "member__member_number", "member__email", "member__preferred_language")
             .select_for_update(skip_locked=True, of=("self",))
             .order_by("pk")
         )
@@ -257,6 +258,7 @@ def reconsent_chunk_send(*, version_id: int, first_id: int, last_id: int) -> Chu
                         member_number=notice.member.member_number,
                         email=notice.member.email,
                         connection=mail,
+                        language=member_language(notice.member),
                     )
                     message.send()
                     sent_ids.append(notice.pk)

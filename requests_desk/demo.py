@@ -18,12 +18,20 @@ Idempotent: each demo request has a fixed public reference (``DSR-DEMO0001`` …
 exist are skipped, so a second run creates nothing (an erased member's request keeps its reference).
 No e-mail is sent: demo requesters who gave an e-mail address get no letters, the others get their
 letters recorded on the postal channel.
+
+Both languages (issue 16): two Chinese-speaking members (王芳, 李伟, who prefer Chinese letters)
+write in Chinese — a deletion request arriving as a GB2312 e-mail, read by the real mail parser, whose
+language is detected from it, and a correction request — and their letters are recorded in Chinese
+beside the English ones of the other requests.
 """
 
 from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass
+from email.header import Header
+from email.mime.text import MIMEText
+from email.utils import formataddr
 
 from django.db import transaction
 from django.utils import timezone
@@ -43,6 +51,7 @@ from requests_desk.choices import (
 from requests_desk.fulfilment.correction import correction_propose
 from requests_desk.fulfilment.deletion import deletion_prepare
 from requests_desk.fulfilment.dispatcher import request_fulfil
+from requests_desk.mail.parse import mail_parse
 from requests_desk.messages import message_record_inbound
 from requests_desk.models import IdentityCheck, Request
 from requests_desk.states import Status
@@ -277,6 +286,75 @@ def _drive(spec: DemoRequest, request: Request, staff: Staff) -> Request:
     return request_fulfil(request=request, user=approver, note="Thank you for contacting us.")
 
 
+#: Issue 16: the Chinese-speaking members and their requests (number, local name, legal name, age).
+CHINESE_MEMBERS = {9001: ("R910000011", "王芳", "Wang Fang", 34), 9002: ("R910000012", "李伟", "Li Wei", 45)}
+CHINESE_DELETION = ("删除我的个人信息", "您好：\n我已不再使用贵平台，请删除你们保存的我的全部个人信息。\n谢谢！\n王芳")
+CHINESE_CORRECTION = ("更正手机号码", "您好，我账户中登记的手机号码已经停用，请更正为新的号码。李伟")
+
+
+def _chinese_member(number: int) -> Member:
+    member_number, local_name, legal_name, age = CHINESE_MEMBERS[number]
+    member = _own_member(member_number, legal_name, age)
+    if member.preferred_language != "zh-hans" or member.local_name != local_name:
+        member.local_name, member.preferred_language = local_name, "zh-hans"
+        member.save(update_fields=["local_name", "preferred_language"])
+    return member
+
+
+def _gb2312_mail(member: Member, subject: str, body: str) -> bytes:
+    """The deletion request as a Chinese mail client sends it: GB2312, base64, an encoded From name."""
+    message = MIMEText(body, "plain", "gb2312")
+    message["From"] = formataddr((member.local_name, member.email), charset="gb2312")
+    message["To"] = "privacy@exchange.example"
+    message["Subject"] = Header(subject, "gb2312").encode()
+    message["Message-ID"] = f"<{member.member_number.lower()}-deletion@demo-mail.example>"
+    return message.as_bytes()
+
+
+def _seed_chinese(staff: Staff, existing: set[str]) -> int:
+    """A Chinese deletion request (a GB2312 mail, awaiting approval) and a fulfilled Chinese correction."""
+    created = 0
+    agent = staff.agent
+    for number in CHINESE_MEMBERS:
+        reference = f"{REFERENCE_PREFIX}{number}"
+        if reference in existing:
+            continue
+        with transaction.atomic():
+            member = _chinese_member(number)
+            received = timezone.now() - datetime.timedelta(days=3 if number == 9001 else 12)
+            if number == 9001:
+                parsed = mail_parse(_gb2312_mail(member, *CHINESE_DELETION))
+                subject, body, source = parsed.subject, parsed.body, parsed.message_id
+                language = lifecycle.intake_language(member=None, text=f"{subject}\n{body}", charsets=parsed.charsets)
+                type_ = RequestType.DELETION
+            else:
+                (subject, body), source, language, type_ = CHINESE_CORRECTION, "", "", RequestType.CORRECTION
+            # No address kept: the demo sends no e-mail, so its letters are recorded for posting.
+            request = lifecycle.request_create(
+                type=type_, requester_kind=RequesterKind.MEMBER, channel=IntakeChannel.EMAIL, received_at=received,
+                member=member, requester_name=member.local_name, subject=subject, description=body, user=agent,
+                language=language,
+            )
+            Request.objects.filter(pk=request.pk).update(reference=reference)
+            request = Request.objects.get(pk=request.pk)
+            message_record_inbound(request=request, body=body, subject=subject, channel=IntakeChannel.EMAIL,
+                                   at=received, source_message_id=source)
+            letters.letter_send(request=request, template="acknowledgement", user=agent)
+            letters.letter_send(request=request, template="verification_request", user=agent)
+            request = workflow.transition(request=request, name="start", user=agent)
+            request = lifecycle.request_assign(request=request, assignee=agent, user=agent)
+            _verify(request, staff)
+            if type_ == RequestType.DELETION:
+                deletion_prepare(request=request, user=staff.officer,
+                                 note="No legal hold; transaction records stay for retention.")
+            else:
+                correction_propose(request=request, changes={"phone": "+86 139 5555 0188"}, user=agent)
+                request = workflow.transition(request=request, name="submit_for_approval", user=agent)
+                request_fulfil(request=request, user=staff.officer, note="感谢您的耐心等待。")
+        created += 1
+    return created
+
+
 def seed_requests(*, bar=None) -> dict[str, int]:
     """Requests of every type in every reachable state; idempotent by reference (see the module docstring)."""
     specs = demo_requests()
@@ -306,6 +384,7 @@ def seed_requests(*, bar=None) -> dict[str, int]:
         created += 1
         if bar is not None:
             bar.update(1)
+    created += _seed_chinese(staff, existing)
     return {"requests created": created,
             "demo requests": Request.objects.filter(reference__startswith=REFERENCE_PREFIX).count()}
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime
 
 from django import forms
+from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Member
 from consents.choices import GroundUse
@@ -134,6 +136,12 @@ class IdentityCheckForm(forms.Form):
 class ReplyForm(forms.Form):
     template = forms.ChoiceField(label="Letter", choices=letter_choices)
     note = forms.CharField(label="Additional text", widget=forms.Textarea(attrs={"rows": 4}), required=False)
+
+
+class LetterLanguageForm(forms.Form):
+    """Issue 16: the language the request's next letters are written in."""
+
+    language = forms.ChoiceField(label=_("Letter language"), choices=settings.LANGUAGES)
 
 
 class FeeForm(forms.Form):

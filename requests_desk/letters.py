@@ -1,9 +1,13 @@
 """Outbound replies rendered from templates and kept on the request (PP-14, PP-34, PP-35, PP-36, PP-41).
 
-Each letter is ``templates/requests_desk/letters/<name>.txt`` (and ``<name>.html`` when present, sent
-as the HTML alternative). Every letter names the official contact addresses from the settings
-(PP-41) and the request's public reference in its subject, so the requester's reply threads back
-onto the request when ``ingest_mail`` reads it.
+Each letter is a whole letter per language (issue 16, docs/decisions.md): the English one is
+``templates/requests_desk/letters/<name>.txt``, the Chinese one ``.../letters/zh-hans/<name>.txt``
+(and ``<name>.html`` when present, sent as the HTML alternative). It is written in the request's
+language (``Request.language``: the member's preference, else detected from the message at intake,
+else ``DEFAULT_LETTER_LANGUAGE``) and rendered under ``translation.override`` of it, so the labels
+and dates it shows follow that language too. Every letter names the official contact addresses
+from the settings (PP-41) and the request's public reference in its subject, so the requester's
+reply threads back onto the request when ``ingest_mail`` reads it.
 
 ``letter_send`` records the outbound ``Message`` and sends the e-mail in one transaction: if the
 mail server refuses, no message is recorded as sent. A request without an e-mail address (phone or
@@ -12,7 +16,7 @@ letter intake) gets its letter recorded on the letter channel, to be printed and
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -20,31 +24,70 @@ from django.core.mail import EmailMultiAlternatives
 from django.core.mail.message import make_msgid
 from django.db import transaction
 from django.template import TemplateDoesNotExist
-from django.template.loader import get_template, render_to_string
-from django.utils import timezone
+from django.template.loader import select_template
+from django.utils import timezone, translation
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
+from accounts.languages import CHINESE, ENGLISH, default_letter_language, localized_templates, supported
 from requests_desk import workflow
 from requests_desk.choices import IntakeChannel, MessageDirection, RequesterKind
 from requests_desk.models import Message, Request
 from requests_desk.permissions import DECIDE, WORK_QUEUE, require
 
+LETTER_DIR = "requests_desk/letters"
+
 
 @dataclass(frozen=True)
 class Letter:
     name: str
-    label: str
-    subject: str  # formatted with the request's reference
+    label: str  # for staff (the desk's letter list), translated by the catalogue
+    #: Subject per language, formatted with the request's reference.
+    subjects: dict[str, str] = field(default_factory=dict)
+    #: An agent may pick it on the request page; the others carry what a fulfilment step knows
+    #: (a download link, the fields corrected, what erasure kept) and are sent by that step.
+    manual: bool = True
 
+    def subject(self, language: str) -> str:
+        return self.subjects.get(language) or self.subjects[ENGLISH]
+
+
+#: The confirmations of a fulfilled request share the fulfilment letter's subject: the requester
+#: (and their mail filters) see one kind of "done" message, whichever type the request was.
+DONE_EN = "[{reference}] Your request has been completed"
+DONE_ZH = "[{reference}] 您的请求已处理完毕"
 
 LETTERS: dict[str, Letter] = {
     letter.name: letter
     for letter in (
-        Letter("acknowledgement", "Acknowledgement of receipt", "[{reference}] We have received your request"),
-        Letter("verification_request", "Request to verify identity",
-               "[{reference}] Please confirm your identity"),
-        Letter("fulfilment", "Request fulfilled", "[{reference}] Your request has been completed"),
-        Letter("refusal", "Refusal with grounds", "[{reference}] Our decision on your request"),
-        Letter("extension", "Extension of the deadline", "[{reference}] We need more time for your request"),
+        Letter("acknowledgement", _("Acknowledgement of receipt"), {
+            ENGLISH: "[{reference}] We have received your request",
+            CHINESE: "[{reference}] 我们已收到您的请求"}),
+        Letter("verification_request", _("Request to verify identity"), {
+            ENGLISH: "[{reference}] Please confirm your identity",
+            CHINESE: "[{reference}] 请确认您的身份"}),
+        Letter("fulfilment", _("Request fulfilled"), {ENGLISH: DONE_EN, CHINESE: DONE_ZH}),
+        Letter("refusal", _("Refusal with grounds"), {
+            ENGLISH: "[{reference}] Our decision on your request",
+            CHINESE: "[{reference}] 关于您请求的处理决定"}),
+        Letter("extension", _("Extension of the deadline"), {
+            ENGLISH: "[{reference}] We need more time for your request",
+            CHINESE: "[{reference}] 我们需要更多时间处理您的请求"}),
+        Letter("fee_notice", _("Fee notice"), {
+            ENGLISH: "[{reference}] A fee for your request",
+            CHINESE: "[{reference}] 关于您请求的收费通知"}, manual=False),
+        Letter("access_package", _("Access package ready"), {
+            ENGLISH: DONE_EN,
+            CHINESE: DONE_ZH}, manual=False),
+        Letter("correction", _("Correction confirmation"), {
+            ENGLISH: DONE_EN,
+            CHINESE: DONE_ZH}, manual=False),
+        Letter("deletion", _("Deletion confirmation"), {
+            ENGLISH: DONE_EN,
+            CHINESE: DONE_ZH}, manual=False),
+        Letter("cancellation", _("Cancellation confirmation"), {
+            ENGLISH: DONE_EN,
+            CHINESE: DONE_ZH}, manual=False),
     )
 }
 
@@ -54,18 +97,30 @@ class Rendered:
     subject: str
     text: str
     html: str | None
+    language: str
+
+
+def letter_language(request: Request) -> str:
+    """The language of ``request``'s letters: the one recorded on it, else the platform's default."""
+    return supported(request.language) or default_letter_language()
+
+
+def _grounds(request: Request) -> list[dict]:
+    """The refusal grounds in the active language: the policy's wording, translated by the catalogue."""
+    if not request.pk:
+        return []
+    grounds = [{"wording": gettext(g.wording), "section": g.section, "reference": ""}
+               for g in request.refusal_grounds.order_by("use", "position")]
+    # PP-17: processing on a legal ground, stated with its reference.
+    grounds += [
+        {"wording": gettext(r.ground.wording), "section": r.ground.section, "reference": r.reference}
+        for r in request.refusal_ground_records.select_related("ground").order_by("pk")
+    ]
+    return grounds
 
 
 def letter_context(request: Request, *, note: str = "", extra: dict | None = None) -> dict:
-    grounds = []
-    if request.pk:
-        grounds = [{"wording": g.wording, "section": g.section} for g in request.refusal_grounds.order_by("use",
-                                                                                                         "position")]
-        # PP-17: processing on a legal ground, stated with its reference.
-        grounds += [
-            {"wording": f"{r.ground.wording} (reference: {r.reference})", "section": r.ground.section}
-            for r in request.refusal_ground_records.select_related("ground").order_by("pk")
-        ]
+    """What every letter may show; call it under ``translation.override`` of the letter's language."""
     return {
         "request": request,
         "reference": request.reference,
@@ -74,7 +129,7 @@ def letter_context(request: Request, *, note: str = "", extra: dict | None = Non
         "received_on": timezone.localtime(request.received_at).date(),
         "due_on": timezone.localtime(request.due_at).date(),
         "note": (note or "").strip(),
-        "grounds": grounds,
+        "grounds": _grounds(request),
         "requests_email": settings.OFFICIAL_REQUESTS_EMAIL,
         "complaints_email": settings.OFFICIAL_COMPLAINTS_EMAIL,
         "due_days": settings.REQUEST_DUE_DAYS,
@@ -88,23 +143,27 @@ def letter_render(*, request: Request, template: str, note: str = "", extra: dic
         raise ValidationError({"template": "Unknown letter template."})
     if template == "refusal" and not (request.refusal_grounds.exists() or request.refusal_ground_records.exists()):
         raise ValidationError({"template": "A refusal letter states the grounds: refuse with grounds first."})
-    context = letter_context(request, note=note, extra=extra)
-    text = render_to_string(f"requests_desk/letters/{template}.txt", context)
-    try:
-        html_template = get_template(f"requests_desk/letters/{template}.html")
-    except TemplateDoesNotExist:
-        html = None
-    else:
-        html = html_template.render(context)
-    return Rendered(subject=letter.subject.format(reference=request.reference), text=text, html=html)
+    language = letter_language(request)
+    with translation.override(language):
+        context = letter_context(request, note=note, extra=extra)
+        text = select_template(localized_templates(f"{LETTER_DIR}/{template}.txt", language)).render(context)
+        try:
+            html_template = select_template(localized_templates(f"{LETTER_DIR}/{template}.html", language))
+        except TemplateDoesNotExist:
+            html = None
+        else:
+            html = html_template.render(context)
+    return Rendered(subject=letter.subject(language).format(reference=request.reference), text=text, html=html,
+                    language=language)
 
 
 #: Letters anyone working the queue may send before the requester's identity is verified: they
 #: say that the request arrived and how to prove who one is, and nothing about the account.
 BEFORE_VERIFICATION = frozenset({"acknowledgement", "verification_request"})
 #: Letters that carry a compliance decision the workflow allows before verification: a refusal
-#: (e.g. the identity could not be verified, PP-36) and an extension of the deadline (PP-34).
-DECISION_LETTERS = frozenset({"refusal", "extension"})
+#: (e.g. the identity could not be verified, PP-36), an extension of the deadline (PP-34) and the
+#: notice of a fee compliance decided to charge (PP-31).
+DECISION_LETTERS = frozenset({"refusal", "extension", "fee_notice"})
 
 
 def identity_gate_applies(request: Request) -> bool:
@@ -206,4 +265,5 @@ def letter_send(
 
 
 def letter_choices() -> list[tuple[str, str]]:
-    return [(letter.name, letter.label) for letter in LETTERS.values()]
+    """The letters an agent may pick on the request page."""
+    return [(letter.name, letter.label) for letter in LETTERS.values() if letter.manual]

@@ -20,6 +20,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
+from accounts.languages import detect_language, member_language, supported
 from accounts.models import Member
 from requests_desk import letters, selectors, workflow
 from requests_desk.choices import IntakeChannel, Priority, RequesterKind, RequestType, Severity, VerificationMethod
@@ -105,6 +106,7 @@ def request_create(
     details: dict | None = None,
     user=None,
     acknowledge: bool = False,
+    language: str = "",
 ) -> Request:
     """Record a new request (status new) with its due date, repeat flag and routing.
 
@@ -114,7 +116,8 @@ def request_create(
     - complaint: names the request it concerns (PP-34);
     - security report: needs a severity, gets a priority from it and is assigned to the least-loaded
       compliance officer (PP-28);
-    - ``acknowledge``: send the acknowledgement letter with the reference and due date.
+    - ``acknowledge``: send the acknowledgement letter with the reference and due date;
+    - language of its letters (issue 16): ``intake_language``, unless the caller names one.
     """
     if type not in RequestType.values:
         raise ValidationError({"type": "Unknown request type."})
@@ -163,6 +166,7 @@ def request_create(
             description=description,
             details=details or {},
             is_repeat=_is_repeat(member, type, received_at),
+            language=supported(language) or intake_language(member=member, text=f"{subject}\n{description}"),
         )
         if user is not None:
             request._history_user = user
@@ -173,6 +177,15 @@ def request_create(
     logger.info("request %s received (type %s, channel %s, repeat %s)", request.reference, type, channel,
                 request.is_repeat)
     return request
+
+
+def intake_language(*, member: Member | None, text: str = "", charsets=()) -> str:
+    """The language a new request's letters use (issue 16): the member's recorded preference; for a
+    request without a member or a preference, the language of the incoming message (its script, its
+    declared charset: a Chinese mail gets a Chinese acknowledgement); else ``DEFAULT_LETTER_LANGUAGE``."""
+    if member is not None and supported(member.preferred_language):
+        return member.preferred_language
+    return detect_language(text=text, charsets=charsets) or member_language(None)
 
 
 def _save_with_fresh_reference(request: Request, attempts: int = 5) -> None:
@@ -264,8 +277,13 @@ def identity_check_record(
 
 
 # --- Fees (PP-31) --------------------------------------------------------------------------------------
-def request_fee_record(*, request: Request, amount, reason: str, user) -> Request:
-    """Record a reasonable fee for a repeated or onerous request, with its reason (PP-31)."""
+def request_fee_record(*, request: Request, amount, reason: str, user, notify: bool = True) -> Request:
+    """Record a reasonable fee for a repeated or onerous request, with its reason (PP-31).
+
+    ``notify``: the fee notice tells the requester the amount and why, in the request's language, in
+    the same transaction (a letter that cannot be sent leaves the fee unrecorded). A zero fee
+    sends no notice.
+    """
     require(user, DECIDE, "record fees")
     try:
         amount = Decimal(str(amount))
@@ -284,6 +302,30 @@ def request_fee_record(*, request: Request, amount, reason: str, user) -> Reques
         locked._history_user = user
         locked._change_reason = "fee recorded"
         locked.save(update_fields=["fee_amount", "fee_reason"])
+        if notify and amount > 0:
+            letters.letter_send(request=locked, template="fee_notice", user=user, note=reason,
+                                extra={"fee_amount": amount, "currency": settings.REQUEST_FEE_CURRENCY})
+    return locked
+
+
+# --- The language of the letters (issue 16) ----------------------------------------------------------
+def request_language_set(*, request: Request, language: str, user) -> Request:
+    """The agent changes the language of the request's next letters (history names who and when).
+
+    Letters already sent stay as they were; the next one is written in ``language``.
+    """
+    require(user, WORK_QUEUE, "change the language of letters")
+    code = supported(language)
+    if code is None:
+        raise ValidationError({"language": "Choose one of the languages letters are written in."})
+    with transaction.atomic():
+        locked = Request.objects.select_for_update().get(pk=request.pk)
+        if locked.language == code:
+            return locked
+        locked.language = code
+        locked._history_user = user
+        locked._change_reason = f"letter language: {code}"
+        locked.save(update_fields=["language"])
     return locked
 
 
@@ -317,15 +359,17 @@ def request_extend(*, request: Request, user, due_at: datetime.datetime, reason:
 
 
 def request_refuse(*, request: Request, user, grounds, note: str = "", notify: bool = True,
-                   ground_records=()) -> Request:
+                   ground_records=(), letter_note: str | None = None, letter_extra: dict | None = None) -> Request:
     """Refuse naming legal grounds (the ``refuse`` transition); the reply states each ground (PP-35/36).
 
     ``ground_records``: approved processing on a legal ground in force for the member (PP-17), cited
-    with its ground and reference.
+    with its ground and reference. ``letter_note``/``letter_extra``: what the letter says when it
+    differs from the transition's note (a caller whose reason the letter template words itself).
     """
     with transaction.atomic():
         updated = workflow.transition(request=request, name="refuse", user=user, note=note, grounds=list(grounds),
                                       ground_records=list(ground_records))
         if notify:
-            letters.letter_send(request=updated, template="refusal", user=user, note=note)
+            letters.letter_send(request=updated, template="refusal", user=user,
+                                note=note if letter_note is None else letter_note, extra=letter_extra)
     return updated

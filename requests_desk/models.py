@@ -94,6 +94,10 @@ class Request(models.Model):
         verbose_name=_("processing on legal grounds relied on"),
     )
     decision_note = models.TextField(_("decision note"), blank=True)
+    # Issue 16: the language of this request's letters, set at intake (the member's preference, else
+    # detected from the message, else DEFAULT_LETTER_LANGUAGE); the agent may change it (history).
+    # Blank on requests received before issue 16: their letters use DEFAULT_LETTER_LANGUAGE.
+    language = models.CharField(_("letter language"), max_length=16, choices=settings.LANGUAGES, blank=True)
     prepared_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -129,7 +133,7 @@ class Request(models.Model):
         },
         not_personal=("id", "reference", "status", "requester_kind", "channel", "due_at", "priority", "severity",
                       "assignee", "concerns", "is_repeat", "fee_amount", "refusal_grounds", "refusal_ground_records",
-                      "prepared_by", "approved_by", "closed_at", "reminder_due_at", "reminder_run"),
+                      "prepared_by", "approved_by", "closed_at", "reminder_due_at", "reminder_run", "language"),
         note="The ticket survives erasure as a pseudonymous record of how the request was handled.",
     )
 

@@ -129,16 +129,9 @@ def _deliver(package: AccessPackage, request: Request, *, expires_at: datetime.d
             ready_at=now, heartbeat_at=None)
         if not changed:
             raise ValidationError("The package is no longer being built.")
-        hours = settings.ACCESS_PACKAGE_LINK_HOURS
-        outcome = (
-            "A copy of your personal data is ready: one file per data category, in JSON and CSV, with a "
-            "README explaining them.\n"
-            f"Download it here (the link works for {hours} hours, until "
-            f"{timezone.localtime(expires_at):%Y-%m-%d %H:%M %Z}):\n"
-            f"{access_package.package_link(token)}\n"
-            "Every download is recorded. Keep the file safe: it contains your identity and account details."
-        )
-        sent = reply(request, package.requested_by, outcome=outcome, note=_letter_note(request), notify=True)
+        sent = reply(request, package.requested_by, note=_letter_note(request), notify=True, template="access_package",
+                     extra={"hours": settings.ACCESS_PACKAGE_LINK_HOURS, "expires_at": timezone.localtime(expires_at),
+                            "link": access_package.package_link(token)})
         if sent is not None and sent.channel == IntakeChannel.EMAIL:
             # Only the token's hash is kept (PP-29): the copy kept on the request shows where the link was.
             body = sent.body.replace(token, "<link token withheld: only its hash is kept>")

@@ -86,7 +86,8 @@ logger = logging.getLogger(__name__)
 
 JOB_NAME = "send_request_reminders"
 DIGEST_TEMPLATE = "requests_desk/email/reminder_digest.txt"
-DIGEST_SUBJECT = "Request desk: deadlines needing your attention"
+#: Per language (issue 16): each staff user's digest is in their language.
+DIGEST_SUBJECT = {"en": "Request desk: deadlines needing your attention", "zh-hans": "请求处理台：需要您关注的处理期限"}
 _PATH_PLACEHOLDER = "DSR-PLACEHOLD"
 #: A digest lists this many requests of each kind at most and counts the rest (the queue lists them all).
 DIGEST_MAX_ITEMS = 200
@@ -318,7 +319,7 @@ def _overflow_item(kind_overdue: bool, more: int, last_due: datetime.date, queue
     what = "overdue requests" if kind_overdue else "requests due soon"
     query = "?overdue=on" if kind_overdue else "?scope=mine&due_within=" + str(max(reminder_days() or [0]))
     return digest.DigestItem(label=f"… and {more:,} more {what}: see the queue", due=last_due,
-                             path=queue_path + query, overdue=kind_overdue)
+                             path=queue_path + query, overdue=kind_overdue, more=more)
 
 
 def _send(now: datetime.datetime, *, step) -> tuple[int, int]:
@@ -328,7 +329,7 @@ def _send(now: datetime.datetime, *, step) -> tuple[int, int]:
     how many more there are (the queue lists them all); every marked reminder is counted as sent.
     """
     today = timezone.localdate(now)
-    type_labels = dict(RequestType.choices)
+    type_labels = {value: RequestType(value).label for value in RequestType.values}  # lazy: per recipient
     path_template = reverse("requests_desk:request_detail", args=[_PATH_PLACEHOLDER])
     queue_path = reverse("requests_desk:queue")
     with transaction.atomic():
@@ -365,6 +366,8 @@ def _send(now: datetime.datetime, *, step) -> tuple[int, int]:
                 label += " · unassigned"
             items[staff_user_id].append(digest.DigestItem(
                 label=label, due=due, path=path_template.replace(_PATH_PLACEHOLDER, reference), overdue=overdue,
+                reference=reference, type_label=type_labels.get(type_, type_), days_left=(due - today).days,
+                unassigned=overdue and assignee_id is None,
             ))
         count = 0
         for (staff_user_id, overdue), (total, last_due) in totals.items():

@@ -15,6 +15,7 @@ urlpatterns = [
     path("r/<str:reference>/do/<slug:name>/", views.request_transition, name="request_transition"),
     path("r/<str:reference>/identity-check/", views.identity_check, name="identity_check"),
     path("r/<str:reference>/reply/", views.reply, name="reply"),
+    path("r/<str:reference>/letter-language/", views.letter_language, name="letter_language"),
     path("r/<str:reference>/contact/", views.log_contact, name="log_contact"),
     path("r/<str:reference>/fee/", views.fee, name="fee"),
     path("r/<str:reference>/member/", views.identify_member, name="identify_member"),

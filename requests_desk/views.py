@@ -16,6 +16,7 @@ from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.privacy import reveal
@@ -29,6 +30,7 @@ from requests_desk.forms import (
     FulfilForm,
     IdentityCheckForm,
     IntakeForm,
+    LetterLanguageForm,
     MemberForm,
     NoteForm,
     QueueFilterForm,
@@ -235,6 +237,8 @@ def request_detail(request, reference: str):
         "needs_identity": item.type in workflow.NEEDS_IDENTITY,
         "identity_form": IdentityCheckForm() if may_work and is_open else None,
         "reply_form": ReplyForm() if may_work else None,
+        # Issue 16: the language of the next letter, which the agent may change before sending it.
+        "language_form": LetterLanguageForm(initial={"language": letters.letter_language(item)}) if may_work else None,
         # PP-14: until the identity check, letters are limited (letters.letter_identity_gate).
         "letters_gated": not verified and letters.identity_gate_applies(item),
         "fee_form": FeeForm(initial={"fee_amount": item.fee_amount, "fee_reason": item.fee_reason})
@@ -355,6 +359,17 @@ def reply(request, reference: str):
                 lambda item, data: letters.letter_send(request=item, template=data["template"], user=request.user,
                                                        note=data["note"]),
                 _letter_sent)
+
+
+@require_POST
+@_desk_view(WORK)
+def letter_language(request, reference: str):
+    """Issue 16: the language of this request's next letters (history records the change)."""
+    return _act(request, reference, LetterLanguageForm(request.POST),
+                lambda item, data: lifecycle.request_language_set(request=item, language=data["language"],
+                                                                  user=request.user),
+                lambda request, item: messages.success(
+                    request, _("Letters are now written in %(language)s.") % {"language": item.get_language_display()}))
 
 
 def _contact_logged(item, data, user):

@@ -14,7 +14,10 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
-from django.template.loader import render_to_string
+from django.template.loader import select_template
+from django.utils import translation
+
+from accounts.languages import ENGLISH, localized_templates, staff_language
 
 
 @dataclass(frozen=True)
@@ -25,16 +28,29 @@ class DigestItem:
     due: datetime.date
     path: str
     overdue: bool = False
+    #: Issue 16: the parts of a request's line, so a template in another language words it itself
+    #: (``label`` stays the English line). ``type_label`` is a lazy translation; ``more`` counts the
+    #: requests an overflow line stands for.
+    reference: str = ""
+    type_label: object = ""
+    days_left: int | None = None
+    unassigned: bool = False
+    more: int = 0
 
 
 def send_digests(
     items_by_user: Mapping[object, Sequence[object]],
     *,
-    subject: str,
+    subject: str | Mapping[str, str],
     template: str,
     context: dict | None = None,
 ) -> int:
     """Send each user with at least one item a single e-mail listing them; return the number sent.
+
+    Issue 16: each digest is written in its recipient's language (``StaffUser.language``, else
+    ``LANGUAGE_CODE``): the template ``<dir>/<language>/<name>`` (the English one without it), the
+    subject from ``subject`` when it is a mapping of language to subject, rendered under
+    ``translation.override`` so labels and dates follow it.
 
     One SMTP connection for the whole batch. Users without an e-mail address or inactive are
     skipped. A failure raises, so a caller that sends inside its transaction rolls its marks back
@@ -44,9 +60,13 @@ def send_digests(
     for user, items in items_by_user.items():
         if not items or not getattr(user, "email", "") or not getattr(user, "is_active", True):
             continue
-        body = render_to_string(template, {**(context or {}), "user": user, "items": list(items)})
+        language = staff_language(user)
+        with translation.override(language):
+            body = select_template(localized_templates(template, language)).render(
+                {**(context or {}), "user": user, "items": list(items)})
+        text = subject if isinstance(subject, str) else (subject.get(language) or subject[ENGLISH])
         messages.append(
-            EmailMessage(subject=subject, body=body, from_email=settings.DEFAULT_FROM_EMAIL, to=[user.email])
+            EmailMessage(subject=text, body=body, from_email=settings.DEFAULT_FROM_EMAIL, to=[user.email])
         )
     if not messages:
         return 0

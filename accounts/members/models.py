@@ -91,6 +91,11 @@ class Member(models.Model):
     email_bidx = BlindIndexField(source="email", kind="email")
     phone = EncryptedTextField(_("phone"), blank=True)
     phone_bidx = BlindIndexField(source="phone", kind="phone")
+    # Issue 16: the language of the member's letters and notices; blank = not known (detected per request).
+    preferred_language = models.CharField(
+        _("preferred language"), max_length=16, choices=settings.LANGUAGES, blank=True,
+        help_text=_("Letters and notices to the member are written in this language."),
+    )
     import_batch = models.ForeignKey(
         "ImportBatch", on_delete=models.PROTECT, null=True, blank=True, editable=False, related_name="+",
         verbose_name=_("import"), help_text=_("The import that last wrote this record, with its source (PP-16)."),
@@ -116,6 +121,7 @@ class Member(models.Model):
             "phone": _p(Category.CONTACT, gettext_noop("Phone"), Erasure.SET_NULL, sensitive=True, mask=Mask.PHONE),
             "phone_bidx": _p(Category.CONTACT, gettext_noop("Phone (blind index)"), Erasure.SET_NULL, **_BIDX),
             "product_lines": _p(Category.ACCOUNT, gettext_noop("Product lines used"), Erasure.RETAIN_THEN_PSEUDONYMISE),
+            "preferred_language": _p(Category.ACCOUNT, gettext_noop("Preferred language"), Erasure.SET_NULL),
         },
         not_personal=("id", "kind", "status", "verification_level", "import_batch"),
     )

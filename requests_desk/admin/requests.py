@@ -58,11 +58,12 @@ class RequestAdmin(MaskedHistoryMixin, SensitiveModelAdminMixin, SimpleHistoryAd
         "reference", "type", "status", "requester_kind", "requester_name", "channel", "received_at", "due_at",
         "severity", "assignee", "description", "is_repeat", "fee_amount", "fee_reason",
         "grounds", "decision_note", "prepared_by", "approved_by", "closed_at", "desk_page", "to_fulfil",
+        "language",  # changed on the desk's request page (lifecycle.request_language_set), with history
     )
     fieldsets = (
         (None, {"fields": ("reference", "desk_page", "type", "status", "priority", "severity", "assignee")}),
         (_("Requester"), {"fields": ("requester_kind", "requester_name", "requester_email", "channel", "member",
-                                     "concerns")}),
+                                     "concerns", "language")}),
         (_("Deadline"), {"fields": ("received_at", "due_at", "closed_at")}),
         (_("Content"), {"fields": ("subject", "description", "to_fulfil")}),
         (_("Decision"), {"fields": ("is_repeat", "fee_amount", "fee_reason", "grounds", "decision_note",

@@ -1,5 +1,5 @@
 """What every fulfilment shares: load the request, check its type and member, make the ``fulfil``
-transition, send the ``fulfilment`` letter."""
+transition, send the letter that confirms it."""
 
 from __future__ import annotations
 
@@ -27,12 +27,13 @@ def expect_member(request: Request) -> Member:
     return request.member
 
 
-def reply(request: Request, user, *, outcome: str, note: str, notify: bool) -> Message | None:
-    """The fulfilment letter: what was done (``outcome``) and the staff member's own words."""
+def reply(request: Request, user, *, note: str, notify: bool, template: str = "fulfilment",
+          extra: dict | None = None) -> Message | None:
+    """The letter that tells the requester what was done: ``template`` (a whole letter per language,
+    issue 16) with what the step knows in ``extra``, and the staff member's own words (``note``)."""
     if not notify:
         return None
-    text = "\n\n".join(part for part in (outcome.strip(), (note or "").strip()) if part)
-    return letters.letter_send(request=request, template="fulfilment", user=user, note=text)
+    return letters.letter_send(request=request, template=template, user=user, note=note, extra=extra)
 
 
 def transition_fulfil(request: Request, user, note: str) -> Request:

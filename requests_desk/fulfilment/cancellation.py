@@ -47,8 +47,6 @@ def account_cancellation_fulfil(*, request: Request | int, user, note: str = "",
         cancelled = member_cancel(member=member, user=user, reason=f"cancellation request {updated.reference}")
         days = settings.CANCELLATION_GRACE_DAYS
         erase_on = timezone.localtime(cancelled.cancelled_at + datetime.timedelta(days=days)).date()
-        reply(updated, user, note=note, notify=notify,
-               outcome=f"Your account is cancelled and the service has stopped. After {days} days (from "
-                       f"{erase_on:%Y-%m-%d}) your personal data will be deleted or anonymised, except what the law "
-                       "requires us to keep or what is under a legal hold (PP-33).")
+        reply(updated, user, note=note, notify=notify, template="cancellation",
+              extra={"grace_days": days, "erase_on": erase_on})
     return updated

@@ -73,8 +73,6 @@ def consent_withdrawal_fulfil(*, request: Request | int, user, note: str = "", n
                 channel=Channel.TICKET, actor_kind=actor, staff_user=user,
                 evidence=f"Request {updated.reference}",
             )
-        names = ", ".join(purposes[code].name for code in codes)
         reply(updated, user, note=note, notify=notify,
-               outcome=f"Your consent is withdrawn, from now on, for: {names}. Processing before today stays lawful "
-                       "(PP-32); services that need only the basic purposes continue as before.")
+              extra={"outcome": "consent_withdrawn", "purposes": [purposes[code].name for code in codes]})
     return updated

@@ -160,7 +160,7 @@ def correction_fulfil(*, request: Request | int, user, note: str = "", notify: b
         details = {**(updated.details or {}), "applied_at": timezone.now().isoformat(), "applied_by": user.pk}
         Request.objects.filter(pk=updated.pk).update(details=details)  # details are not in the history
         updated.details = details
-        applied = ", ".join(labels[name] for name in changes)
-        reply(updated, user, outcome=f"We have corrected the following information: {applied}.", note=note,
-               notify=notify)
+        # Labels, not values: the letter names what changed (translated when the labels are).
+        reply(updated, user, note=note, notify=notify, template="correction",
+              extra={"fields": [labels[name] for name in changes]})
     return updated

@@ -28,18 +28,17 @@ from retention.models import ErasureRun, LegalHold
 
 @dataclass(frozen=True)
 class KeptData:
-    """What erasure keeps for a member, and why: a model's retained fields and their retention."""
+    """What erasure keeps for a member, and why: a model's retained fields and their retention.
+
+    The labels are kept as declared (lazy translations where they are marked), so the deletion letter
+    shows them in its own language (issue 16); ``str()`` them for a record.
+    """
 
     record_type: str
     categories: tuple[str, ...]
     fields: tuple[str, ...]
     days: int
     until: datetime.date
-
-    def sentence(self) -> str:
-        return (f"- {self.record_type} ({', '.join(self.categories)}): {', '.join(self.fields)} — kept for "
-                f"{self.days} days (until {self.until:%Y-%m-%d}) because the law requires us to keep them; they are "
-                "detached from your identity now and anonymised when that period ends.")
 
 
 def active_hold(member: Member, today: datetime.date | None = None) -> LegalHold | None:
@@ -74,9 +73,9 @@ def kept_after_erasure(*, counts: dict[str, int], closure: datetime.datetime) ->
         ]
         if not retained:
             continue
-        categories = tuple(dict.fromkeys(str(Category(fp.personal.category).label) for fp in retained))
+        categories = tuple(dict.fromkeys(Category(fp.personal.category).label for fp in retained))
         kept.append(KeptData(
-            record_type=str(p.model._meta.verbose_name_plural).capitalize(), categories=categories,
+            record_type=p.model._meta.verbose_name_plural, categories=categories,
             fields=tuple(fp.personal.label for fp in retained), days=p.retention_days,
             until=timezone.localtime(until).date(),
         ))
@@ -132,22 +131,16 @@ def deletion_fulfil(*, request: Request | int, user, note: str = "", notify: boo
         summary = {
             "erasure_run": run.pk,
             "rows": dict(sorted(result.counts.items())),
-            "kept": [{"records": k.record_type, "fields": list(k.fields), "days": k.days,
+            "kept": [{"records": str(k.record_type).capitalize(), "fields": [str(f) for f in k.fields], "days": k.days,
                       "until": k.until.isoformat()} for k in kept],
         }
         # QuerySet.update on purpose: saving the in-memory request would write its pre-erasure values
         # (name, e-mail, subject) back into a new history row. The summary holds no personal data.
         Request.objects.filter(pk=updated.pk).update(details={"erasure": summary})
-        outcome = ["We have erased your personal data from our systems (PP-02)."]
-        if kept:
-            outcome.append("What we must keep, and why:")
-            outcome.extend(k.sentence() for k in kept)
-        else:
-            outcome.append("Nothing was kept.")
         # The reply names nobody: the request row no longer points at a member, so the letter kept
         # on it must hold no personal data. The address is used to send it and is not stored.
         updated.requester_name = ""
-        reply(updated, user, outcome="\n".join(outcome), note=note, notify=notify)
+        reply(updated, user, note=note, notify=notify, template="deletion", extra={"kept": kept})
     updated.details = {"erasure": summary}
     return updated
 
@@ -164,7 +157,10 @@ def deletion_refuse_held(*, request: Request | int, user, grounds: Iterable, not
     member = expect_member(request)
     if active_hold(member) is None:
         raise ValidationError({"member": "The member is under no legal hold: decide the deletion on its merits."})
+    # The refusal letter says the data is preserved under a hold (its wording, per language, is in
+    # the letter template); the transition's note keeps the same sentence for the record.
     reason = ("Your personal data is under a legal hold: we are required to preserve it for legal proceedings "
               "or an authority's inquiry, and cannot delete it while the hold lasts.")
     text = "\n\n".join(part for part in (reason, (note or "").strip()) if part)
-    return request_refuse(request=request, user=user, grounds=grounds, note=text, notify=notify)
+    return request_refuse(request=request, user=user, grounds=grounds, note=text, notify=notify,
+                          letter_note=note, letter_extra={"held": True})

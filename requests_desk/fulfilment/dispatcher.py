@@ -21,7 +21,7 @@ def reply_fulfil(*, request: Request | int, user, note: str = "", notify: bool =
     request = load_request(request)
     with transaction.atomic():
         updated = transition_fulfil(request, user, note)
-        reply(updated, user, outcome="", note=note, notify=notify)
+        reply(updated, user, note=note, notify=notify)
     return updated
 
 

@@ -37,9 +37,7 @@ def underage_report_confirm(*, request: Request | int, user, note: str = "", not
         locked.save(update_fields=["details"])
         updated = transition_fulfil(locked, user, note)
         # The reporter may be a third party: the reply says what we do, nothing about the member.
-        reply(updated, user, note=note, notify=notify,
-               outcome="Thank you for your report. We have confirmed it: the account is being closed and its data "
-                       "deleted, as our policy requires for users under 14 (PP-37).")
+        reply(updated, user, note=note, notify=notify, extra={"outcome": "underage_confirmed"})
     return updated
 
 
@@ -83,6 +81,5 @@ def security_report_fulfil(*, request: Request | int, user, note: str = "", noti
         if request.status in OPEN_STATES:
             request = security_report_route(request=request, user=user)
         updated = transition_fulfil(request, user, note)
-        reply(updated, user, note=note, notify=notify,
-               outcome="Thank you for reporting this security issue. Our compliance team has assessed and handled it.")
+        reply(updated, user, note=note, notify=notify, extra={"outcome": "security_handled"})
     return updated

@@ -14,7 +14,7 @@ from accounts.models import Member
 from accounts.privacy import crypto
 from requests_desk import letters
 from requests_desk.choices import IntakeChannel, MessageDirection, RequesterKind, RequestType
-from requests_desk.lifecycle import request_create
+from requests_desk.lifecycle import intake_language, request_create
 from requests_desk.mail.parse import REFERENCE_RE, ParsedMail, mail_parse
 from requests_desk.messages import message_record_inbound
 from requests_desk.models import Message, Request
@@ -63,11 +63,15 @@ def mail_ingest(raw: bytes, *, acknowledge: bool = False) -> IngestOutcome:
     with transaction.atomic():
         target = _thread_target(parsed)
         if target is None:
+            member = member_by_email(parsed.sender_address)
             target = request_create(
                 type=RequestType.ENQUIRY, requester_kind=RequesterKind.MEMBER, channel=IntakeChannel.EMAIL,
-                received_at=parsed.at, member=member_by_email(parsed.sender_address),
+                received_at=parsed.at, member=member,
                 requester_name=parsed.sender_name, requester_email=parsed.sender_address,
                 subject=parsed.subject, description="", acknowledge=False,
+                # Issue 16: the member's preference, else the mail's own language (script, charset).
+                language=intake_language(member=member, text=f"{parsed.subject}\n{parsed.body}",
+                                         charsets=parsed.charsets),
             )
             action = "created"
         else:

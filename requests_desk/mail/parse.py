@@ -6,6 +6,7 @@ Hardened by fuzzing (``tests/requests_desk/test_fuzz_mail.py``): every finding i
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import email
 import email.policy
@@ -23,6 +24,8 @@ from requests_desk.messages import IncomingAttachment
 REFERENCE_RE = re.compile(r"\bDSR-[A-HJ-NP-Z2-9]{8}\b")
 #: Message-IDs in In-Reply-To / References: a reply to one of our letters threads onto its request.
 REFERENCE_ID_RE = re.compile(r"<[^<>\s]+>")
+#: RFC 2047 encoded words (``=?gb2312?B?…?=``) name the charset of a header's text.
+ENCODED_WORD_CHARSET_RE = re.compile(rb"=\?([A-Za-z0-9_.:+-]{1,40})(?:\*[A-Za-z-]+)?\?[BbQq]\?")
 #: A message larger than this is quarantined rather than stored (a mail loop or an abuse).
 MAX_MESSAGE_BYTES = 25 * 1024 * 1024
 
@@ -41,6 +44,9 @@ class ParsedMail:
     body: str
     references: list[str]
     attachments: list[IncomingAttachment]
+    #: Charsets the message declares (its text parts and encoded-word headers), lower case: a
+    #: GB2312/GBK/GB18030 mail is Chinese (issue 16, ``accounts.languages.detect_language``).
+    charsets: tuple[str, ...] = ()
 
 
 def _header(message: ParsedEmail, name: str) -> str:
@@ -145,8 +151,20 @@ def mail_parse(raw: bytes) -> ParsedMail:
         raise UnreadableMail(TOO_DEEP) from None
     except (LookupError, UnicodeError, ValueError, KeyError, AttributeError) as exc:
         raise UnreadableMail(f"the body cannot be decoded ({type(exc).__name__})") from None
+    charsets = _declared_charsets(raw, message)
     references = REFERENCE_ID_RE.findall(_header(message, "In-Reply-To") + " " + _header(message, "References"))
     return ParsedMail(
         message_id=message_id[:300], subject=_header(message, "Subject").strip(), sender_address=address.strip(),
         sender_name=name.strip(), at=at, body=body, references=references, attachments=attachments,
+        charsets=charsets,
     )
+
+
+def _declared_charsets(raw: bytes, message: ParsedEmail) -> tuple[str, ...]:
+    """The charsets of the message's text parts and of the encoded words in its headers, in order."""
+    head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    found = [m.decode("ascii").lower() for m in ENCODED_WORD_CHARSET_RE.findall(head)]
+    # The body decoded already; a part with an odd charset parameter adds nothing to the language.
+    with contextlib.suppress(LookupError, ValueError, AttributeError):
+        found += [part.get_content_charset() for part in message.walk() if part.get_content_maintype() == "text"]
+    return tuple(dict.fromkeys(charset for charset in found if charset))

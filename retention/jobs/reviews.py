@@ -23,7 +23,9 @@ logger = logging.getLogger(__name__)
 
 
 REVIEW_DIGEST_TEMPLATE = "retention/email/review_reminder.txt"
-REVIEW_DIGEST_SUBJECT = "Processing reviews and impact assessments falling due"
+#: Per language (issue 16): each recipient's digest is in their language.
+REVIEW_DIGEST_SUBJECT = {"en": "Processing reviews and impact assessments falling due",
+                         "zh-hans": "即将到期的处理活动审查和安全影响评估"}
 
 
 def review_reminder_recipients():

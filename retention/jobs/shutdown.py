@@ -17,9 +17,10 @@ from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 from django.db import transaction
 from django.db.models import QuerySet
-from django.template.loader import render_to_string
-from django.utils import timezone
+from django.template.loader import select_template
+from django.utils import timezone, translation
 
+from accounts.languages import CHINESE, ENGLISH, default_letter_language, localized_templates, supported
 from accounts.models import Member, ProductLine
 from retention import selectors
 from retention.choices import ErasureTrigger
@@ -118,6 +119,22 @@ def erase_kept_members_line_rows(
 
 #: Closure notices per SMTP connection batch.
 NOTICE_BATCH = 500
+CLOSURE_TEMPLATE = "retention/email/service_closed.txt"
+#: Issue 16: per language; the body is ``retention/email/[<language>/]service_closed.txt``.
+CLOSURE_SUBJECT = {ENGLISH: "{line} is closed: what happens to your data",
+                   CHINESE: "{line}已停止服务：您的数据将如何处理"}
+
+
+def closure_notice(*, line: ProductLine, member_number: str, email: str, erased: bool, language: str,
+                   connection) -> EmailMessage:
+    """One member's closure notice (PP-19) in the member's language (issue 16)."""
+    with translation.override(language):
+        body = select_template(localized_templates(CLOSURE_TEMPLATE, language)).render({
+            "line": line, "member_number": member_number, "erased": erased,
+            "contact": settings.OFFICIAL_REQUESTS_EMAIL,
+        })
+    return EmailMessage(subject=CLOSURE_SUBJECT.get(language, CLOSURE_SUBJECT[ENGLISH]).format(line=line.name),
+                        body=body, from_email=settings.DEFAULT_FROM_EMAIL, to=[email], connection=connection)
 
 
 def notify_product_line_closure(*, line: ProductLine, chunk_size: int = 2000) -> int:
@@ -138,20 +155,15 @@ def notify_product_line_closure(*, line: ProductLine, chunk_size: int = 2000) ->
     last = 0
     with get_connection() as connection:
         while True:
-            rows = list(members.filter(pk__gt=last).values_list("pk", "member_number", "email")[:chunk_size])
+            rows = list(members.filter(pk__gt=last)
+                        .values_list("pk", "member_number", "email", "preferred_language")[:chunk_size])
             if not rows:
                 break
             last = rows[-1][0]
             messages = [
-                EmailMessage(
-                    subject=f"{line.name} is closed: what happens to your data",
-                    body=render_to_string("retention/email/service_closed.txt", {
-                        "line": line, "member_number": number, "erased": pk in erased_ids,
-                        "contact": settings.OFFICIAL_REQUESTS_EMAIL,
-                    }),
-                    from_email=settings.DEFAULT_FROM_EMAIL, to=[email], connection=connection,
-                )
-                for pk, number, email in rows if email
+                closure_notice(line=line, member_number=number, email=email, erased=pk in erased_ids,
+                               language=supported(preferred) or default_letter_language(), connection=connection)
+                for pk, number, email, preferred in rows if email
             ]
             for start in range(0, len(messages), NOTICE_BATCH):
                 sent += connection.send_messages(messages[start:start + NOTICE_BATCH]) or 0

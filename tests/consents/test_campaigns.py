@@ -299,3 +299,20 @@ def test_pp39_the_sweep_is_on_the_beat_schedule_and_its_tasks_are_registered():
     for name in ("consents.resume_reconsent_campaigns", "consents.start_reconsent_campaign",
                  "consents.send_reconsent_chunk"):
         assert name in app.tasks, name
+
+
+def test_pp39_issue16_each_member_gets_the_notice_in_their_language(
+    compliance_officer, django_capture_on_commit_callbacks
+):
+    chinese, english = MemberFactory(preferred_language="zh-hans"), MemberFactory()
+    version = major_version()
+    with django_capture_on_commit_callbacks(execute=False):
+        policy_version_publish(version=version, user=compliance_officer, notify=False)
+    ids = list(ReconsentNotice.objects.order_by("pk").values_list("pk", flat=True))
+
+    reconsent_chunk_send(version_id=version.pk, first_id=ids[0], last_id=ids[-1])
+
+    by_address = {m.to[0]: m for m in mail.outbox}
+    assert by_address[chinese.email].subject == f"我们的隐私政策即将变更（版本 {version.version}）"
+    assert f"尊敬的会员 {chinese.member_number}" in by_address[chinese.email].body
+    assert by_address[english.email].subject == f"Our privacy policy is changing (version {version.version})"

@@ -35,7 +35,7 @@ def seeded(django_capture_on_commit_callbacks):
 
 def test_every_type_is_in_every_reachable_state(seeded):
     specs = demo.demo_requests()
-    assert seeded["requests created"] == len(specs)
+    assert seeded["requests created"] == len(specs) + len(demo.CHINESE_MEMBERS)
     found = dict(Request.objects.filter(reference__startswith="DSR-DEMO").values_list("reference", "status"))
     for spec in specs:
         assert found[spec.reference] == spec.state, spec
@@ -97,4 +97,24 @@ def test_without_members_of_the_accounts_step_the_demo_makes_its_own(django_capt
     seed_staff()
     with django_capture_on_commit_callbacks(execute=True):
         counts = demo.seed_requests()
-    assert counts["requests created"] == len(demo.demo_requests())
+    assert counts["requests created"] == len(demo.demo_requests()) + len(demo.CHINESE_MEMBERS)
+
+
+def test_issue16_the_demo_shows_chinese_requests_and_their_chinese_letters_beside_english_ones(seeded):
+    deletion = Request.objects.get(reference=f"{demo.REFERENCE_PREFIX}9001")
+    correction = Request.objects.get(reference=f"{demo.REFERENCE_PREFIX}9002")
+    assert (deletion.type, deletion.status, deletion.language) == (RequestType.DELETION, Status.AWAITING_APPROVAL,
+                                                                   "zh-hans")
+    assert (correction.type, correction.status, correction.language) == (RequestType.CORRECTION, Status.FULFILLED,
+                                                                         "zh-hans")
+    assert deletion.member.local_name == "王芳" and deletion.member.preferred_language == "zh-hans"
+    inbound = deletion.messages.get(direction=MessageDirection.INBOUND)
+    assert "请删除" in inbound.body  # decoded from the GB2312 mail
+    sent = {m.template: m for m in Message.objects.filter(direction=MessageDirection.OUTBOUND,
+                                                          request__in=[deletion, correction])}
+    assert "我们已收到您的请求" in sent["acknowledgement"].subject
+    assert "请回复本邮件" in sent["verification_request"].body
+    assert "我们已更正您的以下信息" in sent["correction"].body
+    english = Message.objects.filter(direction=MessageDirection.OUTBOUND, template="acknowledgement",
+                                     request__reference__lt=f"{demo.REFERENCE_PREFIX}9000").first()
+    assert english is not None and "We have received your request" in english.subject

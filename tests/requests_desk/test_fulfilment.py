@@ -84,7 +84,7 @@ def test_pp29_access_is_prepared_approved_by_someone_else_and_the_link_is_sent(a
     assert response.status_code == 200
     assert package.downloads.count() == 1
     # The copy of the e-mail kept on the request does not hold the token (only its hash is stored).
-    kept = Message.objects.get(request=request, template="fulfilment")
+    kept = Message.objects.get(request=request, template="access_package")
     token = link.rstrip("/").rsplit("/", 1)[-1]
     assert token not in kept.body and "withheld" in kept.body
 
@@ -221,7 +221,7 @@ def test_pp29_the_deletion_reply_lists_what_was_kept_and_why(agent, compliance_o
     assert "because the law requires us to keep them" in letter.body
     assert "Counterparty nickname" not in letter.body.split("What we must keep")[1]  # tokenised, not kept
     # The letter kept on the (now pseudonymous) ticket names nobody.
-    kept = Message.objects.get(request=request, direction=MessageDirection.OUTBOUND, template="fulfilment")
+    kept = Message.objects.get(request=request, direction=MessageDirection.OUTBOUND, template="deletion")
     assert "Han Meimei" not in kept.body and "Dear requester" in kept.body
 
 

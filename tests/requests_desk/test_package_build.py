@@ -221,4 +221,4 @@ def test_pp29_through_a_real_worker_the_approval_commits_and_the_worker_makes_th
     package.refresh_from_db()
     assert package.status == PackageStatus.READY, package.error
     assert package.rows_done == package.rows_total >= 50
-    assert request.messages.filter(template="fulfilment").count() == 1
+    assert request.messages.filter(template="access_package").count() == 1

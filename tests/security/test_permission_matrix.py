@@ -203,6 +203,7 @@ VIEW_EXPECTED: dict[str, dict[str, object]] = {
     "requests_desk:request_transition": _everyone(405, anon=405),
     "requests_desk:identity_check": _everyone(405, anon=405),
     "requests_desk:reply": _everyone(405, anon=405),
+    "requests_desk:letter_language": _everyone(405, anon=405),
     "requests_desk:fee": _everyone(405, anon=405),
     "requests_desk:identify_member": _everyone(405, anon=405),
     "requests_desk:log_contact": _everyone(405, anon=405),
@@ -221,6 +222,8 @@ POST_EXPECTED: dict[str, dict[str, object]] = {
     "requests_desk:request_transition": _per_role(302, 302, 302, 403),
     "requests_desk:identity_check": _per_role(302, 302, 302, 403),
     "requests_desk:reply": _per_role(302, 302, 302, 403),
+    # Issue 16: whoever works the queue may change the language of the next letter (history).
+    "requests_desk:letter_language": _per_role(302, 302, 302, 403),
     "requests_desk:fee": _per_role(302, 403, 302, 403),  # fees are decided by compliance (PP-31)
     "requests_desk:identify_member": _per_role(302, 302, 302, 403),
     "requests_desk:log_contact": _per_role(302, 302, 302, 403),
@@ -526,6 +529,7 @@ def urls_for(route: Route, world: World) -> list[tuple[str, str]]:
                                                     args=[request.reference, "submit_for_approval"]),
         "requests_desk:identity_check": reverse("requests_desk:identity_check", args=[request.reference]),
         "requests_desk:reply": reverse("requests_desk:reply", args=[request.reference]),
+        "requests_desk:letter_language": reverse("requests_desk:letter_language", args=[request.reference]),
         "requests_desk:fee": reverse("requests_desk:fee", args=[request.reference]),
         "requests_desk:identify_member": reverse("requests_desk:identify_member", args=[request.reference]),
         "requests_desk:log_contact": reverse("requests_desk:log_contact", args=[request.reference]),

@@ -201,7 +201,7 @@ class MemberAdmin(
             _("Identity (individuals)"),
             {"fields": ("nationality", "legal_name", "local_name", "date_of_birth", "birth_year")},
         ),
-        (_("Contact"), {"fields": ("email", "phone")}),
+        (_("Contact"), {"fields": ("email", "phone", "preferred_language")}),
     )
     inlines = (
         InstitutionProfileInline,

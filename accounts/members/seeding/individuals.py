@@ -22,6 +22,9 @@ from accounts.members.seeding.transactions import draw_transactions
 from accounts.members.seeding.verifications import draw_verifications
 from accounts.models import IdentityDocument, Member
 
+#: Countries whose demo members prefer Chinese letters (issue 16).
+CHINESE_SPEAKING = frozenset({"CN", "HK", "TW"})
+
 
 def draw_individual(clock: SeedClock, rng: random.Random, index: int, minor_age: int | None, lean: bool) -> MemberPlan:
     """Individual ``index`` (a minor of ``minor_age`` if given); ``lean`` stops after the member and one document."""
@@ -40,6 +43,9 @@ def draw_individual(clock: SeedClock, rng: random.Random, index: int, minor_age:
         birth_year=person.born.year,  # Member.save() derives it; bulk_create does not call save()
         email=person.email,
         phone=person.phone,
+        # Issue 16: members from the mainland, Hong Kong and Taiwan read their letters in Chinese;
+        # the others leave it blank (their language is detected from what they write).
+        preferred_language="zh-hans" if country.code in CHINESE_SPEAKING else "",
     )
     draw_status(clock, rng, member)
     primary = draw_identity_document(

@@ -1,0 +1,96 @@
+"""The language a letter, notice or staff e-mail is written in (issue 16), for every app.
+
+- ``member_language``: a member's recorded preference, else ``DEFAULT_LETTER_LANGUAGE``;
+- ``staff_language``: a staff user's chosen language (``StaffUser.language``), else ``LANGUAGE_CODE``;
+- ``detect_language``: from an incoming message, its script (Chinese characters) and the charsets
+  its MIME parts declare (GB2312, GBK, GB18030, Big5, HZ → Simplified Chinese); ``None`` when
+  nothing says;
+- ``localized_templates``: a per-language template first (``<dir>/<language>/<name>``), the English
+  one (``<dir>/<name>``) after it. Letters are whole letters per language (docs/decisions.md).
+
+Lives in ``accounts`` (the lowest layer) because consents, retention and requests_desk all send mail.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Iterable
+
+from django.conf import settings
+
+ENGLISH = "en"
+CHINESE = "zh-hans"
+#: Charsets only Chinese mail declares (lower case, as ``email`` reports them).
+CHINESE_CHARSETS = frozenset({"gb2312", "gbk", "gb18030", "big5", "big5-hkscs", "hz-gb-2312", "euc-cn", "cp936"})
+#: CJK Unified Ideographs (with extension A and the compatibility block) and CJK punctuation.
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_LETTER = re.compile(r"[A-Za-z\u00c0-\u024f]")
+#: At least this many Chinese characters, and this share of the letters, make a text Chinese: an
+#: English mail that quotes a Chinese name (王芳) stays English.
+MIN_HAN = 2
+MIN_HAN_SHARE = 0.2
+
+
+def language_codes() -> list[str]:
+    return [code for code, _name in settings.LANGUAGES]
+
+
+def supported(code: str | None) -> str | None:
+    """``code`` if it is one of ``settings.LANGUAGES`` (case-insensitive), else ``None``."""
+    code = (code or "").strip().lower()
+    return code if code in language_codes() else None
+
+
+def default_letter_language() -> str:
+    return supported(settings.DEFAULT_LETTER_LANGUAGE) or ENGLISH
+
+
+def member_language(member) -> str:
+    """A member's letters: the recorded preference, else the platform's default."""
+    return supported(getattr(member, "preferred_language", "")) or default_letter_language()
+
+
+def staff_language(user) -> str:
+    """A staff user's e-mails: the language they chose (``StaffUser.language``), else ``LANGUAGE_CODE``."""
+    return supported(getattr(user, "language", "")) or supported(settings.LANGUAGE_CODE) or ENGLISH
+
+
+def script_language(text: str) -> str | None:
+    """Chinese when the text is written mostly in Chinese characters, English when in Latin letters."""
+    text = text or ""
+    han = len(_HAN.findall(text))
+    latin = len(_LETTER.findall(text))
+    if han >= MIN_HAN and han >= MIN_HAN_SHARE * (han + latin):
+        return CHINESE
+    if latin >= 3:
+        return ENGLISH
+    return None
+
+
+def detect_language(*, text: str = "", charsets: Iterable[str] = ()) -> str | None:
+    """The language of an incoming message, or ``None`` when neither its text nor its charset says.
+
+    The script decides first (a UTF-8 mail in Chinese is Chinese; an English mail from a Chinese
+    mail client that declares GBK is English); with no text to judge, a Chinese charset decides.
+    """
+    by_script = script_language(text)
+    if by_script is not None:
+        return by_script
+    if any((charset or "").strip().lower() in CHINESE_CHARSETS for charset in charsets):
+        return CHINESE
+    return None
+
+
+def localized_templates(path: str, language: str) -> list[str]:
+    """Template names for ``path`` in ``language``: ``dir/<language>/name`` before ``dir/name`` (English)."""
+    language = supported(language) or ENGLISH
+    if language == ENGLISH:
+        return [path]
+    folder, name = posixpath.split(path)
+    return [posixpath.join(folder, language, name), path]
+
+
+def localized_template(path: str, language: str) -> str:
+    """The one template name a complete translation uses (``localized_templates``' first entry)."""
+    return localized_templates(path, language)[0]
