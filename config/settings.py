@@ -127,9 +127,13 @@ MIDDLEWARE = [
     # A NUL in the query string is refused before sessions or any view touch the database.
     "accounts.privacy.request_guard.NulQueryGuardMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The language from the session/cookie or the browser's Accept-Language (issue 16)...
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # ...unless the staff user chose one: their preference wins (issue 16).
+    "accounts.staff.language.StaffLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     # Idle and absolute session timeouts; it needs the user and the messages, and it runs before
     # the OTP checks so that an expired session is simply anonymous for them.
@@ -301,6 +305,9 @@ SECURE_REDIRECT_EXEMPT = [r"^health/$"]
 
 # --- Internationalisation -----------------------------------------------------------------------
 LANGUAGE_CODE = "en"
+# Staff screens in Simplified Chinese beside English (issue 16); the Python locale directory is zh_Hans.
+LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from accounts.staff.language import set_language
 from accounts.staff.otp_views import StaffLoginForm
 from config.health import health
 
@@ -12,6 +13,9 @@ admin.site.login_form = StaffLoginForm
 
 urlpatterns = [
     path("health/", health, name="health"),
+    # The language switch of the desk and the admin (issue 16): Django's set_language, which also
+    # stores the staff user's preference.
+    path("i18n/setlang/", set_language, name="set_language"),
     # Reveal, document download and data-map pages; before the admin so its catch-all never shadows them.
     path("admin/accounts/", include("accounts.urls")),
     path("admin/otp/", include("accounts.staff.otp_urls")),  # two-factor verify and enrolment steps
