@@ -21,7 +21,7 @@ class DeadlineFilter(admin.SimpleListFilter):
     parameter_name = "deadline"
 
     def lookups(self, request, model_admin):
-        return (("overdue", _("Overdue")), ("due_soon", f"Due within {DUE_SOON_DAYS} days"),
+        return (("overdue", _("Overdue")), ("due_soon", _("Due within %(days)s days") % {"days": DUE_SOON_DAYS}),
                 ("open", _("Open, on time")))
 
     def queryset(self, request, queryset):
