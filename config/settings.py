@@ -308,6 +308,8 @@ LANGUAGE_CODE = "en"
 # Staff screens in Simplified Chinese beside English (issue 16); the Python locale directory is zh_Hans.
 LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# Short dates (the desk's deadlines) per language: config/formats/<language>/formats.py.
+FORMAT_MODULE_PATH = ["config.formats"]
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True

@@ -1,13 +1,14 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
 
 from accounts.staff.language import set_language
 from accounts.staff.otp_views import StaffLoginForm
 from config.health import health
 
-admin.site.site_header = "Privacy back office"
-admin.site.site_title = "Privacy back office"
-admin.site.index_title = "Compliance"
+admin.site.site_header = _("Privacy back office")
+admin.site.site_title = _("Privacy back office")
+admin.site.index_title = _("Compliance")
 # Sign-in for the admin and the request desk: password, then the authenticator code (issue 7).
 admin.site.login_form = StaffLoginForm
 

@@ -17,7 +17,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.privacy import reveal
@@ -187,6 +187,12 @@ def intake(request):
 
 
 # --- A request's page ----------------------------------------------------------------------------------
+#: How a request's page says where its deadline stands (``selectors.due_state``).
+DUE_STATE_LABELS = {
+    "overdue": gettext_lazy("overdue"), "soon": pgettext_lazy("deadline", "soon"), "later": gettext_lazy("later"),
+}
+
+
 def _member_rows(member) -> list[tuple[str, str]]:
     """What the page shows of the member: identifiers and statuses, sensitive values masked (PP-25)."""
     if member is None:
@@ -207,6 +213,11 @@ def _member_rows(member) -> list[tuple[str, str]]:
 def request_detail(request, reference: str):
     item = _get_request(reference)
     entries = selectors.timeline(item)
+    for entry in entries:
+        if entry.kind == "transition":
+            # The timeline names a transition as the buttons do, in the staff user's language.
+            spec = workflow.TRANSITIONS.get(entry.item.name)
+            entry.item.label = spec.label if spec else entry.item.name
     user = request.user
     may_work = user.has_perm(WORK)
     shown = [entry.item for entry in entries if entry.kind == "message"] if may_work else []
@@ -234,6 +245,7 @@ def request_detail(request, reference: str):
         "member_rows": _member_rows(item.member),
         "requester_email": reveal.masked(item, "requester_email"),
         "due_state": selectors.due_state(item.due_at),
+        "due_state_label": DUE_STATE_LABELS[selectors.due_state(item.due_at)],
         "actions": actions,
         "verified": verified,
         "needs_identity": item.type in workflow.NEEDS_IDENTITY,
