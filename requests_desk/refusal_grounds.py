@@ -8,22 +8,23 @@ no translation exists). tests/requests_desk/test_i18n.py checks the list matches
 
 from __future__ import annotations
 
-from django.utils.translation import gettext
-from django.utils.translation import gettext_noop as N_
+from django.utils.translation import gettext, gettext_noop
 
 #: PP-35: requests we may reject; PP-36: requests we cannot respond to (policy V(IV)).
 REFUSAL_WORDINGS: tuple[str, ...] = (
-    N_("The information asked for is not directly related to the requester's identity"),
-    N_("Unprovoked duplication"),
-    N_("Needs excessive technical means (e.g. developing new systems or fundamentally changing current practice)"),
-    N_("Risks to the legitimate rights of others"),
-    N_("Unrealistic"),
-    N_("Related to national security and national defense security"),
-    N_("Related to public safety, public health and major public interests"),
-    N_("Related to crime investigation, prosecution, trial and execution of judgment"),
-    N_("Sufficient evidence of subjective malice or abuse of rights by the subject of the information"),
-    N_("Responding would seriously damage the legitimate rights and interests of the requester or of others"),
-    N_("Trade secrets are involved"),
+    gettext_noop("The information asked for is not directly related to the requester's identity"),
+    gettext_noop("Unprovoked duplication"),
+    gettext_noop(
+        "Needs excessive technical means (e.g. developing new systems or fundamentally changing current practice)"
+    ),
+    gettext_noop("Risks to the legitimate rights of others"),
+    gettext_noop("Unrealistic"),
+    gettext_noop("Related to national security and national defense security"),
+    gettext_noop("Related to public safety, public health and major public interests"),
+    gettext_noop("Related to crime investigation, prosecution, trial and execution of judgment"),
+    gettext_noop("Sufficient evidence of subjective malice or abuse of rights by the subject of the information"),
+    gettext_noop("Responding would seriously damage the legitimate rights and interests of the requester or of others"),
+    gettext_noop("Trade secrets are involved"),
 )
 
 

@@ -362,9 +362,9 @@ def identity_check(request, reference: str):
 def _letter_sent(request, sent) -> None:
     label = letters.LETTERS[sent.template].label
     if sent.channel == "email":
-        text = _("Letter \u201c%(letter)s\u201d e-mailed.") % {"letter": label}
+        text = _("Letter “%(letter)s” e-mailed.") % {"letter": label}
     else:
-        text = _("Letter \u201c%(letter)s\u201d recorded for posting (no e-mail address).") % {"letter": label}
+        text = _("Letter “%(letter)s” recorded for posting (no e-mail address).") % {"letter": label}
     messages.success(request, text)
 
 
