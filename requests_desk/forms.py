@@ -6,7 +6,7 @@ import datetime
 
 from django import forms
 from django.utils import timezone
-from django.utils.translation import gettext as _g
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Member
@@ -38,7 +38,7 @@ class MemberNumberField(forms.CharField):
             return None
         member = Member.objects.filter(member_number=value.strip().upper()).first()
         if member is None:
-            raise forms.ValidationError(_g("No member has this member number."))
+            raise forms.ValidationError(gettext("No member has this member number."))
         return member
 
 
@@ -69,13 +69,13 @@ class IntakeForm(forms.Form):
             return None
         found = Request.objects.filter(reference=reference).first()
         if found is None:
-            raise forms.ValidationError(_g("No request has this reference."))
+            raise forms.ValidationError(gettext("No request has this reference."))
         return found
 
     def clean_received_at(self):
         value = self.cleaned_data.get("received_at")
         if value and value > timezone.now():
-            raise forms.ValidationError(_g("A request cannot be received in the future."))
+            raise forms.ValidationError(gettext("A request cannot be received in the future."))
         return value
 
 
@@ -166,12 +166,13 @@ class ContactForm(forms.Form):
     def clean_received_at(self):
         value = self.cleaned_data.get("received_at")
         if value and value > timezone.now():
-            raise forms.ValidationError(_g("A contact cannot have happened in the future."))
+            raise forms.ValidationError(gettext("A contact cannot have happened in the future."))
         return value
 
     def clean_attachment(self):
         upload = self.cleaned_data.get("attachment")
         if upload is not None and upload.size > MAX_LOGGED_ATTACHMENT_BYTES:
             raise forms.ValidationError(
-                _g("The file is larger than %(size)s MB.") % {"size": MAX_LOGGED_ATTACHMENT_BYTES // (1024 * 1024)})
+                gettext("The file is larger than %(size)s MB.")
+                % {"size": MAX_LOGGED_ATTACHMENT_BYTES // (1024 * 1024)})
         return upload

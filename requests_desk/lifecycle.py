@@ -20,7 +20,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 from accounts.models import Member
 from requests_desk import letters, selectors, workflow
@@ -126,7 +126,7 @@ def request_create(
     if channel not in IntakeChannel.values:
         raise ValidationError({"channel": _("Unknown intake channel.")})
     if user is not None:
-        require(user, WORK_QUEUE, _lazy("record requests"))
+        require(user, WORK_QUEUE, gettext_lazy("record requests"))
     now = timezone.now()
     received_at = received_at or now
     if received_at > now + datetime.timedelta(minutes=5):
@@ -194,10 +194,10 @@ def _save_with_fresh_reference(request: Request, attempts: int = 5) -> None:
 
 def request_member_identify(*, request: Request, member: Member, user) -> Request:
     """Link the member a request is about once identified; the repeat flag follows (PP-31)."""
-    require(user, WORK_QUEUE, _lazy("identify members on requests"))
+    require(user, WORK_QUEUE, gettext_lazy("identify members on requests"))
     with transaction.atomic():
         locked = Request.objects.select_for_update().get(pk=request.pk)
-        _open(locked, _lazy("change the member"))
+        _open(locked, gettext_lazy("change the member"))
         if locked.identity_checks.exists() and locked.member_id != member.pk:
             # The verification was made against the earlier member: it must not carry over.
             raise ValidationError({"member": _("The requester was already verified against another member.")})
@@ -225,7 +225,7 @@ def identity_check_record(
     identified first. A guardian or an authorised agent also proves their authority to act for
     the member (PP-15); a guardian acts only for a member under 18.
     """
-    require(user, WORK_QUEUE, _lazy("record identity checks"))
+    require(user, WORK_QUEUE, gettext_lazy("record identity checks"))
     if method not in VerificationMethod.values:
         raise ValidationError({"method": _("Unknown verification method.")})
     evidence = (evidence or "").strip()
@@ -234,7 +234,7 @@ def identity_check_record(
         raise ValidationError({"evidence": _("Describe the evidence the identity was verified with.")})
     with transaction.atomic():
         locked = Request.objects.select_for_update(of=("self",)).select_related("member").get(pk=request.pk)
-        _open(locked, _lazy("record an identity check"))
+        _open(locked, gettext_lazy("record an identity check"))
         if locked.requester_kind == RequesterKind.THIRD_PARTY:
             raise ValidationError(
                 {"method": _("A third-party reporter is not the member: their identity does not open the gate.")}
@@ -269,7 +269,7 @@ def identity_check_record(
 # --- Fees (PP-31) --------------------------------------------------------------------------------------
 def request_fee_record(*, request: Request, amount, reason: str, user) -> Request:
     """Record a reasonable fee for a repeated or onerous request, with its reason (PP-31)."""
-    require(user, DECIDE, _lazy("record fees"))
+    require(user, DECIDE, gettext_lazy("record fees"))
     try:
         amount = Decimal(str(amount))
     except (InvalidOperation, ValueError):
@@ -281,7 +281,7 @@ def request_fee_record(*, request: Request, amount, reason: str, user) -> Reques
         raise ValidationError({"fee_reason": _("Say why a fee is charged: repeated or onerous (PP-31).")})
     with transaction.atomic():
         locked = Request.objects.select_for_update().get(pk=request.pk)
-        _open(locked, _lazy("record a fee"))
+        _open(locked, gettext_lazy("record a fee"))
         locked.fee_amount = amount
         locked.fee_reason = reason
         locked._history_user = user
@@ -293,12 +293,12 @@ def request_fee_record(*, request: Request, amount, reason: str, user) -> Reques
 # --- Assignment (requirement 5; "take next" is in requests_desk.queue) --------------------------------
 def request_assign(*, request: Request, assignee, user) -> Request:
     """Give an open request to ``assignee`` (or release it with ``None``)."""
-    require(user, WORK_QUEUE, _lazy("assign requests"))
+    require(user, WORK_QUEUE, gettext_lazy("assign requests"))
     if assignee is not None and not assignee.has_perm(WORK_QUEUE):
         raise ValidationError({"assignee": _("The assignee does not work the request queue.")})
     with transaction.atomic():
         locked = Request.objects.select_for_update().get(pk=request.pk)
-        _open(locked, _lazy("assign"))
+        _open(locked, gettext_lazy("assign"))
         locked.assignee = assignee
         locked._history_user = user
         locked._change_reason = "assigned" if assignee else "released"

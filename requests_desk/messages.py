@@ -17,7 +17,7 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 from accounts.models import SensitiveAccessLog
 from accounts.privacy.storage import protected_storage
@@ -114,7 +114,7 @@ def message_log_contact(
     attachments. ``sender`` names the staff user who logged it; ``at`` is when the contact happened
     (now by default, never in the future).
     """
-    require(user, WORK_QUEUE, _lazy("log contacts on requests"))
+    require(user, WORK_QUEUE, gettext_lazy("log contacts on requests"))
     if channel not in LOGGED_CHANNELS:
         raise ValidationError({"channel": _("Log a phone call, a letter or a visit in person (e-mail is read in "
                                           "by the mail ingest).")})
@@ -161,7 +161,7 @@ def message_bodies_read_log(*, user, request: Request, messages: list[Message], 
 
 def attachment_read(*, user, attachment: Attachment, ip_address: str | None) -> bytes:
     """Decrypt one message attachment for download and log it (PP-25, PP-26)."""
-    require(user, WORK_QUEUE, _lazy("download attachments"))
+    require(user, WORK_QUEUE, gettext_lazy("download attachments"))
     request = attachment.message.request
     with attachment.file.open("rb") as handle:  # the protected storage decrypts
         content = handle.read()

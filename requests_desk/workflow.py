@@ -17,7 +17,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 from consents.choices import GroundUse
 from consents.grounds.selectors import ground_records_for
@@ -109,26 +109,26 @@ OPEN = frozenset(OPEN_STATES)
 TRANSITIONS: dict[str, Spec] = {
     spec.name: spec
     for spec in (
-        Spec("request_identity", _lazy("Ask for identity verification"), frozenset({Status.NEW}),
+        Spec("request_identity", gettext_lazy("Ask for identity verification"), frozenset({Status.NEW}),
              Status.AWAITING_IDENTITY, "requests_desk.work_queue"),
-        Spec("start", _lazy("Start work"), frozenset({Status.NEW, Status.AWAITING_IDENTITY}), Status.IN_PROGRESS,
+        Spec("start", gettext_lazy("Start work"), frozenset({Status.NEW, Status.AWAITING_IDENTITY}), Status.IN_PROGRESS,
              "requests_desk.work_queue"),
-        Spec("submit_for_approval", _lazy("Submit for approval"), frozenset({Status.IN_PROGRESS}),
+        Spec("submit_for_approval", gettext_lazy("Submit for approval"), frozenset({Status.IN_PROGRESS}),
              Status.AWAITING_APPROVAL, "requests_desk.work_queue", needs_identity=True, check=_check_submit),
-        Spec("send_back", _lazy("Send back to the agent"), frozenset({Status.AWAITING_APPROVAL}), Status.IN_PROGRESS,
-             "requests_desk.decide_request", needs_note=True),
-        Spec("fulfil", _lazy("Fulfil"), frozenset({Status.IN_PROGRESS, Status.AWAITING_APPROVAL}), Status.FULFILLED,
-             "requests_desk.decide_request", needs_identity=True, check=_check_fulfil),
-        Spec("refuse", _lazy("Refuse with grounds"),
+        Spec("send_back", gettext_lazy("Send back to the agent"), frozenset({Status.AWAITING_APPROVAL}),
+             Status.IN_PROGRESS, "requests_desk.decide_request", needs_note=True),
+        Spec("fulfil", gettext_lazy("Fulfil"), frozenset({Status.IN_PROGRESS, Status.AWAITING_APPROVAL}),
+             Status.FULFILLED, "requests_desk.decide_request", needs_identity=True, check=_check_fulfil),
+        Spec("refuse", gettext_lazy("Refuse with grounds"),
              frozenset({Status.AWAITING_IDENTITY, Status.IN_PROGRESS, Status.AWAITING_APPROVAL}), Status.REFUSED,
              "requests_desk.decide_request", check=_check_refuse),
-        Spec("withdraw", _lazy("Withdrawn by the requester"), OPEN, Status.WITHDRAWN, "requests_desk.work_queue",
+        Spec("withdraw", gettext_lazy("Withdrawn by the requester"), OPEN, Status.WITHDRAWN, "requests_desk.work_queue",
              needs_note=True),
-        Spec("close_duplicate", _lazy("Close as a duplicate"), frozenset({Status.NEW, Status.AWAITING_IDENTITY}),
+        Spec("close_duplicate", gettext_lazy("Close as a duplicate"), frozenset({Status.NEW, Status.AWAITING_IDENTITY}),
              Status.CLOSED, "requests_desk.work_queue", needs_note=True),
-        Spec("close", _lazy("Close"), frozenset({Status.FULFILLED, Status.REFUSED, Status.WITHDRAWN}), Status.CLOSED,
-             "requests_desk.work_queue"),
-        Spec("extend", _lazy("Extend the deadline"), OPEN, None, "requests_desk.decide_request", needs_note=True,
+        Spec("close", gettext_lazy("Close"), frozenset({Status.FULFILLED, Status.REFUSED, Status.WITHDRAWN}),
+             Status.CLOSED, "requests_desk.work_queue"),
+        Spec("extend", gettext_lazy("Extend the deadline"), OPEN, None, "requests_desk.decide_request", needs_note=True,
              check=_check_extend),
     )
 }

@@ -101,7 +101,7 @@ def messages_of(entries: list[Entry]) -> dict[str, str]:
     """What msgfmt writes to the .mo: translated, non-fuzzy, non-obsolete entries and the header."""
     out: dict[str, str] = {}
     for entry in entries:
-        if entry.obsolete or "fuzzy" in entry.flags and entry.msgid:
+        if entry.obsolete or ("fuzzy" in entry.flags and entry.msgid):
             continue
         if entry.msgid_plural is not None:
             if entry.translated:

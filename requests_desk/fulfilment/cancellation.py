@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 from accounts.members.choices import MemberStatus
 from accounts.models import Member
@@ -26,7 +26,7 @@ def member_cancel(*, member: Member, user, reason: str = "") -> Member:
     The service stops; ``retention.jobs.cancelled.anonymise_cancelled`` erases the member once
     ``CANCELLATION_GRACE_DAYS`` have passed, except data under legal hold or legal retention.
     """
-    require(user, DECIDE, _lazy("cancel accounts"))
+    require(user, DECIDE, gettext_lazy("cancel accounts"))
     with transaction.atomic():
         locked = Member.objects.select_for_update().get(pk=member.pk)
         if locked.status in (MemberStatus.CANCELLED, MemberStatus.CLOSED):

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 from consents.choices import ActorKind, Channel, ConsentAction, PurposeKind
 from consents.ledger import consent_record
@@ -22,7 +22,7 @@ from requests_desk.states import OPEN_STATES
 
 def consent_withdrawal_propose(*, request: Request | int, purposes: Iterable, user) -> Request:
     """Record which purposes the member withdraws: ``details["purposes"]`` (codes of additional purposes)."""
-    require(user, WORK_QUEUE, _lazy("record consent withdrawals"))
+    require(user, WORK_QUEUE, gettext_lazy("record consent withdrawals"))
     codes = list(dict.fromkeys(p.code if isinstance(p, Purpose) else str(p) for p in purposes))
     if not codes:
         raise ValidationError({"purposes": _("Name at least one purpose.")})

@@ -10,7 +10,7 @@ from django.core.validators import validate_email
 from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 from accounts.models import Member
 from accounts.privacy import crypto
@@ -95,7 +95,7 @@ def correction_propose(*, request: Request | int, changes: dict, user) -> Reques
     Values are validated now (field-keyed errors), so the reviewer approves something that can be
     applied. The proposal is reviewed and applied by ``correction_fulfil`` (four eyes).
     """
-    require(user, WORK_QUEUE, _lazy("record corrections"))
+    require(user, WORK_QUEUE, gettext_lazy("record corrections"))
     request = load_request(request)
     expect_type(request, RequestType.CORRECTION)
     member = expect_member(request)

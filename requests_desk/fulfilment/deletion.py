@@ -12,7 +12,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 from accounts.models import Member
 from accounts.privacy.datamap import Category, Erasure
@@ -95,7 +95,7 @@ def _held_error(request: Request) -> ValidationError:
 
 def deletion_prepare(*, request: Request | int, user, note: str = "") -> Request:
     """Compliance prepares the deletion (``submit_for_approval``); a supervisor approves it (four eyes)."""
-    require(user, DECIDE, _lazy("prepare deletions"))
+    require(user, DECIDE, gettext_lazy("prepare deletions"))
     request = load_request(request)
     expect_type(request, RequestType.DELETION)
     member = expect_member(request)

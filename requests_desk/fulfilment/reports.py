@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 from requests_desk import selectors
 from requests_desk.choices import RequestType, Severity
@@ -26,7 +26,7 @@ def underage_report_confirm(*, request: Request | int, user, note: str = "", not
     closes the account and erases the member, with no legal-retention exception. ``details`` also
     records ``confirmed`` with who and when.
     """
-    require(user, DECIDE, _lazy("confirm underage reports"))
+    require(user, DECIDE, gettext_lazy("confirm underage reports"))
     request = load_request(request)
     expect_type(request, RequestType.UNDERAGE_REPORT)
     expect_member(request)
@@ -48,7 +48,7 @@ def underage_report_confirm(*, request: Request | int, user, note: str = "", not
 # --- Security report (PP-28) --------------------------------------------------------------------------
 def security_report_set_severity(*, request: Request | int, severity: str, user) -> Request:
     """Compliance grades a security report (PP-28); the severity decides its priority."""
-    require(user, DECIDE, _lazy("grade security reports"))
+    require(user, DECIDE, gettext_lazy("grade security reports"))
     if severity not in Severity.values:
         raise ValidationError({"severity": _("Choose low, medium, high or critical.")})
     with transaction.atomic():
@@ -81,7 +81,7 @@ def security_report_fulfil(*, request: Request | int, user, note: str = "", noti
     if request.severity not in Severity.values:
         raise ValidationError(
             {"severity": _("A security report is fulfilled only once graded with a severity (PP-28).")})
-    require(user, DECIDE, _lazy("fulfil security reports"))
+    require(user, DECIDE, gettext_lazy("fulfil security reports"))
     with transaction.atomic():
         if request.status in OPEN_STATES:
             request = security_report_route(request=request, user=user)
