@@ -34,3 +34,12 @@ class DeadlineFilter(admin.SimpleListFilter):
         if self.value() == "open":
             return open_.filter(due_at__gte=now)
         return queryset
+
+
+class AssigneeFilter(admin.RelatedOnlyFieldListFilter):
+    """The staff users requests are assigned to; titled in the staff user's language (the field has no
+    translatable verbose name, and giving it one would need a migration)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.title = _("assignee")

@@ -20,7 +20,7 @@ from simple_history.admin import SimpleHistoryAdmin
 from accounts.privacy.admin_mixins import MaskedHistoryMixin, SensitiveModelAdminMixin
 from requests_desk import lifecycle, workflow
 from requests_desk.admin.base import EMPTY, error_text, member_link
-from requests_desk.admin.filters import DeadlineFilter
+from requests_desk.admin.filters import AssigneeFilter, DeadlineFilter
 from requests_desk.admin.forms import (
     PREPARE_FORMS,
     AssignForm,
@@ -45,7 +45,7 @@ class RequestAdmin(MaskedHistoryMixin, SensitiveModelAdminMixin, SimpleHistoryAd
     form = RequestAdminForm
     list_display = ("reference", "type", "status", "priority", "member_column", "assignee", "received_at", "due_at",
                     "deadline", "is_repeat")
-    list_filter = ("type", "status", ("assignee", admin.RelatedOnlyFieldListFilter), DeadlineFilter, "channel",
+    list_filter = ("type", "status", ("assignee", AssigneeFilter), DeadlineFilter, "channel",
                    "requester_kind", "is_repeat", "severity")
     list_select_related = ("member", "assignee")
     raw_id_fields = ("member", "concerns")
