@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 HOST ?= 127.0.0.1:8000
 DEMO_MEMBERS ?= 200
 
-.PHONY: run setup test test-browser lint bench clean
+.PHONY: run setup test test-browser lint bench clean messages
 
 run: setup  ## set everything up and serve the admin at http://$(HOST)/admin/
 	@echo "Admin: http://$(HOST)/admin/"
@@ -53,3 +53,13 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) db.sqlite3 media .pytest_cache
+
+# Issue 16: refresh the zh-Hans catalogues (GNU gettext needed here, not on a clone: the compiled .mo
+# files are committed). Each app's catalogue from inside the app; the project one (templates/, config/)
+# from a folder that links only those two, since --ignore would also skip templates/accounts/.
+messages:
+	for app in accounts consents requests_desk retention; do (cd $$app && ../$(PY) ../manage.py makemessages -l zh_Hans); done
+	rm -rf .messages-tmp && mkdir .messages-tmp && ln -s ../templates ../config .messages-tmp/
+	cd .messages-tmp && ../$(PY) ../manage.py makemessages -l zh_Hans --symlinks
+	rm -rf .messages-tmp
+	$(PY) manage.py compilemessages -l zh_Hans --ignore .venv

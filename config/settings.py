@@ -127,10 +127,13 @@ MIDDLEWARE = [
     # A NUL in the query string is refused before sessions or any view touch the database.
     "accounts.privacy.request_guard.NulQueryGuardMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The language from the session/cookie or the browser's Accept-Language (issue 16)...
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # ...unless the staff user chose one: their preference wins (issue 16).
+    "accounts.staff.language.StaffLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     # Idle and absolute session timeouts; it needs the user and the messages, and it runs before
     # the OTP checks so that an expired session is simply anonymous for them.
@@ -316,6 +319,8 @@ DEFAULT_LETTER_LANGUAGE = env.str("DEFAULT_LETTER_LANGUAGE", default="en")
 if DEFAULT_LETTER_LANGUAGE not in dict(LANGUAGES):
     raise ImproperlyConfigured(
         f"DEFAULT_LETTER_LANGUAGE must be one of {', '.join(code for code, _ in LANGUAGES)}.")
+# Short dates (the desk's deadlines) per language: config/formats/<language>/formats.py.
+FORMAT_MODULE_PATH = ["config.formats"]
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True

@@ -19,6 +19,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from accounts.languages import detect_language, member_language, supported
 from accounts.models import Member
@@ -44,7 +46,8 @@ MIN_TEXT = 5
 
 def _open(request: Request, what: str) -> None:
     if request.status not in OPEN_STATES:
-        raise ValidationError(f"Cannot {what}: request {request.reference} is {request.get_status_display().lower()}.")
+        raise ValidationError(_("Cannot %(action)s: request %(reference)s is %(status)s.") % {
+            "action": what, "reference": request.reference, "status": request.get_status_display().lower()})
 
 
 # --- Intake (PP-14, PP-28, PP-29, PP-31, PP-34, PP-41) -------------------------------------------------
@@ -120,33 +123,33 @@ def request_create(
     - language of its letters (issue 16): ``intake_language``, unless the caller names one.
     """
     if type not in RequestType.values:
-        raise ValidationError({"type": "Unknown request type."})
+        raise ValidationError({"type": _("Unknown request type.")})
     if requester_kind not in RequesterKind.values:
-        raise ValidationError({"requester_kind": "Unknown requester kind."})
+        raise ValidationError({"requester_kind": _("Unknown requester kind.")})
     if channel not in IntakeChannel.values:
-        raise ValidationError({"channel": "Unknown intake channel."})
+        raise ValidationError({"channel": _("Unknown intake channel.")})
     if user is not None:
-        require(user, WORK_QUEUE, "record requests")
+        require(user, WORK_QUEUE, gettext_lazy("record requests"))
     now = timezone.now()
     received_at = received_at or now
     if received_at > now + datetime.timedelta(minutes=5):
-        raise ValidationError({"received_at": "A request cannot be received in the future."})
+        raise ValidationError({"received_at": _("A request cannot be received in the future.")})
     if type == RequestType.COMPLAINT and concerns is None:
-        raise ValidationError({"concerns": "A complaint names the request it concerns (PP-34)."})
+        raise ValidationError({"concerns": _("A complaint names the request it concerns (PP-34).")})
     if concerns is not None and type != RequestType.COMPLAINT:
-        raise ValidationError({"concerns": "Only a complaint concerns another request."})
+        raise ValidationError({"concerns": _("Only a complaint concerns another request.")})
     if requester_kind in ACTING_FOR_MEMBER and type in (RequestType.SECURITY_REPORT, RequestType.UNDERAGE_REPORT):
-        raise ValidationError({"requester_kind": "Reports are made by the member or a third party."})
+        raise ValidationError({"requester_kind": _("Reports are made by the member or a third party.")})
     assignee = None
     if type == RequestType.SECURITY_REPORT:
         if severity not in Severity.values:
-            raise ValidationError({"severity": "A security report needs a severity (PP-28)."})
+            raise ValidationError({"severity": _("A security report needs a severity (PP-28).")})
         priority = max(priority or Priority.NORMAL, SEVERITY_PRIORITY[severity])
         assignee = selectors.compliance_officer_least_loaded()
     elif severity:
-        raise ValidationError({"severity": "Only security reports carry a severity."})
+        raise ValidationError({"severity": _("Only security reports carry a severity.")})
     if priority is not None and priority not in Priority.values:
-        raise ValidationError({"priority": "Unknown priority."})
+        raise ValidationError({"priority": _("Unknown priority.")})
 
     with transaction.atomic():
         request = Request(
@@ -204,13 +207,13 @@ def _save_with_fresh_reference(request: Request, attempts: int = 5) -> None:
 
 def request_member_identify(*, request: Request, member: Member, user) -> Request:
     """Link the member a request is about once identified; the repeat flag follows (PP-31)."""
-    require(user, WORK_QUEUE, "identify members on requests")
+    require(user, WORK_QUEUE, gettext_lazy("identify members on requests"))
     with transaction.atomic():
         locked = Request.objects.select_for_update().get(pk=request.pk)
-        _open(locked, "change the member")
+        _open(locked, gettext_lazy("change the member"))
         if locked.identity_checks.exists() and locked.member_id != member.pk:
             # The verification was made against the earlier member: it must not carry over.
-            raise ValidationError({"member": "The requester was already verified against another member."})
+            raise ValidationError({"member": _("The requester was already verified against another member.")})
         locked.member = member
         locked.is_repeat = _is_repeat(member, locked.type, locked.received_at, exclude_pk=locked.pk)
         locked._history_user = user
@@ -235,38 +238,38 @@ def identity_check_record(
     identified first. A guardian or an authorised agent also proves their authority to act for
     the member (PP-15); a guardian acts only for a member under 18.
     """
-    require(user, WORK_QUEUE, "record identity checks")
+    require(user, WORK_QUEUE, gettext_lazy("record identity checks"))
     if method not in VerificationMethod.values:
-        raise ValidationError({"method": "Unknown verification method."})
+        raise ValidationError({"method": _("Unknown verification method.")})
     evidence = (evidence or "").strip()
     authority_evidence = (authority_evidence or "").strip()
     if len(evidence) < MIN_TEXT:
-        raise ValidationError({"evidence": "Describe the evidence the identity was verified with."})
+        raise ValidationError({"evidence": _("Describe the evidence the identity was verified with.")})
     with transaction.atomic():
         locked = Request.objects.select_for_update(of=("self",)).select_related("member").get(pk=request.pk)
-        _open(locked, "record an identity check")
+        _open(locked, gettext_lazy("record an identity check"))
         if locked.requester_kind == RequesterKind.THIRD_PARTY:
             raise ValidationError(
-                {"method": "A third-party reporter is not the member: their identity does not open the gate."}
+                {"method": _("A third-party reporter is not the member: their identity does not open the gate.")}
             )
         if locked.member_id is None:
             raise ValidationError(
-                {"method": "Identify the member first: the requester is verified against the member (PP-30)."}
+                {"method": _("Identify the member first: the requester is verified against the member (PP-30).")}
             )
         if locked.requester_kind in ACTING_FOR_MEMBER:
             if len(authority_evidence) < MIN_TEXT:
                 raise ValidationError({
-                    "authority_evidence": "A guardian or an authorised agent must show their authority to act "
-                                          "for the member (PP-15)."
+                    "authority_evidence": _("A guardian or an authorised agent must show their authority to act "
+                                          "for the member (PP-15).")
                 })
             if locked.requester_kind == RequesterKind.GUARDIAN:
                 age = locked.member.age_on(timezone.localdate())
                 if age is not None and age >= 18:
                     raise ValidationError(
-                        {"authority_evidence": "The member is an adult: a guardian cannot act for them (PP-15)."}
+                        {"authority_evidence": _("The member is an adult: a guardian cannot act for them (PP-15).")}
                     )
         elif authority_evidence:
-            raise ValidationError({"authority_evidence": "Authority evidence is for guardians and agents only."})
+            raise ValidationError({"authority_evidence": _("Authority evidence is for guardians and agents only.")})
         check = IdentityCheck(
             request=locked, method=method, evidence=evidence, authority_evidence=authority_evidence,
             verified_by=user, verified_at=verified_at or timezone.now(),
@@ -284,19 +287,19 @@ def request_fee_record(*, request: Request, amount, reason: str, user, notify: b
     the same transaction (a letter that cannot be sent leaves the fee unrecorded). A zero fee
     sends no notice.
     """
-    require(user, DECIDE, "record fees")
+    require(user, DECIDE, gettext_lazy("record fees"))
     try:
         amount = Decimal(str(amount))
     except (InvalidOperation, ValueError):
-        raise ValidationError({"fee_amount": "Enter the fee as a number."}) from None
+        raise ValidationError({"fee_amount": _("Enter the fee as a number.")}) from None
     if not amount.is_finite() or amount < 0:
-        raise ValidationError({"fee_amount": "A fee is zero or more."})
+        raise ValidationError({"fee_amount": _("A fee is zero or more.")})
     reason = (reason or "").strip()
     if len(reason) < MIN_TEXT:
-        raise ValidationError({"fee_reason": "Say why a fee is charged: repeated or onerous (PP-31)."})
+        raise ValidationError({"fee_reason": _("Say why a fee is charged: repeated or onerous (PP-31).")})
     with transaction.atomic():
         locked = Request.objects.select_for_update().get(pk=request.pk)
-        _open(locked, "record a fee")
+        _open(locked, gettext_lazy("record a fee"))
         locked.fee_amount = amount
         locked.fee_reason = reason
         locked._history_user = user
@@ -332,12 +335,12 @@ def request_language_set(*, request: Request, language: str, user) -> Request:
 # --- Assignment (requirement 5; "take next" is in requests_desk.queue) --------------------------------
 def request_assign(*, request: Request, assignee, user) -> Request:
     """Give an open request to ``assignee`` (or release it with ``None``)."""
-    require(user, WORK_QUEUE, "assign requests")
+    require(user, WORK_QUEUE, gettext_lazy("assign requests"))
     if assignee is not None and not assignee.has_perm(WORK_QUEUE):
-        raise ValidationError({"assignee": "The assignee does not work the request queue."})
+        raise ValidationError({"assignee": _("The assignee does not work the request queue.")})
     with transaction.atomic():
         locked = Request.objects.select_for_update().get(pk=request.pk)
-        _open(locked, "assign")
+        _open(locked, gettext_lazy("assign"))
         locked.assignee = assignee
         locked._history_user = user
         locked._change_reason = "assigned" if assignee else "released"

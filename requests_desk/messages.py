@@ -16,6 +16,8 @@ from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from accounts.models import SensitiveAccessLog
 from accounts.privacy.storage import protected_storage
@@ -67,7 +69,7 @@ def message_record_inbound(
     so no file is left that no row points to.
     """
     if channel not in IntakeChannel.values:
-        raise ValidationError({"channel": "Unknown channel."})
+        raise ValidationError({"channel": _("Unknown channel.")})
     saved: list[str] = []
     try:
         with transaction.atomic():
@@ -112,20 +114,20 @@ def message_log_contact(
     attachments. ``sender`` names the staff user who logged it; ``at`` is when the contact happened
     (now by default, never in the future).
     """
-    require(user, WORK_QUEUE, "log contacts on requests")
+    require(user, WORK_QUEUE, gettext_lazy("log contacts on requests"))
     if channel not in LOGGED_CHANNELS:
-        raise ValidationError({"channel": "Log a phone call, a letter or a visit in person (e-mail is read in "
-                                          "by the mail ingest)."})
+        raise ValidationError({"channel": _("Log a phone call, a letter or a visit in person (e-mail is read in "
+                                          "by the mail ingest).")})
     summary = (summary or "").strip()
     if len(summary) < MIN_TEXT:
-        raise ValidationError({"summary": "Summarise what the requester said or sent."})
+        raise ValidationError({"summary": _("Summarise what the requester said or sent.")})
     now = timezone.now()
     if at is not None and at > now + datetime.timedelta(minutes=5):
-        raise ValidationError({"at": "A contact cannot have happened in the future."})
+        raise ValidationError({"at": _("A contact cannot have happened in the future.")})
     attachments = []
     if attachment is not None:
         if not attachment.content:
-            raise ValidationError({"attachment": "The attached file is empty."})
+            raise ValidationError({"attachment": _("The attached file is empty.")})
         if len(attachment.content) > MAX_LOGGED_ATTACHMENT_BYTES:
             raise ValidationError({"attachment": "The attached file is larger than "
                                                  f"{MAX_LOGGED_ATTACHMENT_BYTES // (1024 * 1024)} MB."})
@@ -159,7 +161,7 @@ def message_bodies_read_log(*, user, request: Request, messages: list[Message], 
 
 def attachment_read(*, user, attachment: Attachment, ip_address: str | None) -> bytes:
     """Decrypt one message attachment for download and log it (PP-25, PP-26)."""
-    require(user, WORK_QUEUE, "download attachments")
+    require(user, WORK_QUEUE, gettext_lazy("download attachments"))
     request = attachment.message.request
     with attachment.file.open("rb") as handle:  # the protected storage decrypts
         content = handle.read()

@@ -36,6 +36,7 @@ from django.core.files import File
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.dispatch.outbox import enqueue_on_commit
 from accounts.models import Member
@@ -74,13 +75,13 @@ def access_package_start(*, request: Request, user) -> AccessPackage:
 def access_package_retry(*, package: AccessPackage | int, user) -> AccessPackage:
     """A failed build, back to ``building`` and enqueued again (the request page's "Retry" button)."""
     if not user.has_perm(DECIDE):
-        raise PermissionDenied("Your role may not build access packages.")
+        raise PermissionDenied(_("Your role may not build access packages."))
     pk = package.pk if isinstance(package, AccessPackage) else package
     with transaction.atomic():
         changed = AccessPackage.objects.filter(pk=pk, status=PackageStatus.FAILED).update(
             status=PackageStatus.BUILDING, error="", rows_done=0, heartbeat_at=None)
         if not changed:
-            raise ValidationError("Only a failed package can be built again.")
+            raise ValidationError(_("Only a failed package can be built again."))
         enqueue_on_commit(BUILD_TASK, pk)
     return AccessPackage.objects.get(pk=pk)
 
@@ -128,7 +129,7 @@ def _deliver(package: AccessPackage, request: Request, *, expires_at: datetime.d
             file=package.file.name, row_counts=package.row_counts, rows_done=package.rows_total,
             ready_at=now, heartbeat_at=None)
         if not changed:
-            raise ValidationError("The package is no longer being built.")
+            raise ValidationError(_("The package is no longer being built."))
         sent = reply(request, package.requested_by, note=_letter_note(request), notify=True, template="access_package",
                      extra={"hours": settings.ACCESS_PACKAGE_LINK_HOURS, "expires_at": timezone.localtime(expires_at),
                             "link": access_package.package_link(token)})

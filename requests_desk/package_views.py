@@ -8,6 +8,7 @@ which IP address and browser, and the staff user if one is logged in).
 from __future__ import annotations
 
 from django.http import Http404, StreamingHttpResponse
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -24,14 +25,14 @@ def _client_ip(request) -> str | None:
 def package_download(request, token: str):
     package = access_package.package_for_token(token)
     if package is None:
-        raise Http404("No such package, or the link has expired.")
+        raise Http404(_("No such package, or the link has expired."))
     try:
         # Opened now (a missing file is a 404, not a broken response); decrypted a segment at a time
         # as the response is sent, so a package of a million orders never sits in memory whole.
         stream = access_package.package_stream(package)
     except FileNotFoundError:
         # The package was erased (or never written): nothing to download, nothing to log.
-        raise Http404("No such package, or the link has expired.") from None
+        raise Http404(_("No such package, or the link has expired.")) from None
     user = request.user if request.user.is_authenticated else None
     access_package.package_download_record(
         package=package, ip_address=_client_ip(request), user_agent=request.META.get("HTTP_USER_AGENT", ""),

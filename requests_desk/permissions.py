@@ -9,6 +9,7 @@ name them from here.
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
+from django.utils.translation import gettext as _
 
 #: "Can work the agents' request queue": intake, identity checks, messages, letters, assignment.
 WORK_QUEUE = "requests_desk.work_queue"
@@ -19,4 +20,4 @@ DECIDE = "requests_desk.decide_request"
 def require(user, permission: str, what: str) -> None:
     """Raise ``PermissionDenied`` ("Your role may not <what>.") unless ``user`` holds ``permission``."""
     if user is None or not user.has_perm(permission):
-        raise PermissionDenied(f"Your role may not {what}.")
+        raise PermissionDenied(_("Your role may not %(action)s.") % {"action": what})

@@ -10,6 +10,7 @@ import logging
 
 from django.db import transaction
 from django.db.models import QuerySet
+from django.utils.translation import gettext_lazy
 
 from requests_desk.choices import RequestType
 from requests_desk.models import Request
@@ -42,7 +43,7 @@ def take_next(*, user) -> Request | None:
     lock a different row (a row another agent is taking is skipped, not waited for), and the
     assignment commits with the lock held, so no request is ever given to two agents.
     """
-    require(user, WORK_QUEUE, "take requests from the queue")
+    require(user, WORK_QUEUE, gettext_lazy("take requests from the queue"))
     with transaction.atomic():
         request = takeable_requests(user).select_for_update(skip_locked=True).first()
         if request is None:

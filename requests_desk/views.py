@@ -15,8 +15,9 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, pgettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.privacy import reveal
@@ -87,7 +88,7 @@ def _error_messages(exc: Exception) -> list[str]:
         if hasattr(exc, "error_dict"):
             return [text for texts in exc.message_dict.values() for text in texts]
         return list(exc.messages)
-    return [str(exc) or "You may not do this."]
+    return [str(exc) or _("You may not do this.")]
 
 
 def _report(request, exc: Exception) -> None:
@@ -108,7 +109,7 @@ def _get_request(reference: str) -> Request:
     try:
         return selectors.request_for_page(reference)
     except Request.DoesNotExist:
-        raise Http404("No such request.") from None
+        raise Http404(_("No such request.")) from None
 
 
 def _detail(reference: str):
@@ -131,7 +132,7 @@ def queue(request):
     query = request.GET.copy()
     query.pop("page", None)
     return _no_store(render(request, "requests_desk/queue.html", {
-        "title": "Request queue", "form": form, "page": page, "rows": rows, "query": query.urlencode(),
+        "title": _("Request queue"), "form": form, "page": page, "rows": rows, "query": query.urlencode(),
         "due_soon_days": selectors.DUE_SOON_DAYS,
     }))
 
@@ -145,9 +146,9 @@ def take_next(request):
         _report(request, exc)
         return redirect("requests_desk:queue")
     if taken is None:
-        messages.info(request, "No unassigned open request is waiting.")
+        messages.info(request, _("No unassigned open request is waiting."))
         return redirect("requests_desk:queue")
-    messages.success(request, f"{taken.reference} is now assigned to you.")
+    messages.success(request, _("%(reference)s is now assigned to you.") % {"reference": taken.reference})
     return _detail(taken.reference)
 
 
@@ -176,27 +177,35 @@ def intake(request):
         except PermissionDenied as exc:
             _report(request, exc)
         else:
-            messages.success(request, f"Request {created.reference} recorded; due {created.due_at:%Y-%m-%d}.")
+            messages.success(request, _("Request %(reference)s recorded; due %(due)s.") % {
+                "reference": created.reference,
+                "due": formats.date_format(timezone.localtime(created.due_at), "SHORT_DATE_FORMAT")})
             if created.is_repeat:
-                messages.warning(request, "This member made a request of the same type recently: it is flagged "
-                                          "as a repeat (PP-31).")
+                messages.warning(request, _("This member made a request of the same type recently: it is flagged "
+                                            "as a repeat (PP-31)."))
             return _detail(created.reference)
-    return _no_store(render(request, "requests_desk/intake.html", {"title": "New request", "form": form}))
+    return _no_store(render(request, "requests_desk/intake.html", {"title": _("New request"), "form": form}))
 
 
 # --- A request's page ----------------------------------------------------------------------------------
+#: How a request's page says where its deadline stands (``selectors.due_state``).
+DUE_STATE_LABELS = {
+    "overdue": gettext_lazy("overdue"), "soon": pgettext_lazy("deadline", "soon"), "later": gettext_lazy("later"),
+}
+
+
 def _member_rows(member) -> list[tuple[str, str]]:
     """What the page shows of the member: identifiers and statuses, sensitive values masked (PP-25)."""
     if member is None:
         return []
     return [
-        ("Member number", member.member_number),
-        ("Kind", member.get_kind_display()),
-        ("Account status", member.get_status_display()),
-        ("Verification level", member.get_verification_level_display()),
-        ("E-mail", reveal.masked(member, "email")),
-        ("Phone", reveal.masked(member, "phone")),
-        ("Date of birth", reveal.masked(member, "date_of_birth")),
+        (_("Member number"), member.member_number),
+        (_("Kind"), member.get_kind_display()),
+        (_("Account status"), member.get_status_display()),
+        (_("Verification level"), member.get_verification_level_display()),
+        (_("E-mail"), reveal.masked(member, "email")),
+        (_("Phone"), reveal.masked(member, "phone")),
+        (_("Date of birth"), reveal.masked(member, "date_of_birth")),
     ]
 
 
@@ -205,6 +214,11 @@ def _member_rows(member) -> list[tuple[str, str]]:
 def request_detail(request, reference: str):
     item = _get_request(reference)
     entries = selectors.timeline(item)
+    for entry in entries:
+        if entry.kind == "transition":
+            # The timeline names a transition as the buttons do, in the staff user's language.
+            spec = workflow.TRANSITIONS.get(entry.item.name)
+            entry.item.label = spec.label if spec else entry.item.name
     user = request.user
     may_work = user.has_perm(WORK)
     shown = [entry.item for entry in entries if entry.kind == "message"] if may_work else []
@@ -225,13 +239,14 @@ def request_detail(request, reference: str):
     is_open = item.status in OPEN_STATES
     verified = any(entry.kind == "identity_check" for entry in entries)
     context = {
-        "title": f"Request {item.reference}",
+        "title": _("Request %(reference)s") % {"reference": item.reference},
         "item": item,
         "entries": entries,
         "show_bodies": may_work,
         "member_rows": _member_rows(item.member),
         "requester_email": reveal.masked(item, "requester_email"),
         "due_state": selectors.due_state(item.due_at),
+        "due_state_label": DUE_STATE_LABELS[selectors.due_state(item.due_at)],
         "actions": actions,
         "verified": verified,
         "needs_identity": item.type in workflow.NEEDS_IDENTITY,
@@ -259,7 +274,7 @@ def request_detail(request, reference: str):
 def request_transition(request, reference: str, name: str):
     item = _get_request(reference)
     if name not in workflow.TRANSITIONS:
-        raise Http404("No such action.")
+        raise Http404(_("No such action."))
     spec = workflow.TRANSITIONS[name]
     try:
         if name == "refuse":
@@ -295,7 +310,7 @@ def request_transition(request, reference: str, name: str):
     except (PermissionDenied, ValidationError) as exc:
         _report(request, exc)
     else:
-        messages.success(request, f"{spec.label}: done.")
+        messages.success(request, _("%(action)s: done.") % {"action": spec.label})
     return _detail(reference)
 
 
@@ -306,13 +321,13 @@ def package_retry(request, reference: str, pk: int):
     item = _get_request(reference)
     package = item.packages.filter(pk=pk).first()
     if package is None:
-        raise Http404("No such package.")
+        raise Http404(_("No such package."))
     try:
         package_build.access_package_retry(package=package, user=request.user)
     except (PermissionDenied, ValidationError) as exc:
         _report(request, exc)
     else:
-        messages.success(request, "The package is being built again.")
+        messages.success(request, _("The package is being built again."))
     return _detail(reference)
 
 
@@ -344,12 +359,16 @@ def _say(text: str):
 def identity_check(request, reference: str):
     return _act(request, reference, IdentityCheckForm(request.POST),
                 lambda item, data: lifecycle.identity_check_record(request=item, user=request.user, **data),
-                _say("Identity verification recorded (PP-30)."))
+                _say(gettext_lazy("Identity verification recorded (PP-30).")))
 
 
 def _letter_sent(request, sent) -> None:
-    how = "e-mailed" if sent.channel == "email" else "recorded for posting (no e-mail address)"
-    messages.success(request, f"Letter \u201c{letters.LETTERS[sent.template].label}\u201d {how}.")
+    label = letters.LETTERS[sent.template].label
+    if sent.channel == "email":
+        text = _("Letter “%(letter)s” e-mailed.") % {"letter": label}
+    else:
+        text = _("Letter “%(letter)s” recorded for posting (no e-mail address).") % {"letter": label}
+    messages.success(request, text)
 
 
 @require_POST
@@ -387,7 +406,8 @@ def log_contact(request, reference: str):
     return _act(request, reference, ContactForm(request.POST, request.FILES, prefix="contact"),
                 lambda item, data: _contact_logged(item, data, request.user),
                 lambda request, logged: messages.success(
-                    request, f"{logged.get_channel_display()} logged on the timeline (PP-14)."))
+                    request,
+                    _("%(channel)s logged on the timeline (PP-14).") % {"channel": logged.get_channel_display()}))
 
 
 @require_POST
@@ -396,13 +416,13 @@ def fee(request, reference: str):
     return _act(request, reference, FeeForm(request.POST),
                 lambda item, data: lifecycle.request_fee_record(request=item, amount=data["fee_amount"],
                                                                 reason=data["fee_reason"], user=request.user),
-                _say("Fee recorded (PP-31)."))
+                _say(gettext_lazy("Fee recorded (PP-31).")))
 
 
 def _member_linked(request, updated) -> None:
-    messages.success(request, f"Member {updated.member.member_number} linked to this request.")
+    messages.success(request, _("Member %(number)s linked to this request.") % {"number": updated.member.member_number})
     if updated.is_repeat:
-        messages.warning(request, "This member made a request of the same type recently (repeat, PP-31).")
+        messages.warning(request, _("This member made a request of the same type recently (repeat, PP-31)."))
 
 
 @require_POST
@@ -421,7 +441,7 @@ def attachment(request, reference: str, pk: int):
     found = Attachment.objects.select_related("message__request__member").filter(
         pk=pk, message__request__reference=reference).first()
     if found is None:
-        raise Http404("No such attachment.")
+        raise Http404(_("No such attachment."))
     content = attachment_read(user=request.user, attachment=found, ip_address=_client_ip(request))
     response = HttpResponse(content, content_type="application/octet-stream")
     # A neutral name: the original file name may name a person.
@@ -464,7 +484,7 @@ def dashboard(request):
     figures = selectors.dashboard()
     median = figures.median_time_to_close
     context = {
-        "title": "Request dashboard",
+        "title": _("Request dashboard"),
         "figures": figures,
         "received_chart": _chart(figures.received),
         "closed_chart": _chart(figures.closed),

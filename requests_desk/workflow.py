@@ -16,6 +16,8 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from consents.choices import GroundUse
 from consents.grounds.selectors import ground_records_for
@@ -57,21 +59,22 @@ class Spec:
 
 def _check_fulfil(request: Request, user, data: dict) -> None:
     if request.type in NEEDS_APPROVAL and request.status != Status.AWAITING_APPROVAL:
-        raise TransitionError(f"A {request.get_type_display().lower()} request is fulfilled only after approval.")
+        raise TransitionError(_("A %(type)s request is fulfilled only after approval.")
+                              % {"type": request.get_type_display().lower()})
     if request.type == RequestType.DELETION and not user.has_perm("requests_desk.approve_deletion"):
-        raise PermissionDenied("Deletions are approved by a supervisor.")
+        raise PermissionDenied(_("Deletions are approved by a supervisor."))
     if request.type in NEEDS_APPROVAL and request.prepared_by_id == getattr(user, "pk", None):
-        raise TransitionError("Four eyes: the person who prepared this request cannot approve it.")
+        raise TransitionError(_("Four eyes: the person who prepared this request cannot approve it."))
 
 
 def _check_refuse(request: Request, user, data: dict) -> None:
     grounds = data.get("grounds") or []
     records = data.get("ground_records") or []
     if not grounds and not records:
-        raise TransitionError({"grounds": "A refusal names at least one legal ground (PP-35, PP-36)."})
+        raise TransitionError({"grounds": _("A refusal names at least one legal ground (PP-35, PP-36).")})
     wrong = [g for g in grounds if g.use not in (GroundUse.REQUEST_REJECTION, GroundUse.CANNOT_RESPOND)]
     if wrong:
-        raise TransitionError({"grounds": "Only the refusal grounds of section V(IV) may be named."})
+        raise TransitionError({"grounds": _("Only the refusal grounds of section V(IV) may be named.")})
     if records:
         _check_refusal_records(request, records)
 
@@ -79,52 +82,53 @@ def _check_refuse(request: Request, user, data: dict) -> None:
 def _check_refusal_records(request: Request, records: list) -> None:
     """PP-17: a cited processing ground is an approved record in force now for this member (one query)."""
     if request.member_id is None:
-        raise TransitionError({"ground_records": "Only a request about a member can rest on processing on a "
-                                                 "legal ground: match the request to its member first."})
+        raise TransitionError({"ground_records": _("Only a request about a member can rest on processing on a "
+                                                   "legal ground: match the request to its member first.")})
     wanted = {r.pk for r in records}
     in_force = set(ground_records_for(member=request.member_id).filter(pk__in=wanted).values_list("pk", flat=True))
     missing = sorted(wanted - in_force)
     if missing:
         names = ", ".join(f"#{pk}" for pk in missing)
-        raise TransitionError({"ground_records": f"Processing on a legal ground {names} is not in force for this "
-                                                 "request's member (recorded, approved, not ended) (PP-17)."})
+        raise TransitionError({"ground_records": _("Processing on a legal ground %(names)s is not in force for this "
+                                                   "request's member (recorded, approved, not ended) (PP-17).")
+                                                 % {"names": names}})
 
 
 def _check_extend(request: Request, user, data: dict) -> None:
     new_due = data.get("due_at")
     if not isinstance(new_due, datetime.datetime) or new_due <= request.due_at:
-        raise TransitionError({"due_at": "An extension sets a new due date later than the current one."})
+        raise TransitionError({"due_at": _("An extension sets a new due date later than the current one.")})
 
 
 def _check_submit(request: Request, user, data: dict) -> None:
     if request.type not in NEEDS_APPROVAL:
-        raise TransitionError("This type of request needs no approval: fulfil it directly.")
+        raise TransitionError(_("This type of request needs no approval: fulfil it directly."))
 
 
 OPEN = frozenset(OPEN_STATES)
 TRANSITIONS: dict[str, Spec] = {
     spec.name: spec
     for spec in (
-        Spec("request_identity", "Ask for identity verification", frozenset({Status.NEW}),
+        Spec("request_identity", gettext_lazy("Ask for identity verification"), frozenset({Status.NEW}),
              Status.AWAITING_IDENTITY, "requests_desk.work_queue"),
-        Spec("start", "Start work", frozenset({Status.NEW, Status.AWAITING_IDENTITY}), Status.IN_PROGRESS,
+        Spec("start", gettext_lazy("Start work"), frozenset({Status.NEW, Status.AWAITING_IDENTITY}), Status.IN_PROGRESS,
              "requests_desk.work_queue"),
-        Spec("submit_for_approval", "Submit for approval", frozenset({Status.IN_PROGRESS}),
+        Spec("submit_for_approval", gettext_lazy("Submit for approval"), frozenset({Status.IN_PROGRESS}),
              Status.AWAITING_APPROVAL, "requests_desk.work_queue", needs_identity=True, check=_check_submit),
-        Spec("send_back", "Send back to the agent", frozenset({Status.AWAITING_APPROVAL}), Status.IN_PROGRESS,
-             "requests_desk.decide_request", needs_note=True),
-        Spec("fulfil", "Fulfil", frozenset({Status.IN_PROGRESS, Status.AWAITING_APPROVAL}), Status.FULFILLED,
-             "requests_desk.decide_request", needs_identity=True, check=_check_fulfil),
-        Spec("refuse", "Refuse with grounds",
+        Spec("send_back", gettext_lazy("Send back to the agent"), frozenset({Status.AWAITING_APPROVAL}),
+             Status.IN_PROGRESS, "requests_desk.decide_request", needs_note=True),
+        Spec("fulfil", gettext_lazy("Fulfil"), frozenset({Status.IN_PROGRESS, Status.AWAITING_APPROVAL}),
+             Status.FULFILLED, "requests_desk.decide_request", needs_identity=True, check=_check_fulfil),
+        Spec("refuse", gettext_lazy("Refuse with grounds"),
              frozenset({Status.AWAITING_IDENTITY, Status.IN_PROGRESS, Status.AWAITING_APPROVAL}), Status.REFUSED,
              "requests_desk.decide_request", check=_check_refuse),
-        Spec("withdraw", "Withdrawn by the requester", OPEN, Status.WITHDRAWN, "requests_desk.work_queue",
+        Spec("withdraw", gettext_lazy("Withdrawn by the requester"), OPEN, Status.WITHDRAWN, "requests_desk.work_queue",
              needs_note=True),
-        Spec("close_duplicate", "Close as a duplicate", frozenset({Status.NEW, Status.AWAITING_IDENTITY}),
+        Spec("close_duplicate", gettext_lazy("Close as a duplicate"), frozenset({Status.NEW, Status.AWAITING_IDENTITY}),
              Status.CLOSED, "requests_desk.work_queue", needs_note=True),
-        Spec("close", "Close", frozenset({Status.FULFILLED, Status.REFUSED, Status.WITHDRAWN}), Status.CLOSED,
-             "requests_desk.work_queue"),
-        Spec("extend", "Extend the deadline", OPEN, None, "requests_desk.decide_request", needs_note=True,
+        Spec("close", gettext_lazy("Close"), frozenset({Status.FULFILLED, Status.REFUSED, Status.WITHDRAWN}),
+             Status.CLOSED, "requests_desk.work_queue"),
+        Spec("extend", gettext_lazy("Extend the deadline"), OPEN, None, "requests_desk.decide_request", needs_note=True,
              check=_check_extend),
     )
 }
@@ -150,22 +154,23 @@ def transition(*, request: Request | int, name: str, user, note: str = "", **dat
     """
     spec = TRANSITIONS.get(name)
     if spec is None:
-        raise TransitionError(f"Unknown transition {name!r}.")
+        raise TransitionError(_("Unknown transition %(name)r.") % {"name": name})
     if user is not None and not user.has_perm(spec.permission):
-        raise PermissionDenied(f"Your role may not {spec.label.lower()}.")
+        raise PermissionDenied(_("Your role may not %(action)s.") % {"action": str(spec.label).lower()})
     pk = request.pk if isinstance(request, Request) else request
     with transaction.atomic():
         # Lock the row: the state checked below is the state the update is applied to.
         current = Request.objects.select_for_update().get(pk=pk)
         if current.status not in spec.sources:
             raise TransitionError(
-                f"Cannot {spec.label.lower()}: the request is {current.get_status_display().lower()}."
+                _("Cannot %(action)s: the request is %(status)s.")
+                % {"action": str(spec.label).lower(), "status": current.get_status_display().lower()}
             )
         if spec.needs_note and not note.strip():
-            raise TransitionError({"note": f"Say why ({spec.label.lower()})."})
+            raise TransitionError({"note": _("Say why (%(action)s).") % {"action": str(spec.label).lower()}})
         if spec.needs_identity and current.type in NEEDS_IDENTITY and not has_identity_check(current):
             raise TransitionError(
-                "The requester's identity has not been verified: record a verification first (PP-30)."
+                _("The requester's identity has not been verified: record a verification first (PP-30).")
             )
         if spec.check:
             spec.check(current, user, data)

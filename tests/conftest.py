@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import Group
+from django.utils import translation
 
 from accounts.staff import roles
 from tests.factories import StaffUserFactory
@@ -65,6 +66,10 @@ def _otp_enforced_only_where_marked(request, settings):
 def _fast_and_isolated(settings, tmp_path):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.MEDIA_ROOT = tmp_path / "media"
+    yield
+    # A request in Chinese leaves its language active in this thread (LocaleMiddleware and the staff
+    # language middleware activate, nothing deactivates): the next test starts in the default (issue 16).
+    translation.activate(settings.LANGUAGE_CODE)
 
 
 def _user_with_role(role: str | None, **kwargs):

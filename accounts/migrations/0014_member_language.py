@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0012_pp01_sensitive_kinds'),
+        ('accounts', '0013_staff_language'),
     ]
 
     operations = [

@@ -36,7 +36,7 @@ class StaffUserAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, UserAdmin):
     filter_horizontal = ("groups",)
     fieldsets = (
         (None, {"fields": ("email", "password")}),
-        (_("Person"), {"fields": ("full_name",)}),
+        (_("Person"), {"fields": ("full_name", "language")}),
         (_("Roles"), {"fields": ("is_active", "is_staff", "is_superuser", "groups")}),
         (_("Dates"), {"fields": ("last_login", "date_joined")}),
     )

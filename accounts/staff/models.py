@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.db import models
@@ -44,6 +45,15 @@ class StaffUser(AbstractBaseUser, PermissionsMixin):
     )
     is_active = models.BooleanField(_("active"), default=True)
     date_joined = models.DateTimeField(_("date joined"), default=timezone.now)
+    # Issue 16: the language of this user's screens; blank follows the browser's Accept-Language
+    # (accounts.staff.language.StaffLanguageMiddleware activates it, the language switch sets it).
+    language = models.CharField(
+        _("language"),
+        max_length=10,
+        blank=True,
+        choices=settings.LANGUAGES,
+        help_text=_("Blank: follow the browser's language."),
+    )
 
     # Password hashes and login times are not decisions: kept out of the audit history.
     history = HistoricalRecords(excluded_fields=["password", "last_login"])
@@ -58,7 +68,7 @@ class StaffUser(AbstractBaseUser, PermissionsMixin):
         },
         not_personal=(
             "id", "password", "last_login", "is_superuser", "groups", "user_permissions",
-            "is_staff", "is_active", "date_joined",
+            "is_staff", "is_active", "date_joined", "language",
         ),
         note=_("Back-office logins, not members."),
     )

@@ -20,6 +20,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files import File
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import Member
 from accounts.privacy.storage import PlainFile, protected_storage
@@ -56,16 +57,16 @@ def package_check(*, request: Request, user) -> None:
     """What a package needs: the decide permission, an access request about an identified member in a
     buildable state, and a recorded identity verification (PP-30)."""
     if user is not None and not user.has_perm(DECIDE):
-        raise PermissionDenied("Your role may not generate access packages.")
+        raise PermissionDenied(_("Your role may not generate access packages."))
     if request.type != RequestType.ACCESS:
-        raise ValidationError("Only an access request yields an access package.")
+        raise ValidationError(_("Only an access request yields an access package."))
     if request.member_id is None:
-        raise ValidationError({"member": "Identify the member first: the package is that member's data."})
+        raise ValidationError({"member": _("Identify the member first: the package is that member's data.")})
     if request.status not in BUILDABLE_STATES:
-        raise ValidationError(f"Cannot build a package: request {request.reference} is "
-                              f"{request.get_status_display().lower()}.")
+        raise ValidationError(_("Cannot build a package: request %(reference)s is %(status)s.") % {
+            "reference": request.reference, "status": request.get_status_display().lower()})
     if not request.identity_checks.exists():
-        raise ValidationError("The requester's identity has not been verified: record a verification first (PP-30).")
+        raise ValidationError(_("The requester's identity has not been verified: record a verification first (PP-30)."))
 
 
 def access_package_build(*, request: Request, user) -> BuiltPackage:

@@ -21,7 +21,7 @@ class DeadlineFilter(admin.SimpleListFilter):
     parameter_name = "deadline"
 
     def lookups(self, request, model_admin):
-        return (("overdue", _("Overdue")), ("due_soon", f"Due within {DUE_SOON_DAYS} days"),
+        return (("overdue", _("Overdue")), ("due_soon", _("Due within %(days)s days") % {"days": DUE_SOON_DAYS}),
                 ("open", _("Open, on time")))
 
     def queryset(self, request, queryset):
@@ -34,3 +34,12 @@ class DeadlineFilter(admin.SimpleListFilter):
         if self.value() == "open":
             return open_.filter(due_at__gte=now)
         return queryset
+
+
+class AssigneeFilter(admin.RelatedOnlyFieldListFilter):
+    """The staff users requests are assigned to; titled in the staff user's language (the field has no
+    translatable verbose name, and giving it one would need a migration)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.title = _("assignee")

@@ -13,13 +13,14 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
 from accounts.privacy.admin_mixins import MaskedHistoryMixin, SensitiveModelAdminMixin
 from requests_desk import lifecycle, workflow
 from requests_desk.admin.base import EMPTY, error_text, member_link
-from requests_desk.admin.filters import DeadlineFilter
+from requests_desk.admin.filters import AssigneeFilter, DeadlineFilter
 from requests_desk.admin.forms import (
     PREPARE_FORMS,
     AssignForm,
@@ -44,7 +45,7 @@ class RequestAdmin(MaskedHistoryMixin, SensitiveModelAdminMixin, SimpleHistoryAd
     form = RequestAdminForm
     list_display = ("reference", "type", "status", "priority", "member_column", "assignee", "received_at", "due_at",
                     "deadline", "is_repeat")
-    list_filter = ("type", "status", ("assignee", admin.RelatedOnlyFieldListFilter), DeadlineFilter, "channel",
+    list_filter = ("type", "status", ("assignee", AssigneeFilter), DeadlineFilter, "channel",
                    "requester_kind", "is_repeat", "severity")
     list_select_related = ("member", "assignee")
     raw_id_fields = ("member", "concerns")
@@ -86,8 +87,9 @@ class RequestAdmin(MaskedHistoryMixin, SensitiveModelAdminMixin, SimpleHistoryAd
             return EMPTY
         left = obj.due_at - timezone.now()
         if left.total_seconds() < 0:
-            return format_html('<strong class="overdue">overdue {} d</strong>', -left.days)
-        return f"{left.days} d left"
+            overdue = gettext("overdue %(days)s d") % {"days": -left.days}
+            return format_html('<strong class="overdue">{}</strong>', overdue)
+        return gettext("%(days)s d left") % {"days": left.days}
 
     @admin.display(description=_("refusal grounds"))
     def grounds(self, obj) -> str:
@@ -110,14 +112,15 @@ class RequestAdmin(MaskedHistoryMixin, SensitiveModelAdminMixin, SimpleHistoryAd
             lines = lines or [str(_("No correction proposed yet."))]
         elif obj.type == RequestType.CONSENT_WITHDRAWAL:
             purposes = details.get("purposes") or []
-            lines = [f"Withdraw: {', '.join(purposes)}" if purposes else str(_("No purposes named yet."))]
+            lines = [gettext("Withdraw: %(purposes)s") % {"purposes": ", ".join(purposes)} if purposes
+                     else str(_("No purposes named yet."))]
         elif obj.type == RequestType.SECURITY_REPORT:
-            lines = [f"Severity: {obj.get_severity_display() or _('not graded')}"]
+            lines = [gettext("Severity: %(severity)s") % {"severity": obj.get_severity_display() or _("not graded")}]
         elif obj.type == RequestType.UNDERAGE_REPORT and details.get("confirmed"):
             lines = [str(_("Confirmed: the member is purged by purge_under_14 (PP-37)."))]
         elif obj.type == RequestType.DELETION and details.get("erasure"):
             kept = details["erasure"].get("kept") or []
-            lines = [str(_("Erased."))] + [f"Kept: {k['records']} for {k['days']} days" for k in kept]
+            lines = [str(_("Erased."))] + [gettext("Kept: %(records)s for %(days)s days") % k for k in kept]
         if not lines:
             return EMPTY
         text = format_html_join(mark_safe("<br>"), "{}", ((line,) for line in lines))
@@ -138,7 +141,7 @@ class RequestAdmin(MaskedHistoryMixin, SensitiveModelAdminMixin, SimpleHistoryAd
             raise PermissionDenied
         form_class = PREPARE_FORMS.get(obj.type)
         if form_class is None:
-            raise Http404("Nothing to prepare for this type of request.")
+            raise Http404(gettext("Nothing to prepare for this type of request."))
         form = form_class(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
@@ -151,7 +154,8 @@ class RequestAdmin(MaskedHistoryMixin, SensitiveModelAdminMixin, SimpleHistoryAd
                     form.add_error(None, error_text(exc))
             else:
                 self.log_change(request, obj, [{"changed": {"fields": ["details"]}}])
-                self.message_user(request, f"{obj.reference}: {form.title} — recorded.", messages.SUCCESS)
+                self.message_user(request, gettext("%(reference)s: %(title)s — recorded.") % {
+                    "reference": obj.reference, "title": form.title}, messages.SUCCESS)
                 return HttpResponseRedirect(reverse("admin:requests_desk_request_change", args=[obj.pk]))
         context = {
             **self.admin_site.each_context(request),
@@ -206,11 +210,13 @@ class RequestAdmin(MaskedHistoryMixin, SensitiveModelAdminMixin, SimpleHistoryAd
                 else:
                     done += 1
             if done:
-                self.message_user(request, f"{verb}: {done} request(s).", messages.SUCCESS)
+                self.message_user(request, gettext("%(verb)s: %(count)s request(s).") % {"verb": verb, "count": done},
+                                  messages.SUCCESS)
             for text in failed[:MAX_LISTED_ERRORS]:
                 self.message_user(request, text, messages.ERROR)
             if len(failed) > MAX_LISTED_ERRORS:
-                self.message_user(request, f"… and {len(failed) - MAX_LISTED_ERRORS} more not changed.",
+                self.message_user(request, gettext("… and %(count)s more not changed.")
+                                  % {"count": len(failed) - MAX_LISTED_ERRORS},
                                   messages.ERROR)
             return None  # back to the changelist, filters kept
         total = queryset.count()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from requests_desk import access_package, package_build
 from requests_desk.choices import RequestType
@@ -24,7 +25,7 @@ def access_request_fulfil(*, request: Request | int, user, note: str = "", notif
     expect_member(request)
     if not notify:
         # The link's token is never stored: the letter is the only way the requester can get it.
-        raise ValidationError("An access package is delivered by its letter (the link is not kept): send it.")
+        raise ValidationError(_("An access package is delivered by its letter (the link is not kept): send it."))
     access_package.package_check(request=request, user=user)
     with transaction.atomic():
         updated = transition_fulfil(request, user, note)

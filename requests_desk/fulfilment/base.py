@@ -4,6 +4,7 @@ transition, send the letter that confirms it."""
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
 
 from accounts.models import Member
 from requests_desk import letters, workflow
@@ -18,12 +19,13 @@ def load_request(request: Request | int) -> Request:
 
 def expect_type(request: Request, type_: str) -> None:
     if request.type != type_:
-        raise ValidationError(f"Request {request.reference} is not a {RequestType(type_).label.lower()} request.")
+        raise ValidationError(_("Request %(reference)s is not a %(type)s request.") % {
+            "reference": request.reference, "type": RequestType(type_).label.lower()})
 
 
 def expect_member(request: Request) -> Member:
     if request.member_id is None:
-        raise ValidationError({"member": "Identify the member the request is about first."})
+        raise ValidationError({"member": _("Identify the member the request is about first.")})
     return request.member
 
 

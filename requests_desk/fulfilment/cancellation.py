@@ -9,6 +9,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from accounts.members.choices import MemberStatus
 from accounts.models import Member
@@ -24,12 +26,12 @@ def member_cancel(*, member: Member, user, reason: str = "") -> Member:
     The service stops; ``retention.jobs.cancelled.anonymise_cancelled`` erases the member once
     ``CANCELLATION_GRACE_DAYS`` have passed, except data under legal hold or legal retention.
     """
-    require(user, DECIDE, "cancel accounts")
+    require(user, DECIDE, gettext_lazy("cancel accounts"))
     with transaction.atomic():
         locked = Member.objects.select_for_update().get(pk=member.pk)
         if locked.status in (MemberStatus.CANCELLED, MemberStatus.CLOSED):
-            raise ValidationError({"member": f"Member {locked.member_number} is already "
-                                             f"{locked.get_status_display().lower()}."})
+            raise ValidationError({"member": _("Member %(number)s is already %(status)s.") % {
+                "number": locked.member_number, "status": locked.get_status_display().lower()}})
         locked.status = MemberStatus.CANCELLED
         locked.cancelled_at = timezone.now()
         locked._history_user = user

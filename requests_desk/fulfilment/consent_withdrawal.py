@@ -7,6 +7,8 @@ from collections.abc import Iterable
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from consents.choices import ActorKind, Channel, ConsentAction, PurposeKind
 from consents.ledger import consent_record
@@ -20,23 +22,24 @@ from requests_desk.states import OPEN_STATES
 
 def consent_withdrawal_propose(*, request: Request | int, purposes: Iterable, user) -> Request:
     """Record which purposes the member withdraws: ``details["purposes"]`` (codes of additional purposes)."""
-    require(user, WORK_QUEUE, "record consent withdrawals")
+    require(user, WORK_QUEUE, gettext_lazy("record consent withdrawals"))
     codes = list(dict.fromkeys(p.code if isinstance(p, Purpose) else str(p) for p in purposes))
     if not codes:
-        raise ValidationError({"purposes": "Name at least one purpose."})
+        raise ValidationError({"purposes": _("Name at least one purpose.")})
     known = dict(Purpose.objects.filter(code__in=codes).values_list("code", "kind"))
     unknown = [code for code in codes if code not in known]
     if unknown:
-        raise ValidationError({"purposes": f"Unknown purposes: {', '.join(unknown)}."})
+        raise ValidationError({"purposes": _("Unknown purposes: %(codes)s.") % {"codes": ", ".join(unknown)}})
     basic = [code for code in codes if known[code] == PurposeKind.BASIC]
     if basic:
-        raise ValidationError({"purposes": f"Basic purposes cannot be withdrawn one by one (PP-04): "
-                                           f"{', '.join(basic)}."})
+        raise ValidationError({"purposes": _("Basic purposes cannot be withdrawn one by one (PP-04): %(codes)s.")
+                               % {"codes": ", ".join(basic)}})
     with transaction.atomic():
         locked = Request.objects.select_for_update().get(pk=load_request(request).pk)
         expect_type(locked, RequestType.CONSENT_WITHDRAWAL)
         if locked.status not in OPEN_STATES:
-            raise ValidationError(f"Request {locked.reference} is {locked.get_status_display().lower()}.")
+            raise ValidationError(_("Request %(reference)s is %(status)s.") % {
+                "reference": locked.reference, "status": locked.get_status_display().lower()})
         locked.details = {**(locked.details or {}), "purposes": codes}
         locked._history_user = user
         locked._change_reason = "purposes to withdraw recorded"
@@ -55,15 +58,15 @@ def consent_withdrawal_fulfil(*, request: Request | int, user, note: str = "", n
     member = expect_member(request)
     codes = list(dict.fromkeys((request.details or {}).get("purposes") or []))
     if not codes:
-        raise ValidationError({"purposes": "Name the purposes the member withdraws (details['purposes'])."})
+        raise ValidationError({"purposes": _("Name the purposes the member withdraws (details['purposes']).")})
     purposes = {p.code: p for p in Purpose.objects.filter(code__in=codes)}
     unknown = [code for code in codes if code not in purposes]
     if unknown:
-        raise ValidationError({"purposes": f"Unknown purposes: {', '.join(unknown)}."})
+        raise ValidationError({"purposes": _("Unknown purposes: %(codes)s.") % {"codes": ", ".join(unknown)}})
     basic = [code for code in codes if purposes[code].kind == PurposeKind.BASIC]
     if basic:
-        raise ValidationError({"purposes": f"Basic purposes cannot be withdrawn one by one (PP-04): "
-                                           f"{', '.join(basic)}; the member may cancel the account instead."})
+        raise ValidationError({"purposes": _("Basic purposes cannot be withdrawn one by one (PP-04): %(codes)s; the "
+                                             "member may cancel the account instead.") % {"codes": ", ".join(basic)}})
     actor = ActorKind.MEMBER if request.requester_kind == RequesterKind.MEMBER else ActorKind.STAFF
     with transaction.atomic():
         updated = transition_fulfil(request, user, note)

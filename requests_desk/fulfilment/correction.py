@@ -9,6 +9,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import models, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from accounts.models import Member
 from accounts.privacy import crypto
@@ -46,24 +48,24 @@ def _clean_change(member: Member, name: str, value):
     personal = personal_fields(Member)[name]
     text = "" if value is None else str(value).strip()
     if not text and not model_field.blank:
-        raise ValidationError({name: "This value cannot be empty."})
+        raise ValidationError({name: _("This value cannot be empty.")})
     if personal.mask == Mask.EMAIL and text:
         validate_email(text)
     if name == "nationality":
         text = text.upper()
         if text and not (len(text) == 2 and text.isalpha()):
-            raise ValidationError({name: "Give the two-letter ISO 3166 country code."})
+            raise ValidationError({name: _("Give the two-letter ISO 3166 country code.")})
     if isinstance(model_field, EncryptedDateField):
         try:
             cleaned = model_field.to_python(text) if text else None
         except ValueError:
-            raise ValidationError({name: "Give the date as YYYY-MM-DD."}) from None
+            raise ValidationError({name: _("Give the date as YYYY-MM-DD.")}) from None
     elif isinstance(model_field, models.CharField | models.TextField):
         cleaned = model_field.clean(text, member)  # encrypted text too: plain text until saved
     else:
         cleaned = model_field.clean(text or None, member)
     if name == "date_of_birth" and cleaned is not None and cleaned > timezone.localdate():
-        raise ValidationError({name: "A date of birth cannot be in the future."})
+        raise ValidationError({name: _("A date of birth cannot be in the future.")})
     return cleaned
 
 
@@ -93,17 +95,18 @@ def correction_propose(*, request: Request | int, changes: dict, user) -> Reques
     Values are validated now (field-keyed errors), so the reviewer approves something that can be
     applied. The proposal is reviewed and applied by ``correction_fulfil`` (four eyes).
     """
-    require(user, WORK_QUEUE, "record corrections")
+    require(user, WORK_QUEUE, gettext_lazy("record corrections"))
     request = load_request(request)
     expect_type(request, RequestType.CORRECTION)
     member = expect_member(request)
     allowed = correctable_fields()
     if not changes:
-        raise ValidationError({"changes": "Name at least one field to correct."})
+        raise ValidationError({"changes": _("Name at least one field to correct.")})
     unknown = sorted(set(changes) - set(allowed))
     if unknown:
-        raise ValidationError({"changes": f"These fields cannot be corrected through a request: {', '.join(unknown)}. "
-                                          f"Correctable: {', '.join(sorted(allowed))}."})
+        raise ValidationError({"changes": _("These fields cannot be corrected through a request: %(unknown)s. "
+                                            "Correctable: %(allowed)s.") % {
+            "unknown": ", ".join(unknown), "allowed": ", ".join(sorted(allowed))}})
     errors: dict[str, list[str]] = {}
     proposal: dict[str, str] = {}
     for name, value in changes.items():
@@ -120,8 +123,8 @@ def correction_propose(*, request: Request | int, changes: dict, user) -> Reques
     with transaction.atomic():
         locked = Request.objects.select_for_update().get(pk=request.pk)
         if locked.status not in (Status.NEW, Status.AWAITING_IDENTITY, Status.IN_PROGRESS):
-            raise ValidationError(f"Cannot change the proposal: request {locked.reference} is "
-                                  f"{locked.get_status_display().lower()}.")
+            raise ValidationError(_("Cannot change the proposal: request %(reference)s is %(status)s.") % {
+                "reference": locked.reference, "status": locked.get_status_display().lower()})
         locked.details = {**(locked.details or {}), "changes": proposal, "proposed_by": user.pk,
                           "proposed_at": timezone.now().isoformat()}
         locked._history_user = user
@@ -137,7 +140,7 @@ def correction_fulfil(*, request: Request | int, user, note: str = "", notify: b
     expect_member(request)
     changes = (request.details or {}).get("changes") or {}
     if not changes:
-        raise ValidationError({"changes": "There is no proposed change to apply: record it first."})
+        raise ValidationError({"changes": _("There is no proposed change to apply: record it first.")})
     with transaction.atomic():
         updated = transition_fulfil(request, user, note)
         member = Member.objects.select_for_update().get(pk=updated.member_id)

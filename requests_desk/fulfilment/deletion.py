@@ -11,6 +11,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from accounts.models import Member
 from accounts.privacy.datamap import Category, Erasure
@@ -84,15 +86,15 @@ def kept_after_erasure(*, counts: dict[str, int], closure: datetime.datetime) ->
 
 def _held_error(request: Request) -> ValidationError:
     return ValidationError({
-        "member": f"The member of request {request.reference} is under a legal hold: their data cannot be erased "
-                  "now (PP-29). Refuse the request naming the grounds (deletion_refuse_held), or wait until the "
-                  "hold ends."
+        "member": _("The member of request %(reference)s is under a legal hold: their data cannot be erased "
+                    "now (PP-29). Refuse the request naming the grounds (deletion_refuse_held), or wait until the "
+                    "hold ends.") % {"reference": request.reference}
     })
 
 
 def deletion_prepare(*, request: Request | int, user, note: str = "") -> Request:
     """Compliance prepares the deletion (``submit_for_approval``); a supervisor approves it (four eyes)."""
-    require(user, DECIDE, "prepare deletions")
+    require(user, DECIDE, gettext_lazy("prepare deletions"))
     request = load_request(request)
     expect_type(request, RequestType.DELETION)
     member = expect_member(request)
@@ -126,7 +128,7 @@ def deletion_fulfil(*, request: Request | int, user, note: str = "", notify: boo
         if result.held:  # a hold placed since the check above: the engine honoured it
             raise _held_error(updated)
         if result.failed:
-            raise ValidationError(f"The erasure failed: {'; '.join(result.failed.values())}")
+            raise ValidationError(_("The erasure failed: %(errors)s") % {"errors": "; ".join(result.failed.values())})
         kept = kept_after_erasure(counts=result.counts, closure=closure)
         summary = {
             "erasure_run": run.pk,
@@ -156,7 +158,7 @@ def deletion_refuse_held(*, request: Request | int, user, grounds: Iterable, not
     expect_type(request, RequestType.DELETION)
     member = expect_member(request)
     if active_hold(member) is None:
-        raise ValidationError({"member": "The member is under no legal hold: decide the deletion on its merits."})
+        raise ValidationError({"member": _("The member is under no legal hold: decide the deletion on its merits.")})
     # The refusal letter says the data is preserved under a hold (its wording, per language, is in
     # the letter template); the transition's note keeps the same sentence for the record.
     reason = ("Your personal data is under a legal hold: we are required to preserve it for legal proceedings "

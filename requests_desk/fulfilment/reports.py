@@ -6,6 +6,8 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from requests_desk import selectors
 from requests_desk.choices import RequestType, Severity
@@ -24,7 +26,7 @@ def underage_report_confirm(*, request: Request | int, user, note: str = "", not
     closes the account and erases the member, with no legal-retention exception. ``details`` also
     records ``confirmed`` with who and when.
     """
-    require(user, DECIDE, "confirm underage reports")
+    require(user, DECIDE, gettext_lazy("confirm underage reports"))
     request = load_request(request)
     expect_type(request, RequestType.UNDERAGE_REPORT)
     expect_member(request)
@@ -44,9 +46,9 @@ def underage_report_confirm(*, request: Request | int, user, note: str = "", not
 # --- Security report (PP-28) --------------------------------------------------------------------------
 def security_report_set_severity(*, request: Request | int, severity: str, user) -> Request:
     """Compliance grades a security report (PP-28); the severity decides its priority."""
-    require(user, DECIDE, "grade security reports")
+    require(user, DECIDE, gettext_lazy("grade security reports"))
     if severity not in Severity.values:
-        raise ValidationError({"severity": "Choose low, medium, high or critical."})
+        raise ValidationError({"severity": _("Choose low, medium, high or critical.")})
     with transaction.atomic():
         locked = Request.objects.select_for_update().get(pk=load_request(request).pk)
         expect_type(locked, RequestType.SECURITY_REPORT)
@@ -66,7 +68,7 @@ def security_report_route(*, request: Request | int, user) -> Request:
         return request
     officer = selectors.compliance_officer_least_loaded()
     if officer is None:
-        raise ValidationError({"assignee": "No active compliance officer to route the security report to."})
+        raise ValidationError({"assignee": _("No active compliance officer to route the security report to.")})
     return request_assign(request=request, assignee=officer, user=user)
 
 
@@ -75,8 +77,9 @@ def security_report_fulfil(*, request: Request | int, user, note: str = "", noti
     request = load_request(request)
     expect_type(request, RequestType.SECURITY_REPORT)
     if request.severity not in Severity.values:
-        raise ValidationError({"severity": "A security report is fulfilled only once graded with a severity (PP-28)."})
-    require(user, DECIDE, "fulfil security reports")
+        raise ValidationError(
+            {"severity": _("A security report is fulfilled only once graded with a severity (PP-28).")})
+    require(user, DECIDE, gettext_lazy("fulfil security reports"))
     with transaction.atomic():
         if request.status in OPEN_STATES:
             request = security_report_route(request=request, user=user)

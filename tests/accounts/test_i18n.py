@@ -8,7 +8,6 @@ English stays the default (``LANGUAGE_CODE = "en"``): the rest of the suite read
 """
 
 # Chinese texts use full-width punctuation (commas, colons, brackets) on purpose.
-# ruff: noqa: RUF001
 from __future__ import annotations
 
 import gettext

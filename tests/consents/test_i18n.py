@@ -1,4 +1,4 @@
-# ruff: noqa: RUF001 - Chinese text uses full-width punctuation on purpose
+
 """The consents app in Simplified Chinese (issue 16, requirements 1, 3 and 4; PP-17, PP-40)."""
 
 from __future__ import annotations

@@ -159,7 +159,7 @@ def test_timeline_shows_messages_transitions_and_checks_in_time_order(client, ag
                                     evidence="passport matched", user=agent)
     client.force_login(agent)
     html = client.get(reverse("requests_desk:request_detail", args=[request.reference])).content.decode()
-    positions = [html.index(marker) for marker in ("first mail", "Start</strong>", "Identity verified</strong>")]
+    positions = [html.index(marker) for marker in ("first mail", "Start work</strong>", "Identity verified</strong>")]
     assert positions == sorted(positions)
     assert "please send my data" in html
 

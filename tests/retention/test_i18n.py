@@ -1,4 +1,4 @@
-# ruff: noqa: RUF001 - Chinese text uses full-width punctuation on purpose
+
 """The retention app in Simplified Chinese (issue 16, requirements 1 and 4)."""
 
 from __future__ import annotations

@@ -164,6 +164,7 @@ MODEL_PAGE_RULES = {
 #: Pages of their own (site pages, custom admin views, the desk, public endpoints): GET.
 VIEW_EXPECTED: dict[str, dict[str, object]] = {
     "health": _everyone(200, anon=200),  # the load balancer's check: component states only
+    "set_language": _everyone(405, anon=405),  # the language switch posts (issue 16)
     "admin:index": _everyone(200),
     "admin:login": _everyone(302, anon=200),  # staff already logged in are sent to the index
     "admin:logout": _everyone(405, anon=302),  # POST only (Django 5); anonymous go to the index

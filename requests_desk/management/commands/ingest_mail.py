@@ -2,6 +2,7 @@ from pathlib import Path
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
 
 from accounts.progress import progress
 from requests_desk.mail.directory import mail_directory_ingest
@@ -24,7 +25,7 @@ class Command(BaseCommand):
     def handle(self, *args, directory: Path, acknowledge: bool = False, remove_processed: bool = False,
                no_progress: bool = False, **options):
         if not directory.is_dir():
-            raise CommandError(f"{directory} is not a directory.")
+            raise CommandError(_("%(path)s is not a directory.") % {"path": directory})
         total = sum(1 for p in directory.iterdir() if p.is_file() and p.suffix.lower() == ".eml")
         with progress(total=total, desc="e-mails", unit="file", enabled=not no_progress,
                       stream=self.stderr) as bar:
@@ -35,12 +36,12 @@ class Command(BaseCommand):
             except ValidationError as exc:
                 raise CommandError(" ".join(exc.messages)) from None
         if report.busy:
-            self.stdout.write("Another ingest run is reading this directory: nothing done.")
+            self.stdout.write(_("Another ingest run is reading this directory: nothing done."))
             return
-        self.stdout.write(f"Read {report.files} file(s)")
+        self.stdout.write(_("Read %(count)s file(s)") % {"count": report.files})
         for action in ("created", "threaded", "duplicate", "quarantined"):
             self.stdout.write(f"  {action}: {report.counts.get(action, 0)}")
         if remove_processed:
             self.stdout.write(f"  removed: {report.removed}")
         for name, reason in report.quarantined:
-            self.stdout.write(f"  quarantined {name}: {reason}")
+            self.stdout.write("  " + _("quarantined %(name)s: %(reason)s") % {"name": name, "reason": reason})

@@ -1,4 +1,5 @@
 from django.core.management.base import BaseCommand
+from django.utils.translation import gettext as _
 
 from accounts.progress import progress
 from requests_desk import reminders
@@ -20,8 +21,8 @@ class Command(BaseCommand):
                 bar.update(1)
 
             result = reminders.send_request_reminders(dry_run=dry_run, step=step)
-        prefix = "DRY RUN (nothing changed) — " if dry_run else ""
-        self.stdout.write(f"{prefix}Request deadline reminders")
+        prefix = _("DRY RUN (nothing changed) — ") if dry_run else ""
+        self.stdout.write(prefix + _("Request deadline reminders"))
         for key, value in result.as_dict().items():
             if key == "dry_run":
                 continue
