@@ -23,6 +23,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote_plus
 
 HERE = Path(__file__).resolve().parent
 RESULT = "RESULT "
@@ -36,7 +37,28 @@ def _urls(document_number: str) -> list[tuple[str, str]]:
         ("filter kind", "/admin/accounts/member/?kind__exact=institution"),
         ("search member no.", "/admin/accounts/member/?q=M000000042"),
         ("search ID number", "/admin/accounts/member/?q=" + document_number.replace(" ", "+")),
+        # Names (issue 16, requirement 6): a Chinese full name (about 0.15 % of the demo members), a
+        # latin partial name (family name and the start of the given name), one Chinese character.
+        *((label, "/admin/accounts/member/?q=" + quote_plus(term)) for label, term in NAME_TERMS.items()),
     ]
+
+
+NAME_TERMS = {"search name 王芳": "王芳", "search name zhou xiu": "zhou xiu", "search name 芳": "芳"}
+
+
+def _explain_name_searches() -> dict:
+    """EXPLAIN (ANALYZE, BUFFERS) of the changelist's page query for each name term (the admin's own filter)."""
+    from django.contrib import admin
+
+    from accounts.models import Member
+
+    model_admin = admin.site._registry[Member]
+    plans = {}
+    for label, term in NAME_TERMS.items():
+        queryset, _ = model_admin.get_search_results(None, Member.objects.all(), term)
+        page = queryset.order_by(*Member._meta.ordering)[:100]
+        plans[label] = page.explain(analyze=True, buffers=True)
+    return plans
 
 
 def measure(members: int, runs: int, full: bool, seed: int, timeout_s: int) -> dict:
@@ -104,6 +126,7 @@ def measure(members: int, runs: int, full: bool, seed: int, timeout_s: int) -> d
             "slowest_query_s": float(slowest[0]["time"]) if slowest else 0.0,
             "slowest_sql": slowest[0]["sql"][:300] if slowest else "",
         }
+    results["explain"] = _explain_name_searches()
     return results
 
 
@@ -167,8 +190,18 @@ def main() -> None:
             continue
         print(f"  slowest query at {large['members']:,}, {label}: {big['slowest_query_s'] * 1000:.1f} ms: "
               f"{big['slowest_sql'][:160]}")
+    names_ok = all(
+        "timeout_s" not in large["urls"][label] and "timeout_s" not in small["urls"][label]
+        and small["urls"][label]["queries"] == large["urls"][label]["queries"]
+        and large["urls"][label]["median_s"] <= 3 * small["urls"][label]["median_s"]
+        for label in NAME_TERMS
+    )
+    for label, plan in large.get("explain", {}).items():
+        print(f"\n  EXPLAIN (ANALYZE, BUFFERS) at {large['members']:,}, {label}, page query:")
+        print("    " + plan.replace("\n", "\n    "))
     print()
     print(f"  target (changelist): equal queries and time ratio <= 3x: {'met' if ok else 'NOT met'}")
+    print(f"  target (name searches): equal queries and time ratio <= 3x: {'met' if names_ok else 'NOT met'}")
 
 
 if __name__ == "__main__":
