@@ -206,8 +206,8 @@ def main() -> None:
             continue
         versus_page = big["median_s"] / small["urls"]["changelist"]["median_s"]
         names_ok = names_ok and s["queries"] == big["queries"] and versus_page <= 3
-        print(f"  {label:<22} {s['rows']:>5}/{big['rows']:<5} {s['sql_s'] * 1000:>5.1f} ms {big['sql_s'] * 1000:>5.1f} ms "
-              f"{big['median_s'] / s['median_s']:>12.2f}x {versus_page:>16.2f}x")
+        print(f"  {label:<22} {s['rows']:>5}/{big['rows']:<5} {s['sql_s'] * 1000:>5.1f} ms "
+              f"{big['sql_s'] * 1000:>5.1f} ms {big['median_s'] / s['median_s']:>12.2f}x {versus_page:>16.2f}x")
     for label, plan in large.get("explain", {}).items():
         print(f"\n  EXPLAIN (ANALYZE, BUFFERS) at {large['members']:,}, {label}, page query:")
         print("    " + plan.replace("\n", "\n    "))
