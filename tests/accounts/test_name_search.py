@@ -19,7 +19,10 @@ from accounts.members.names import name_search_key, name_search_q
 from accounts.members.selectors import members_by_name
 from accounts.members.spreadsheets.writes import records_bulk_save
 from accounts.models import InstitutionProfile, Member, RelatedPerson
+from retention.choices import ErasureTrigger
+from retention.erasure import runner
 from tests.factories import InstitutionFactory, MemberFactory, RelatedPersonFactory
+from tests.retention.erasure_seed import seed_member
 
 pytestmark = pytest.mark.django_db
 
@@ -180,3 +183,15 @@ def test_postgresql_answers_a_name_search_with_the_trigram_index(term):
             cursor.execute("SET LOCAL enable_seqscan = off")
             plan = model.objects.filter(name_search_q(term)).explain()
         assert index in plan, plan
+
+
+def test_pp02_an_erased_member_is_no_longer_found_by_name(django_capture_on_commit_callbacks, superuser):
+    """Erasure empties the search column with the names (data map: SET_NULL; PP-02)."""
+    seeded = seed_member(institution=True, staff=superuser)
+    member = Member.objects.get(pk=seeded.member.pk)
+    Member.objects.filter(pk=member.pk).update(name_search=name_search_key("Wang Fang", "王芳"))
+    assert list(members_by_name("王芳")) == [member]
+    with django_capture_on_commit_callbacks(execute=True):
+        runner.erase_members(member_ids=[member.pk], trigger=ErasureTrigger.CANCELLATION)
+    assert Member.objects.get(pk=member.pk).name_search == ""
+    assert not members_by_name("王芳").exists()
