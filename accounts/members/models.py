@@ -30,6 +30,7 @@ from accounts.members.choices import (
     VerificationMethod,
     VerificationOutcome,
 )
+from accounts.members.names import NameSearchField
 from accounts.members.validators import validate_document_number
 from accounts.privacy.children import CHILD_AGE_LIMIT, age_on
 from accounts.privacy.datamap import Category, DataMap, Erasure, Mask, Personal
@@ -84,6 +85,7 @@ class Member(models.Model):
     nationality = models.CharField(_("nationality"), max_length=2, blank=True, help_text=_("ISO 3166 code"))
     legal_name = models.CharField(_("legal full name"), max_length=200, blank=True)
     local_name = models.CharField(_("local-language name"), max_length=200, blank=True)
+    name_search = NameSearchField(_("names, for search"), sources=("legal_name", "local_name"))
     date_of_birth = EncryptedDateField(_("date of birth"), null=True, blank=True)
     # Plain and coarse: jobs select "may be under 14" in SQL and decrypt only those rows (PP-37).
     birth_year = models.PositiveSmallIntegerField(_("birth year"), null=True, blank=True, editable=False)
@@ -101,7 +103,7 @@ class Member(models.Model):
         verbose_name=_("import"), help_text=_("The import that last wrote this record, with its source (PP-16)."),
     )
 
-    history = HistoricalRecords(m2m_fields=[product_lines])
+    history = HistoricalRecords(m2m_fields=[product_lines], excluded_fields=["name_search"])
 
     data_map = DataMap(
         subject="self",
@@ -112,6 +114,7 @@ class Member(models.Model):
             "nationality": _p(Category.IDENTITY, gettext_noop("Nationality"), Erasure.SET_NULL),
             "legal_name": _p(Category.IDENTITY, gettext_noop("Legal full name"), Erasure.TOKEN),
             "local_name": _p(Category.IDENTITY, gettext_noop("Local-language name"), Erasure.TOKEN),
+            "name_search": _p(Category.IDENTITY, gettext_noop("Names, normalised for search"), Erasure.SET_NULL, exported=False),
             "date_of_birth": _p(
                 Category.IDENTITY, gettext_noop("Date of birth"), Erasure.SET_NULL, sensitive=True, mask=Mask.DATE
             ),
@@ -179,6 +182,7 @@ class InstitutionProfile(models.Model):
     member = models.OneToOneField(Member, on_delete=models.CASCADE, related_name="institution")
     legal_name = models.CharField(_("legal name"), max_length=200)
     local_name = models.CharField(_("local-language name"), max_length=200, blank=True)
+    name_search = NameSearchField(_("names, for search"), sources=("legal_name", "local_name"))
     registration_number = models.CharField(_("registration number"), max_length=60)
     registration_info = models.TextField(_("registration information"), blank=True)
     business_phone = EncryptedTextField(_("business phone"), blank=True)
@@ -187,7 +191,7 @@ class InstitutionProfile(models.Model):
     # Property information is sensitive (PP-01): encrypted at rest, hidden on screen until revealed.
     funding_sources = EncryptedTextField(_("funding sources"), blank=True)
 
-    history = HistoricalRecords()
+    history = HistoricalRecords(excluded_fields=["name_search"])
 
     data_map = DataMap(
         subject="member",
@@ -195,6 +199,7 @@ class InstitutionProfile(models.Model):
             "member": _p(Category.ACCOUNT, gettext_noop("Member"), Erasure.DELETE_ROW, exported=False),
             "legal_name": _p(Category.IDENTITY, gettext_noop("Legal name"), Erasure.DELETE_ROW),
             "local_name": _p(Category.IDENTITY, gettext_noop("Local-language name"), Erasure.DELETE_ROW),
+            "name_search": _p(Category.IDENTITY, gettext_noop("Names, normalised for search"), Erasure.DELETE_ROW, exported=False),
             "registration_number": _p(Category.IDENTITY, gettext_noop("Registration number"), Erasure.DELETE_ROW),
             "registration_info": _p(Category.IDENTITY, gettext_noop("Registration information"), Erasure.DELETE_ROW),
             "business_phone": _p(
@@ -229,6 +234,7 @@ class RelatedPerson(models.Model):
     )
     legal_name = models.CharField(_("legal full name"), max_length=200)
     local_name = models.CharField(_("local-language name"), max_length=200, blank=True)
+    name_search = NameSearchField(_("names, for search"), sources=("legal_name", "local_name"))
     nationality = models.CharField(_("nationality"), max_length=2, blank=True)
     date_of_birth = EncryptedDateField(_("date of birth"), null=True, blank=True)
     email = EncryptedTextField(_("e-mail"), blank=True)
@@ -240,7 +246,7 @@ class RelatedPerson(models.Model):
         verbose_name=_("import"), help_text=_("The import that last wrote this record, with its source (PP-16)."),
     )
 
-    history = HistoricalRecords()
+    history = HistoricalRecords(excluded_fields=["name_search"])
 
     data_map = DataMap(
         subject="member",
@@ -250,6 +256,7 @@ class RelatedPerson(models.Model):
             "ownership_share": _p(Category.FINANCIAL, gettext_noop("Ownership share"), Erasure.DELETE_ROW),
             "legal_name": _p(Category.IDENTITY, gettext_noop("Legal full name"), Erasure.DELETE_ROW),
             "local_name": _p(Category.IDENTITY, gettext_noop("Local-language name"), Erasure.DELETE_ROW),
+            "name_search": _p(Category.IDENTITY, gettext_noop("Names, normalised for search"), Erasure.DELETE_ROW, exported=False),
             "nationality": _p(Category.IDENTITY, gettext_noop("Nationality"), Erasure.DELETE_ROW),
             "date_of_birth": _p(
                 Category.IDENTITY, gettext_noop("Date of birth"), Erasure.DELETE_ROW, sensitive=True, mask=Mask.DATE

@@ -6,12 +6,13 @@ import datetime
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Count, QuerySet, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
 from accounts.members.choices import VerificationLevel
 from accounts.members.models import (
     IdentityDocument,
+    InstitutionProfile,
     Member,
     MemberDailyVolume,
     PaymentInstrument,
@@ -19,6 +20,7 @@ from accounts.members.models import (
     TransactionRecord,
     age_on,
 )
+from accounts.members.names import name_search_q
 from accounts.members.volumes import day_of
 from accounts.privacy import crypto
 from accounts.privacy.datamap import service_scoped_models
@@ -80,6 +82,30 @@ def member_ids_by_exact_value(value: str, *, limit: int = 1000) -> list[int]:
     ]
     union = branches[0].order_by().union(*(b.order_by() for b in branches[1:]))
     return [pk for (pk,) in union[:limit]]
+
+
+def member_ids_by_related_name(term: str, *, limit: int = 2000) -> list[int]:
+    """Keys of the members whose institution profile or one of whose related persons is named ``term``.
+
+    A name search (``accounts.members.names``: partial, case- and accent-insensitive, either script).
+    One query, a ``UNION`` of two lookups each served by its table's trigram index; the keys are
+    fetched first so the changelist's query stays a set of index scans (see above). At most
+    ``limit`` keys: a term matching thousands of institutions is narrowed by the officer.
+    """
+    condition = name_search_q(term)
+    if condition is None:
+        return []
+    people = RelatedPerson.objects.filter(condition).values_list("member_id").order_by()
+    profiles = InstitutionProfile.objects.filter(condition).values_list("member_id").order_by()
+    return [pk for (pk,) in people.union(profiles)[:limit]]
+
+
+def members_by_name(term: str) -> QuerySet[Member]:
+    """Members named ``term`` themselves or through their institution profile or related persons."""
+    condition = name_search_q(term)
+    if condition is None:
+        return Member.objects.none()
+    return Member.objects.filter(condition | Q(pk__in=member_ids_by_related_name(term)))
 
 
 def members_by_exact_value(value: str) -> QuerySet[Member]:

@@ -14,7 +14,12 @@ from accounts.members import hooks, services
 from accounts.members.admin.base import member_filtered_url
 from accounts.members.admin.imports import MemberImportExportMixin
 from accounts.members.choices import MemberKind, VerificationLevel, VerificationMethod
-from accounts.members.selectors import member_ids_by_exact_value, members_needing_advanced_verification
+from accounts.members.names import name_search_q
+from accounts.members.selectors import (
+    member_ids_by_exact_value,
+    member_ids_by_related_name,
+    members_needing_advanced_verification,
+)
 from accounts.models import (
     DeviceRecord,
     IdentityDocument,
@@ -190,7 +195,9 @@ class MemberAdmin(
     list_select_related = False  # no foreign keys in the list
     search_fields = ("member_number",)  # see get_search_results
     search_help_text = _(
-        "Member number (or its beginning), or an exact e-mail, phone, document or card number."
+        "Member number (or its beginning), an exact e-mail, phone, document or card number, or a name: "
+        "any part of it, in Chinese or latin letters, accents and case ignored (institutions' and their "
+        "people's names too)."
     )
     autocomplete_fields = ("product_lines",)
     readonly_fields = ("status", "verification_level", "registered_at", "cancelled_at", "birth_year")
@@ -239,9 +246,10 @@ class MemberAdmin(
         return readonly
 
     def get_search_results(self, request, queryset, search_term):
-        """Member number by prefix, or an exact e-mail/phone/document/card number by blind index.
+        """Member number by prefix, an exact e-mail/phone/document/card number by blind index, or a name.
 
-        Nothing is decrypted: every branch is an indexed lookup (accounts.members.selectors).
+        Nothing is decrypted: every branch is an indexed lookup (accounts.members.selectors); names
+        are matched on their normalised column (accounts.members.names).
         """
         term = search_term.strip()
         if not term:
@@ -251,6 +259,11 @@ class MemberAdmin(
         # two index scans instead of filtering every member against a subquery.
         exact = member_ids_by_exact_value(term, limit=SEARCH_EXACT_LIMIT)
         match = Q(member_number__startswith=term.upper()) | Q(pk__in=exact)
+        # Names (issue 16): the member's own, served by the trigram index inside the same query,
+        # and those of institution profiles and related persons, whose members' keys come first.
+        by_name = name_search_q(term)
+        if by_name is not None:
+            match |= by_name | Q(pk__in=member_ids_by_related_name(term))
         return queryset.filter(match), False
 
     def save_formset(self, request, form, formset, change):

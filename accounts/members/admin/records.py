@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
 from accounts.members import services
-from accounts.members.admin.base import MemberColumnMixin
+from accounts.members.admin.base import MemberColumnMixin, NameSearchMixin
 from accounts.members.admin.imports import (
     RelatedPersonImportExportMixin,
     TransactionImportExportMixin,
@@ -74,6 +74,8 @@ class RelatedPersonDocumentInline(NoDeleteMixin, SensitiveInlineMixin, admin.Sta
 @admin.register(RelatedPerson)
 class RelatedPersonAdmin(
     RelatedPersonImportExportMixin,
+    NameSearchMixin,
+    TokenSearchMixin,
     NoDeleteMixin,
     MemberColumnMixin,
     MaskedHistoryMixin,
@@ -83,8 +85,6 @@ class RelatedPersonAdmin(
     list_display = ("__str__", "member_column", "role", "ownership_share", "nationality", "email", "phone")
     list_filter = ("role",)
     list_select_related = ("member",)
-    search_fields = ("=member__member_number",)
-    search_help_text = _("Exact member number of the institution.")
     raw_id_fields = ("member",)
     fieldsets = (
         (None, {"fields": ("member", "role", "ownership_share")}),
@@ -96,12 +96,11 @@ class RelatedPersonAdmin(
 
 @admin.register(InstitutionProfile)
 class InstitutionProfileAdmin(
-    NoDeleteMixin, MemberColumnMixin, MaskedHistoryMixin, SensitiveModelAdminMixin, SimpleHistoryAdmin
+    NameSearchMixin, TokenSearchMixin, NoDeleteMixin, MemberColumnMixin, MaskedHistoryMixin,
+    SensitiveModelAdminMixin, SimpleHistoryAdmin,
 ):
     list_display = ("__str__", "member_column", "registration_number", "business_phone")
     list_select_related = ("member",)
-    search_fields = ("=member__member_number",)
-    search_help_text = _("Exact member number.")
     raw_id_fields = ("member",)
     fields = (
         "member",

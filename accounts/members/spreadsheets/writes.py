@@ -14,6 +14,7 @@ from django.db import models, transaction
 from simple_history.models import HistoricalRecords
 
 from accounts.members import bulk_copy
+from accounts.members.names import NameSearchField
 from accounts.members.spreadsheets.problems import source_problem
 from accounts.models import ImportBatch, SensitiveAccessLog
 from accounts.privacy.fields import BlindIndexField, Ciphertext
@@ -59,9 +60,10 @@ def records_bulk_save(
 ) -> None:
     """Insert and update checked rows in bulk, keeping blind indexes and audit history in step.
 
-    ``bulk_create`` runs the fields' ``pre_save`` (blind indexes); ``bulk_update`` does not, so the
-    indexes of changed rows are computed here. History rows (design decision 7) are written in bulk
-    after the many-to-many values, so each history row records the product lines it was saved with.
+    ``bulk_create`` runs the fields' ``pre_save`` (blind indexes, name search); ``bulk_update`` does not, so
+    the indexes and name-search columns of changed rows are computed here. History rows (design
+    decision 7) are written in bulk after the many-to-many values, so each history row records the
+    product lines it was saved with.
     ``many_to_many`` maps a field name to ``(object, related objects)`` pairs for the rows whose
     file gave that column; the set is replaced.
     """
@@ -72,7 +74,10 @@ def records_bulk_save(
         if changed_objs and update_fields:
             fields = list(update_fields)
             for model_field in model._meta.concrete_fields:
-                if isinstance(model_field, BlindIndexField) and model_field.source in fields:
+                derived = (isinstance(model_field, BlindIndexField) and model_field.source in fields) or (
+                    isinstance(model_field, NameSearchField) and set(model_field.sources) & set(fields)
+                )
+                if derived:
                     for obj in changed_objs:
                         model_field.pre_save(obj, add=False)
                     if model_field.name not in fields:
