@@ -11,7 +11,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.privacy.datamap_export import FORMATS, export
+from accounts.privacy.datamap_export import FORMATS, export, export_file
 
 
 class Command(BaseCommand):
@@ -23,12 +23,11 @@ class Command(BaseCommand):
         parser.add_argument("-o", "--output", help="The file to write (replaced if it exists).")
 
     def handle(self, *args, fmt: str, output: str | None = None, **options):
-        text = export(fmt)
         if not output:
-            self.stdout.write(text, ending="")
+            self.stdout.write(export(fmt), ending="")
             return
         path = Path(output)
         if not path.parent.is_dir():
             raise CommandError(f"-o {output}: the folder {path.parent} does not exist; nothing was written.")
-        path.write_text(text, encoding="utf-8")
+        path.write_bytes(export_file(fmt))  # CSV with a BOM: Excel reads it as UTF-8 (issue 16)
         self.stderr.write(f"Wrote the data map ({fmt}) to {path}.")
