@@ -2,7 +2,8 @@
 
 - ``accounts.staff.models``: the back-office logins;
 - ``accounts.privacy.models``: the sensitive-data access log;
-- ``accounts.members.models``: members and the records about them;
+- ``accounts.members.models``: members and the records about them; ``accounts.members.import_batches``:
+  the imports they came in;
 - ``accounts.dispatch.models``: the task outbox and the scheduled-job slots (issue 12).
 
 Django loads an app's models from ``<app>.models``; importing them here is what registers them.
@@ -10,12 +11,12 @@ App label, table names and migrations are those of the one ``accounts`` app.
 """
 
 from accounts.dispatch.models import OutboxTask, ScheduledRun
+from accounts.members.import_batches import ImportBatch
 from accounts.members.models import (
     ADULT_AGE,
     CHILD_AGE_LIMIT,
     DeviceRecord,
     IdentityDocument,
-    ImportBatch,
     InstitutionProfile,
     Member,
     MemberDailyVolume,

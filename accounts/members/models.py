@@ -1,5 +1,6 @@
 """Members (the data subjects) and the records about them: institutions and their people, identity
-documents, verifications, payment instruments, devices, transactions and the imports they came in.
+documents, verifications, payment instruments, devices and transactions (the imports they came in:
+``accounts.members.import_batches``).
 
 Every model declares its data map (``accounts.privacy.datamap``) right below its fields.
 """
@@ -45,6 +46,9 @@ def _p(category, label, erasure, *, sensitive=False, mask=Mask.NONE, exported=Tr
 
 _BIDX = dict(exported=False)  # blind indexes are keyed hashes: erased with their value, never exported
 
+
+# The normalised names column behind the name search (issue 16): erased with the names, never exported.
+_SEARCH_LABEL = gettext_noop("Names, normalised for search")
 
 class ProductLine(models.Model):
     """A service of the platform (spot, margin, …); PP-19 closes one with its data."""
@@ -114,7 +118,7 @@ class Member(models.Model):
             "nationality": _p(Category.IDENTITY, gettext_noop("Nationality"), Erasure.SET_NULL),
             "legal_name": _p(Category.IDENTITY, gettext_noop("Legal full name"), Erasure.TOKEN),
             "local_name": _p(Category.IDENTITY, gettext_noop("Local-language name"), Erasure.TOKEN),
-            "name_search": _p(Category.IDENTITY, gettext_noop("Names, normalised for search"), Erasure.SET_NULL, exported=False),
+            "name_search": _p(Category.IDENTITY, _SEARCH_LABEL, Erasure.SET_NULL, exported=False),
             "date_of_birth": _p(
                 Category.IDENTITY, gettext_noop("Date of birth"), Erasure.SET_NULL, sensitive=True, mask=Mask.DATE
             ),
@@ -199,7 +203,7 @@ class InstitutionProfile(models.Model):
             "member": _p(Category.ACCOUNT, gettext_noop("Member"), Erasure.DELETE_ROW, exported=False),
             "legal_name": _p(Category.IDENTITY, gettext_noop("Legal name"), Erasure.DELETE_ROW),
             "local_name": _p(Category.IDENTITY, gettext_noop("Local-language name"), Erasure.DELETE_ROW),
-            "name_search": _p(Category.IDENTITY, gettext_noop("Names, normalised for search"), Erasure.DELETE_ROW, exported=False),
+            "name_search": _p(Category.IDENTITY, _SEARCH_LABEL, Erasure.DELETE_ROW, exported=False),
             "registration_number": _p(Category.IDENTITY, gettext_noop("Registration number"), Erasure.DELETE_ROW),
             "registration_info": _p(Category.IDENTITY, gettext_noop("Registration information"), Erasure.DELETE_ROW),
             "business_phone": _p(
@@ -256,7 +260,7 @@ class RelatedPerson(models.Model):
             "ownership_share": _p(Category.FINANCIAL, gettext_noop("Ownership share"), Erasure.DELETE_ROW),
             "legal_name": _p(Category.IDENTITY, gettext_noop("Legal full name"), Erasure.DELETE_ROW),
             "local_name": _p(Category.IDENTITY, gettext_noop("Local-language name"), Erasure.DELETE_ROW),
-            "name_search": _p(Category.IDENTITY, gettext_noop("Names, normalised for search"), Erasure.DELETE_ROW, exported=False),
+            "name_search": _p(Category.IDENTITY, _SEARCH_LABEL, Erasure.DELETE_ROW, exported=False),
             "nationality": _p(Category.IDENTITY, gettext_noop("Nationality"), Erasure.DELETE_ROW),
             "date_of_birth": _p(
                 Category.IDENTITY, gettext_noop("Date of birth"), Erasure.DELETE_ROW, sensitive=True, mask=Mask.DATE
@@ -612,46 +616,3 @@ class MemberDailyVolume(models.Model):
 
     def __str__(self) -> str:
         return f"Daily volume #{self.pk}"
-
-
-class ImportBatch(models.Model):
-    """One import of records from a file and where the data came from (PP-16). No personal data.
-
-    Written by ``accounts.members.spreadsheets.writes.import_batch_record`` inside the import's transaction, so a
-    refused import leaves none. The members, related persons and transaction records it wrote or
-    changed point to it (``import_batch``); their history rows keep the import of each version.
-    """
-
-    model_label = models.CharField(_("record type"), max_length=100)
-    source = models.CharField(
-        _("source"), max_length=300,
-        help_text=_("Who the data came from and what it was received under, e.g. the third party's name and "
-                    "the agreement reference (PP-16)."),
-    )
-    imported_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
-                                    related_name="+")
-    imported_at = models.DateTimeField(_("imported at"), default=timezone.now)
-    total_rows = models.PositiveIntegerField(_("rows in the file"), default=0)
-    new_rows = models.PositiveIntegerField(_("new"), default=0)
-    updated_rows = models.PositiveIntegerField(_("updated"), default=0)
-    unchanged_rows = models.PositiveIntegerField(_("unchanged"), default=0)
-
-    data_map = DataMap(
-        subject="",
-        personal={"imported_by": _p(Category.STAFF, gettext_noop("Staff user"), Erasure.SET_NULL, exported=False)},
-        not_personal=("id", "model_label", "source", "imported_at", "total_rows", "new_rows", "updated_rows",
-                      "unchanged_rows"),
-        note=_("Names the third party a file came from, never a member."),
-    )
-
-    class Meta:
-        verbose_name = _("import")
-        verbose_name_plural = _("imports")
-        ordering = ["-imported_at", "-pk"]
-        constraints = [
-            # PP-16: no import without its source, whoever writes the row.
-            models.CheckConstraint(condition=~models.Q(source=""), name="%(app_label)s_%(class)s_source_required"),
-        ]
-
-    def __str__(self) -> str:
-        return f"Import #{self.pk}"

@@ -4,7 +4,8 @@ Both list every column of every model in the data map (``datamap.registry()``), 
 classified and protected; neither holds a single stored value (schema only). The Fides dataset
 uses the keys of the Fides default taxonomy (``user.contact.email``, ``user.biometric``, …) so a
 team that runs Fides can load it as it is; ``fides_categories`` maps our categories, refined per
-field. ``manage.py datamap_export`` and the data-map page's download links call ``export``.
+field. ``manage.py datamap_export`` and the data-map page's download links call ``export`` (the
+files: ``export_file``, CSV in UTF-8 with a BOM so Excel shows Chinese labels correctly).
 
 How a column is protected at rest is read from its field class, not from a list kept by hand:
 ``EncryptedTextField``/``EncryptedDateField`` (encrypted), a file in ``EncryptedFileSystemStorage``
@@ -262,6 +263,11 @@ def export(fmt: str) -> str:
     if fmt == "csv":
         return csv_text()
     raise ValueError(f"Unknown data-map format {fmt!r}: use one of {', '.join(FORMATS)}.")
+
+
+def export_file(fmt: str) -> bytes:
+    """``export(fmt)`` as the file's bytes: UTF-8, with a BOM for CSV so Excel reads it as UTF-8 (issue 16)."""
+    return export(fmt).encode("utf-8-sig" if fmt == "csv" else "utf-8")
 
 
 CONTENT_TYPES = {"fides": "application/yaml; charset=utf-8", "csv": "text/csv; charset=utf-8"}

@@ -177,6 +177,6 @@ def data_map_download(request, fmt: str):
         raise PermissionDenied
     if fmt not in datamap_export.FORMATS:
         raise Http404
-    response = HttpResponse(datamap_export.export(fmt), content_type=datamap_export.CONTENT_TYPES[fmt])
+    response = HttpResponse(datamap_export.export_file(fmt), content_type=datamap_export.CONTENT_TYPES[fmt])
     response["Content-Disposition"] = f'attachment; filename="{datamap_export.FILE_NAMES[fmt]}"'
     return no_store(response)

@@ -203,6 +203,7 @@ class DisclosureAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin):
         """The register as a spreadsheet; every text cell is formula-escaped (decision 8)."""
         response = HttpResponse(content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="disclosure-register.csv"'
+        response.write("\ufeff")  # a BOM: Excel reads the file as UTF-8, Chinese names included (issue 16)
         writer = csv.writer(response)
         writer.writerow([label for _name, label in REGISTER_COLUMNS])
         rows = queryset.select_related("recipient", "prepared_by", "approved_by").prefetch_related(

@@ -47,7 +47,7 @@ def export(client, model: str, file_format: str, fields: list[str], resource: st
 
 
 def csv_rows(content: bytes) -> list[dict[str, str]]:
-    return list(csv.DictReader(io.StringIO(content.decode())))
+    return list(csv.DictReader(io.StringIO(content.decode("utf-8-sig"))))
 
 
 def xlsx_cells(content: bytes) -> list[dict[str, openpyxl.cell.Cell]]:

@@ -117,13 +117,15 @@ def test_pp16_the_command_streams_a_file_and_a_dry_run_writes_nothing(tmp_path, 
 
 
 def test_pp16_a_streamed_file_that_is_not_utf8_names_the_line_and_writes_nothing(tmp_path, product_lines):  # noqa: F811
-    """A byte that is not UTF-8 deep in the file: the command names its line and byte; nothing is written."""
+    """A byte that is neither UTF-8 nor GB18030 deep in the file: the command names its line, character and
+    byte, and the encodings tried (issue 16 req. 5); nothing is written."""
     rows = [member_row(i) for i in range(10)]
     content = csv_bytes(MEMBER_HEADER, rows).replace(b"Person 8", b"Person \xff")
     path = tmp_path / "members.csv"
     path.write_bytes(content)
 
-    with pytest.raises(CommandError, match=r"^line 10: byte \d+ of the line is not UTF-8 text"):
+    with pytest.raises(CommandError, match=r"^line 10: character 39 of the line \(byte \d+ of the file\) "
+                       r"cannot be read as .*; encodings tried: UTF-8, UTF-16, GB18030\."):
         call_command("import_records", "members", str(path), "--source", SOURCE, "--no-progress")
     assert Member.objects.count() == 0
 

@@ -603,7 +603,8 @@ def test_register_export_escapes_spreadsheet_formulas(officer_client, compliance
     response = officer_client.post(reverse("admin:consents_disclosure_changelist"),
                                    {"action": "export_register_csv", "_selected_action": [disclosure.pk]})
     assert response["Content-Type"].startswith("text/csv")
-    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    assert response.content.startswith(b"\xef\xbb\xbf")  # UTF-8 with a BOM: Excel shows Chinese (issue 16)
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
     assert rows[0][0] == "Entry"
     description = rows[1][[label for label in rows[0]].index("Description")]
     assert description == '\'=HYPERLINK("http://evil.example")'

@@ -12,7 +12,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
-from accounts.privacy.datamap_export import FORMATS, export
+from accounts.privacy.datamap_export import FORMATS, export, export_file
 
 
 class Command(BaseCommand):
@@ -24,13 +24,12 @@ class Command(BaseCommand):
         parser.add_argument("-o", "--output", help="The file to write (replaced if it exists).")
 
     def handle(self, *args, fmt: str, output: str | None = None, **options):
-        text = export(fmt)
         if not output:
-            self.stdout.write(text, ending="")
+            self.stdout.write(export(fmt), ending="")
             return
         path = Path(output)
         if not path.parent.is_dir():
             raise CommandError(_("-o %(output)s: the folder %(folder)s does not exist; nothing was written.")
                                % {"output": output, "folder": path.parent})
-        path.write_text(text, encoding="utf-8")
+        path.write_bytes(export_file(fmt))  # CSV with a BOM: Excel reads it as UTF-8 (issue 16)
         self.stderr.write(_("Wrote the data map (%(format)s) to %(path)s.") % {"format": fmt, "path": path})

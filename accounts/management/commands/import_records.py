@@ -3,6 +3,8 @@
 The same checks as the admin's import (``accounts.members.spreadsheets.imports.records_import``): every row is checked
 and the file is written all or nothing; problems are printed as "line N, column C: reason".
 ``--source`` names where the file came from (PP-16) and is required: without it nothing is read.
+``--encoding`` says what a CSV or tab-separated file is in (default ``auto``: UTF-8 with or without
+BOM, UTF-16 or GB18030/GBK, detected; ``accounts.members.spreadsheets.encodings``).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
 from accounts.members.admin.imports import IMPORT_PERMISSION
-from accounts.members.spreadsheets import imports
+from accounts.members.spreadsheets import encodings, imports
 from accounts.members.spreadsheets.formats import FORMATS
 from accounts.members.spreadsheets.problems import UnreadableFile, source_problem
 from accounts.members.spreadsheets.registry import RESOURCES
@@ -23,16 +25,21 @@ from accounts.progress import progress
 
 class Command(BaseCommand):
     help = (
-        "Import a CSV or XLSX file of members, related persons or transaction records. Every row is "
-        "checked first; if any row has a problem nothing is written and each problem is listed."
+        "Import a CSV, tab-separated text or XLSX file of members, related persons or transaction records. "
+        "Every row is checked first; if any row has a problem nothing is written and each problem is listed."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("records", choices=sorted(RESOURCES), help="What the file holds.")
-        parser.add_argument("path", help="The CSV or XLSX file.")
+        parser.add_argument("path", help="The CSV, TSV/TXT (tab-separated) or XLSX file.")
         parser.add_argument(
             "--format", choices=sorted(FORMATS), default="",
             help="File format (default: from the file name's extension).",
+        )
+        parser.add_argument(
+            "--encoding", choices=encodings.IMPORT_ENCODINGS, default=encodings.AUTO,
+            help="Text encoding of a CSV or TSV file (default: auto, detected from the start of the file: "
+                 "a BOM, else UTF-8, else UTF-16, else GB18030). gbk is read as gb18030.",
         )
         parser.add_argument(
             "--source", default="", metavar="TEXT",
@@ -47,7 +54,8 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true", help="Do not draw a progress bar.")
 
     def handle(self, *args, records: str, path: str, format: str = "", dry_run: bool = False,
-               user: str = "", no_progress: bool = False, source: str = "", **options):
+               user: str = "", no_progress: bool = False, source: str = "", encoding: str = encodings.AUTO,
+               **options):
         problem = source_problem(source)
         if problem:
             raise CommandError(f"--source: {problem}")
@@ -67,7 +75,7 @@ class Command(BaseCommand):
                 # Streamed from the file (issue 15): Python's memory stays bounded whatever its size.
                 report = imports.records_import_file(
                     resource_class=RESOURCES[records], path=file, file_format=file_format, source=source,
-                    user=staff, dry_run=dry_run, on_row=lambda: bar.update(1),
+                    user=staff, dry_run=dry_run, on_row=lambda: bar.update(1), encoding=encoding,
                 )
             except UnreadableFile as exc:
                 # The reader says what is wrong and where (fuzz finding: a catch-all here named only the

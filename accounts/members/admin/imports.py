@@ -7,8 +7,11 @@ library's ``ImportExportMixin`` configured for one model:
   gets no import button and a 403 on the import URLs;
 - export with the model's view permission; sensitive columns masked unless the user may reveal
   them, in which case the export writes one access-log row (PP-25);
-- CSV and XLSX only; formulas escaped on export; every row checked, all or nothing on import, and
-  the error report lists line, column and reason (never a value);
+- CSV, tab-separated text (import) and XLSX only; formulas escaped on export; every row checked, all
+  or nothing on import, and the error report lists line, column and reason (never a value);
+- text in any encoding Chinese offices save (issue 16, requirement 5): the upload form's "Encoding"
+  (detected by default) decodes the file, or refuses it saying where and which encodings were tried;
+  the export form writes UTF-8 with a BOM (Excel reads Chinese correctly) or GB18030;
 - every import names its source (PP-16): the upload form requires it, the preview carries it to
   the confirmation, and the committed import records it on an ``ImportBatch`` (listed read-only
   under "Imports") that the written rows point to.
@@ -19,15 +22,17 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from import_export.admin import ImportExportMixin
-from import_export.forms import ConfirmImportForm, ImportForm
+from import_export.forms import ConfirmImportForm, ImportForm, SelectableFieldsExportForm
 
-from accounts.members.spreadsheets.formats import CSV, XLSX
+from accounts.members.spreadsheets import encodings
+from accounts.members.spreadsheets.formats import CSV, TSV, XLSX
 from accounts.members.spreadsheets.members import MemberResource
-from accounts.members.spreadsheets.problems import SOURCE_MAX_LENGTH, source_problem
+from accounts.members.spreadsheets.problems import SOURCE_MAX_LENGTH, UnreadableFile, source_problem
 from accounts.members.spreadsheets.related_persons import RelatedPersonResource
 from accounts.members.spreadsheets.transactions import TransactionRecordResource
 from accounts.models import ImportBatch
@@ -54,8 +59,47 @@ class SourcedImportForm(ImportForm):
                     "data-sharing agreement DSA-2025-07” (PP-16). Recorded with the import."),
     )
 
+    encoding = forms.ChoiceField(
+        label=_("Encoding"), choices=encodings.IMPORT_ENCODING_CHOICES, initial=encodings.AUTO, required=False,
+        help_text=_("For CSV and tab-separated files: detected unless you choose one (GBK files are read as "
+                    "GB18030)."),
+    )
+    field_order = ["resource", "import_file", "format", "encoding", "source"]
+
+    def __init__(self, formats, resources, **kwargs):
+        super().__init__(formats, resources, **kwargs)
+        self.import_formats = formats
+
     def clean_source(self):
         return _clean_source(self.cleaned_data.get("source", ""))
+
+    def clean(self):
+        """A text file is decoded here, in the encoding chosen or detected, and handed on as UTF-8.
+
+        The library then reads every text file as UTF-8 (its preview and its confirmation); a file whose
+        bytes do not decode is refused on the upload field, naming line, character, byte and the encodings tried.
+        """
+        cleaned = super().clean()
+        upload, position = cleaned.get("import_file"), cleaned.get("format")
+        if upload is None or position in (None, "") or self.import_formats[int(position)]().is_binary():
+            return cleaned
+        content = b"".join(upload.chunks())
+        try:
+            text = encodings.decode_bytes(content, cleaned.get("encoding") or encodings.AUTO)
+        except UnreadableFile as exc:
+            self.add_error("import_file", str(exc))
+            return cleaned
+        cleaned["import_file"] = SimpleUploadedFile(upload.name, text.encode("utf-8"), upload.content_type)
+        return cleaned
+
+
+class EncodedExportForm(SelectableFieldsExportForm):
+    """The export form plus the encoding of a CSV file: UTF-8 with a BOM (Excel) unless GB18030 is chosen."""
+
+    encoding = forms.ChoiceField(
+        label=_("Encoding"), choices=encodings.EXPORT_ENCODING_CHOICES, initial=encodings.DEFAULT_EXPORT_ENCODING,
+        required=False, help_text=_("For CSV: UTF-8 with BOM opens correctly in Excel, Chinese included."),
+    )
 
 
 class SourcedConfirmImportForm(ConfirmImportForm):
@@ -69,8 +113,9 @@ class SourcedConfirmImportForm(ConfirmImportForm):
 
 
 class RecordsImportExportMixin(ImportExportMixin):
-    import_formats = [CSV, XLSX]
+    import_formats = [CSV, XLSX, TSV]
     export_formats = [CSV, XLSX]
+    export_form_class = EncodedExportForm
     import_template_name = "admin/import_export/accounts_import.html"
     import_form_class = SourcedImportForm
     confirm_form_class = SourcedConfirmImportForm
@@ -104,15 +149,17 @@ class RecordsImportExportMixin(ImportExportMixin):
     def get_export_data(self, file_format, request, queryset, **kwargs):
         """As the library's, but numbers and dates stay typed in XLSX for our format classes too.
 
-        (The library decides by exact class, which our subclasses of its formats are not.)
+        (The library decides by exact class, which our subclasses of its formats are not.) Text is
+        written in the export form's encoding: UTF-8 with a BOM by default, so Excel shows Chinese.
         """
         if not self.has_export_permission(request):
             raise PermissionDenied
         data = self.get_data_for_export(request, queryset, force_native_type=file_format.is_binary(), **kwargs)
         export_data = file_format.export_data(data)
-        encoding = kwargs.get("encoding")
-        if not file_format.is_binary() and encoding:
-            export_data = export_data.encode(encoding)
+        if not file_format.is_binary():  # UTF-8 with a BOM unless the form chose another (issue 16)
+            form = kwargs.get("export_form")
+            chosen = (getattr(form, "cleaned_data", None) or {}).get("encoding")
+            export_data = export_data.encode(encodings.export_codec(chosen))
         return export_data
 
     def process_result(self, result, request):

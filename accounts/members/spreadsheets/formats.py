@@ -1,8 +1,8 @@
-"""Reading an import file: CSV and XLSX into a dataset that remembers each record's line in the file.
+"""Reading an import file: CSV, tab-separated text and XLSX into a dataset that remembers each record's line.
 
 Blank lines are skipped but counted, so the line numbers in an error report are the ones a person
 sees in a text editor or spreadsheet; cells beyond the header and NUL characters are reported, not
-dropped or sent to the database. A file that cannot be read at all (another encoding, a damaged
+dropped or sent to the database. A file that cannot be read at all (bytes that do not decode, a damaged
 workbook, a cell over the csv module's limit) raises ``UnreadableFile`` saying what and where,
 never a value (fuzz findings, tests/accounts/test_fuzz_import.py).
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import zipfile
 import zlib
 from xml.etree import ElementTree
@@ -19,6 +20,7 @@ import openpyxl
 import tablib
 from import_export.formats import base_formats
 
+from accounts.members.spreadsheets import encodings
 from accounts.members.spreadsheets.cells import is_blank
 from accounts.members.spreadsheets.problems import ImportProblem, UnreadableFile, column_label
 
@@ -96,27 +98,22 @@ def stream_from_dataset(dataset) -> RecordStream:
     return stream
 
 
-def decoded(content: bytes, encoding: str) -> str:
-    """``content`` as text, or ``UnreadableFile`` naming the line and byte that is not UTF-8."""
-    try:
-        return content.decode(encoding)
-    except UnicodeDecodeError as exc:
-        # Fuzz finding (tests/accounts/test_fuzz_import.py): a file in another encoding (UTF-16,
-        # GB18030, Latin-1) raised a bare UnicodeDecodeError that said neither what nor where.
-        line = content.count(b"\n", 0, exc.start) + 1
-        byte = exc.start - (content.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise UnreadableFile(
-            f"line {line}: byte {byte} of the line is not UTF-8 text; save the file as CSV UTF-8 and import it again."
-        ) from None
-
-
 class CSV(base_formats.CSV):
-    """CSV that keeps each record's line in the file (quoted line breaks and blank lines included)."""
+    """CSV that keeps each record's line in the file (quoted line breaks and blank lines included).
+
+    Bytes are decoded in the encoding given (``encoding``; ``auto`` detects it, see
+    ``accounts.members.spreadsheets.encodings``). A tab-separated header (Excel's "Unicode text")
+    makes the file tab-separated.
+    """
+
+    #: None: a comma, or a tab when the header line is tab-separated.
+    delimiter: str | None = None
 
     def create_dataset(self, in_stream, **kwargs):
         if isinstance(in_stream, bytes):
-            in_stream = decoded(in_stream, self.encoding or "utf-8-sig")
-        reader = csv.reader(io.StringIO(in_stream, newline=""))
+            in_stream = encodings.decode_bytes(in_stream, self.encoding or encodings.AUTO)
+        delimiter = self.delimiter or encodings.delimiter_of(in_stream.split("\n", 1)[0])
+        reader = csv.reader(io.StringIO(in_stream, newline=""), delimiter=delimiter)
 
         def rows():
             last = 0
@@ -132,33 +129,39 @@ class CSV(base_formats.CSV):
             raise UnreadableFile(f"line {reader.line_num}: this line cannot be read as CSV ({exc}).") from None
 
 
-def _text_lines(binary, encoding: str):
-    """The lines of a binary file as text, one at a time; ``UnreadableFile`` names the line and byte."""
-    for number, raw in enumerate(binary, start=1):
-        try:
-            yield raw.decode(encoding if number == 1 else "utf-8")
-        except UnicodeDecodeError as exc:
-            raise UnreadableFile(
-                f"line {number}: byte {exc.start + 1} of the line is not UTF-8 text; save the file as CSV UTF-8 "
-                "and import it again."
-            ) from None
+class TSV(CSV):
+    """Tab-separated text (Excel's "Unicode text", UTF-16): read as CSV with tabs."""
+
+    delimiter = "\t"
+
+    def get_title(self):
+        return "tsv"
+
+    def get_extension(self):
+        return "tsv"
 
 
-def _file_lines(path):
+def _file_text(path, encoding: str):
     with open(path, "rb") as binary:
-        yield from binary
+        yield from encodings.decoded_text(binary, encoding)
 
 
-def file_stream(path, file_format: str) -> RecordStream:
-    """The records of a CSV or XLSX file on disk, read as they are needed."""
-    if file_format == "csv":
-        return csv_stream(_file_lines(path))
+def file_stream(path, file_format: str, encoding: str = encodings.AUTO) -> RecordStream:
+    """The records of a CSV, TSV or XLSX file on disk, read as they are needed."""
+    if file_format in TEXT_FORMATS:
+        return csv_stream(_file_text(path, encoding), delimiter=FORMATS[file_format].delimiter)
     return xlsx_stream(str(path))
 
 
-def csv_stream(binary, encoding: str = "utf-8-sig") -> RecordStream:
-    """The records of a CSV file read line by line from a binary file object (bounded memory)."""
-    reader = csv.reader(_text_lines(binary, encoding))
+def csv_stream(text, delimiter: str | None = None) -> RecordStream:
+    """The records of CSV text read line by line from decoded chunks (bounded memory).
+
+    ``UnreadableFile`` (from ``encodings``) names the line where the text stops decoding, as it is read.
+    """
+    lines = encodings.text_lines(text)
+    first = next(lines, "")
+    reader = csv.reader(itertools.chain([first] if first else [], lines),
+                        delimiter=delimiter or encodings.delimiter_of(first))
 
     def rows():
         last = 0
@@ -217,4 +220,6 @@ class XLSX(base_formats.XLSX):
 _DAMAGED_XLSX = "The file is not a readable XLSX workbook ({kind}); save it again from the spreadsheet program."
 
 
-FORMATS = {"csv": CSV, "xlsx": XLSX}
+#: By the command's ``--format`` or the file name's extension; ``txt`` is what Excel names "Unicode text".
+FORMATS = {"csv": CSV, "tsv": TSV, "txt": TSV, "xlsx": XLSX}
+TEXT_FORMATS = frozenset({"csv", "tsv", "txt"})

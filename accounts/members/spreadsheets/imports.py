@@ -16,9 +16,10 @@ from pathlib import Path
 import tablib
 from django.utils.translation import gettext as _
 
-from accounts.members.spreadsheets import streaming
+from accounts.members.spreadsheets import encodings, streaming
 from accounts.members.spreadsheets.formats import (
     FORMATS,
+    TEXT_FORMATS,
     RecordStream,
     dataset_from_stream,
     file_stream,
@@ -49,7 +50,7 @@ class ImportReport:
 
 
 def file_format_of(*, file_name: str = "", file_format: str = "") -> str:
-    """The format of a file (``csv`` or ``xlsx``) from the option or the name's extension."""
+    """The format of a file (``csv``, ``tsv``/``txt`` or ``xlsx``) from the option or the name's extension."""
     name = (file_format or Path(file_name).suffix.lstrip(".")).lower()
     if name not in FORMATS:
         raise UnreadableFile(_("Unsupported file format %(format)s: use one of %(formats)s.")
@@ -57,20 +58,22 @@ def file_format_of(*, file_name: str = "", file_format: str = "") -> str:
     return name
 
 
-def dataset_from_file(*, content: bytes, file_name: str = "", file_format: str = "") -> tablib.Dataset:
-    """Read CSV or XLSX bytes into a dataset that remembers each record's line in the file.
+def dataset_from_file(*, content: bytes, file_name: str = "", file_format: str = "",
+                      encoding: str = encodings.AUTO) -> tablib.Dataset:
+    """Read CSV, TSV or XLSX bytes into a dataset that remembers each record's line in the file.
 
+    Text is decoded in ``encoding`` (``auto``: detected; ``accounts.members.spreadsheets.encodings``).
     Raises ``UnreadableFile`` for a file that is not what its format says (fuzz finding, see
     ``accounts.members.spreadsheets.formats.CSV`` and ``accounts.members.spreadsheets.formats.XLSX``).
     """
     name = file_format_of(file_name=file_name, file_format=file_format)
-    fmt = FORMATS[name](encoding="utf-8-sig") if name == "csv" else FORMATS[name]()
+    fmt = FORMATS[name](encoding=encoding) if name in TEXT_FORMATS else FORMATS[name]()
     return fmt.create_dataset(content)
 
 
 def records_in_file(path, file_format: str) -> int | None:
-    """About how many records a file holds, for a progress bar: its lines less the header (CSV), or None."""
-    if file_format != "csv":
+    """About how many records a file holds, for a progress bar: its line breaks less the header (text), or None."""
+    if file_format not in TEXT_FORMATS:
         return None
     lines = 0
     with open(path, "rb") as binary:
@@ -100,14 +103,16 @@ def records_import(
 
 def records_import_file(
     *, resource_class: type[RecordResource], path, file_format: str, source: str, user=None, dry_run: bool = False,
-    on_row=None,
+    on_row=None, encoding: str = encodings.AUTO,
 ) -> ImportReport:
     """``records_import`` of a file on disk, streamed: Python's memory stays bounded (issue 15).
 
-    Raises ``UnreadableFile`` (nothing written) for a file that is not what its format says.
+    Text is decoded incrementally in ``encoding`` (``auto``: detected from the file's first bytes).
+    Raises ``UnreadableFile`` (nothing written) for a file that is not what its format says, or whose
+    bytes do not decode, wherever in the file that happens (the import's transaction rolls back).
     """
     return records_import_stream(
-        resource_class=resource_class, open_stream=lambda: file_stream(path, file_format), source=source,
+        resource_class=resource_class, open_stream=lambda: file_stream(path, file_format, encoding), source=source,
         user=user, dry_run=dry_run, on_row=on_row,
     )
 
