@@ -73,11 +73,12 @@ class Request(models.Model):
     priority = models.PositiveSmallIntegerField(_("priority"), choices=Priority.choices, default=Priority.NORMAL)
     severity = models.CharField(_("severity"), max_length=10, choices=Severity.choices, blank=True)
     assignee = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="assigned_requests"
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="assigned_requests",
+        verbose_name=_("assignee"),
     )
     member = models.ForeignKey(Member, on_delete=models.SET_NULL, null=True, blank=True, related_name="requests")
     concerns = models.ForeignKey(
-        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="complaints",
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="complaints", verbose_name=_("concerns"),
         help_text=_("For complaints: the request this complaint is about (PP-34)."),
     )
     subject = models.CharField(_("subject"), max_length=200, blank=True)
@@ -193,7 +194,7 @@ class Transition(models.Model):
     from_status = models.CharField(_("from"), max_length=30, choices=Status.choices)
     to_status = models.CharField(_("to"), max_length=30, choices=Status.choices)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
-                              related_name="+")
+                              related_name="+", verbose_name=_("actor"))
     at = models.DateTimeField(_("at"), default=timezone.now)
     note = models.TextField(_("note"), blank=True)
 
@@ -219,7 +220,8 @@ class IdentityCheck(models.Model):
     method = models.CharField(_("method"), max_length=30, choices=VerificationMethod.choices)
     evidence = models.TextField(_("evidence"))
     authority_evidence = models.TextField(_("authority of guardian or agent"), blank=True)
-    verified_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    verified_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",
+                                    verbose_name=_("verified by"))
     verified_at = models.DateTimeField(_("verified at"), default=timezone.now)
 
     history = HistoricalRecords()
@@ -254,7 +256,7 @@ class Message(models.Model):
     subject = models.CharField(_("subject"), max_length=300, blank=True)
     body = EncryptedTextField(_("body"), blank=True)
     sender = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
-                               related_name="+")
+                               related_name="+", verbose_name=_("sender"))
     at = models.DateTimeField(_("at"), default=timezone.now)
     source_message_id = models.CharField(_("e-mail Message-ID"), max_length=300, blank=True, db_index=True)
 

@@ -35,10 +35,10 @@ AUTO = "auto"
 IMPORT_ENCODING_CHOICES = [
     (AUTO, _("Detect (UTF-8, UTF-16 or GB18030)")),
     ("utf-8", _("UTF-8")),
-    ("utf-8-sig", _("UTF-8 with BOM (Excel \u201cCSV UTF-8\u201d)")),
-    ("gb18030", _("GB18030 (Chinese Excel \u201cCSV\u201d)")),
+    ("utf-8-sig", _('UTF-8 with BOM (Excel "CSV UTF-8")')),
+    ("gb18030", _('GB18030 (Chinese Excel "CSV")')),
     ("gbk", _("GBK (read as GB18030)")),
-    ("utf-16", _("UTF-16 (Excel \u201cUnicode text\u201d)")),
+    ("utf-16", _('UTF-16 (Excel "Unicode text")')),
 ]
 IMPORT_ENCODINGS = tuple(code for code, _label in IMPORT_ENCODING_CHOICES)
 #: What an export may be written in: UTF-8 with a BOM opens correctly in Excel, Chinese included.
