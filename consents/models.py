@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
@@ -84,7 +84,7 @@ class PolicyVersion(models.Model):
     effective_at = models.DateTimeField(_("effective at"), null=True, blank=True)
     published_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
+    , verbose_name=_("published by"))
 
     history = HistoricalRecords()
 
@@ -134,7 +134,7 @@ class Purpose(models.Model):
     is_biometric = models.BooleanField(_("biometric"), default=False)
     introduced_in = models.ForeignKey(
         PolicyVersion, on_delete=models.PROTECT, related_name="introduced_purposes", null=True, blank=True
-    )
+    , verbose_name=_("introduced in"))
 
     history = HistoricalRecords()
 
@@ -173,7 +173,7 @@ class Purpose(models.Model):
 class Guardian(models.Model):
     """A minor member's parent or guardian (PP-38, PP-15)."""
 
-    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="guardians")
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="guardians", verbose_name=_("member"))
     name = models.CharField(_("name"), max_length=200)
     relation = models.CharField(_("relation"), max_length=60)
     contact = EncryptedTextField(_("contact (e-mail or phone)"))
@@ -182,22 +182,24 @@ class Guardian(models.Model):
     verified_at = models.DateTimeField(_("verified at"), null=True, blank=True)
     verified_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
+    , verbose_name=_("verified by"))
 
     history = HistoricalRecords()
 
     data_map = DataMap(
         subject="member",
         personal={
-            "member": _p(Category.ACCOUNT, "Member", Erasure.DELETE_ROW, exported=False),
-            "name": _p(Category.IDENTITY, "Guardian's name", Erasure.DELETE_ROW),
-            "relation": _p(Category.IDENTITY, "Guardian's relation", Erasure.DELETE_ROW),
-            "contact": _p(Category.CONTACT, "Guardian's contact", Erasure.DELETE_ROW, sensitive=True,
+            "member": _p(Category.ACCOUNT, gettext_noop("Member"), Erasure.DELETE_ROW, exported=False),
+            "name": _p(Category.IDENTITY, gettext_noop("Guardian's name"), Erasure.DELETE_ROW),
+            "relation": _p(Category.IDENTITY, gettext_noop("Guardian's relation"), Erasure.DELETE_ROW),
+            "contact": _p(Category.CONTACT, gettext_noop("Guardian's contact"), Erasure.DELETE_ROW, sensitive=True,
                           mask=Mask.EMAIL),
-            "contact_bidx": _p(Category.CONTACT, "Guardian's contact (blind index)", Erasure.DELETE_ROW,
+            "contact_bidx": _p(Category.CONTACT, gettext_noop("Guardian's contact (blind index)"), Erasure.DELETE_ROW,
                                exported=False),
-            "verification_evidence": _p(Category.CONSENT, "Guardian verification evidence", Erasure.DELETE_ROW),
-            "verified_at": _p(Category.CONSENT, "Guardian verified at", Erasure.DELETE_ROW),
+            "verification_evidence": _p(
+                Category.CONSENT, gettext_noop("Guardian verification evidence"), Erasure.DELETE_ROW
+            ),
+            "verified_at": _p(Category.CONSENT, gettext_noop("Guardian verified at"), Erasure.DELETE_ROW),
         },
         not_personal=("id", "verified_by"),
     )
@@ -222,17 +224,20 @@ class AppendOnlyQuerySet(models.QuerySet):
 class ConsentEvent(models.Model):
     """One grant or withdrawal of one purpose (PP-05, PP-32). Never edited or deleted."""
 
-    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="consent_events")
-    purpose = models.ForeignKey(Purpose, on_delete=models.PROTECT, related_name="events")
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="consent_events",
+                               verbose_name=_("member"))
+    purpose = models.ForeignKey(Purpose, on_delete=models.PROTECT, related_name="events", verbose_name=_("purpose"))
     action = models.CharField(_("action"), max_length=10, choices=ConsentAction.choices)
-    policy_version = models.ForeignKey(PolicyVersion, on_delete=models.PROTECT, related_name="consent_events")
+    policy_version = models.ForeignKey(PolicyVersion, on_delete=models.PROTECT, related_name="consent_events",
+                                       verbose_name=_("policy version"))
     channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
     evidence = models.TextField(_("evidence"), blank=True)
     actor_kind = models.CharField(_("actor"), max_length=10, choices=ActorKind.choices)
-    guardian = models.ForeignKey(Guardian, on_delete=models.PROTECT, null=True, blank=True, related_name="events")
+    guardian = models.ForeignKey(Guardian, on_delete=models.PROTECT, null=True, blank=True, related_name="events",
+                                 verbose_name=_("guardian"))
     staff_user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
+    , verbose_name=_("staff user"))
     # PP-16: data received from a third party records its source and the consent it rests on.
     source = models.CharField(_("third-party source"), max_length=200, blank=True)
     occurred_at = models.DateTimeField(_("occurred at"), default=timezone.now)
@@ -243,17 +248,17 @@ class ConsentEvent(models.Model):
     data_map = DataMap(
         subject="member",
         personal={
-            "member": _p(Category.CONSENT, "Member", Erasure.DELETE_ROW, exported=False),
-            "purpose": _p(Category.CONSENT, "Purpose", Erasure.DELETE_ROW),
-            "action": _p(Category.CONSENT, "Action", Erasure.DELETE_ROW),
-            "policy_version": _p(Category.CONSENT, "Policy version", Erasure.DELETE_ROW),
-            "channel": _p(Category.CONSENT, "Channel", Erasure.DELETE_ROW),
-            "evidence": _p(Category.CONSENT, "Evidence", Erasure.DELETE_ROW),
-            "actor_kind": _p(Category.CONSENT, "Given by", Erasure.DELETE_ROW),
-            "guardian": _p(Category.CONSENT, "Guardian", Erasure.DELETE_ROW, exported=False),
-            "source": _p(Category.CONSENT, "Third-party source", Erasure.DELETE_ROW),
-            "occurred_at": _p(Category.CONSENT, "Time", Erasure.DELETE_ROW),
-            "recorded_at": _p(Category.CONSENT, "Recorded at", Erasure.DELETE_ROW),
+            "member": _p(Category.CONSENT, gettext_noop("Member"), Erasure.DELETE_ROW, exported=False),
+            "purpose": _p(Category.CONSENT, gettext_noop("Purpose"), Erasure.DELETE_ROW),
+            "action": _p(Category.CONSENT, gettext_noop("Action"), Erasure.DELETE_ROW),
+            "policy_version": _p(Category.CONSENT, gettext_noop("Policy version"), Erasure.DELETE_ROW),
+            "channel": _p(Category.CONSENT, gettext_noop("Channel"), Erasure.DELETE_ROW),
+            "evidence": _p(Category.CONSENT, gettext_noop("Evidence"), Erasure.DELETE_ROW),
+            "actor_kind": _p(Category.CONSENT, gettext_noop("Given by"), Erasure.DELETE_ROW),
+            "guardian": _p(Category.CONSENT, gettext_noop("Guardian"), Erasure.DELETE_ROW, exported=False),
+            "source": _p(Category.CONSENT, gettext_noop("Third-party source"), Erasure.DELETE_ROW),
+            "occurred_at": _p(Category.CONSENT, gettext_noop("Time"), Erasure.DELETE_ROW),
+            "recorded_at": _p(Category.CONSENT, gettext_noop("Recorded at"), Erasure.DELETE_ROW),
         },
         not_personal=("id", "staff_user"),
         note="Append-only ledger; only the erasure engine may remove a member's events.",
@@ -296,24 +301,27 @@ class ConsentState(models.Model):
     Rebuilt and compared by ``manage.py verify_consents``. Never edited by hand.
     """
 
-    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="consent_states")
-    purpose = models.ForeignKey(Purpose, on_delete=models.CASCADE, related_name="states")
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="consent_states",
+                               verbose_name=_("member"))
+    purpose = models.ForeignKey(Purpose, on_delete=models.CASCADE, related_name="states", verbose_name=_("purpose"))
     granted = models.BooleanField(_("granted"))
     by_guardian = models.BooleanField(_("granted by a guardian"), default=False)
-    policy_version = models.ForeignKey(PolicyVersion, on_delete=models.PROTECT, related_name="+")
-    last_event = models.ForeignKey(ConsentEvent, on_delete=models.PROTECT, related_name="+")
+    policy_version = models.ForeignKey(PolicyVersion, on_delete=models.PROTECT, related_name="+",
+                                       verbose_name=_("policy version"))
+    last_event = models.ForeignKey(ConsentEvent, on_delete=models.PROTECT, related_name="+",
+                                   verbose_name=_("last event"))
     changed_at = models.DateTimeField(_("changed at"))
 
     data_map = DataMap(
         subject="member",
         personal={
-            "member": _p(Category.CONSENT, "Member", Erasure.DELETE_ROW, exported=False),
-            "purpose": _p(Category.CONSENT, "Purpose", Erasure.DELETE_ROW),
-            "granted": _p(Category.CONSENT, "Granted", Erasure.DELETE_ROW),
-            "by_guardian": _p(Category.CONSENT, "Granted by a guardian", Erasure.DELETE_ROW),
-            "policy_version": _p(Category.CONSENT, "Under policy version", Erasure.DELETE_ROW),
-            "last_event": _p(Category.CONSENT, "Last event", Erasure.DELETE_ROW, exported=False),
-            "changed_at": _p(Category.CONSENT, "Changed at", Erasure.DELETE_ROW),
+            "member": _p(Category.CONSENT, gettext_noop("Member"), Erasure.DELETE_ROW, exported=False),
+            "purpose": _p(Category.CONSENT, gettext_noop("Purpose"), Erasure.DELETE_ROW),
+            "granted": _p(Category.CONSENT, gettext_noop("Granted"), Erasure.DELETE_ROW),
+            "by_guardian": _p(Category.CONSENT, gettext_noop("Granted by a guardian"), Erasure.DELETE_ROW),
+            "policy_version": _p(Category.CONSENT, gettext_noop("Under policy version"), Erasure.DELETE_ROW),
+            "last_event": _p(Category.CONSENT, gettext_noop("Last event"), Erasure.DELETE_ROW, exported=False),
+            "changed_at": _p(Category.CONSENT, gettext_noop("Changed at"), Erasure.DELETE_ROW),
         },
         not_personal=("id",),
     )
@@ -337,8 +345,10 @@ class ConsentState(models.Model):
 class ReconsentNotice(models.Model):
     """One member's notice of a major policy version (PP-39): notified, seen, accepted."""
 
-    policy_version = models.ForeignKey(PolicyVersion, on_delete=models.CASCADE, related_name="notices")
-    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="reconsent_notices")
+    policy_version = models.ForeignKey(PolicyVersion, on_delete=models.CASCADE, related_name="notices",
+                                       verbose_name=_("policy version"))
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="reconsent_notices",
+                               verbose_name=_("member"))
     queued_at = models.DateTimeField(_("queued at"), default=timezone.now)
     notified_at = models.DateTimeField(_("notified at"), null=True, blank=True)
     seen_at = models.DateTimeField(_("seen at"), null=True, blank=True)
@@ -347,12 +357,12 @@ class ReconsentNotice(models.Model):
     data_map = DataMap(
         subject="member",
         personal={
-            "member": _p(Category.CONSENT, "Member", Erasure.DELETE_ROW, exported=False),
-            "policy_version": _p(Category.CONSENT, "Policy version notified", Erasure.DELETE_ROW),
-            "queued_at": _p(Category.CONSENT, "Notice queued at", Erasure.DELETE_ROW),
-            "notified_at": _p(Category.CONSENT, "Notified at", Erasure.DELETE_ROW),
-            "seen_at": _p(Category.CONSENT, "Seen at", Erasure.DELETE_ROW),
-            "accepted_at": _p(Category.CONSENT, "Accepted at", Erasure.DELETE_ROW),
+            "member": _p(Category.CONSENT, gettext_noop("Member"), Erasure.DELETE_ROW, exported=False),
+            "policy_version": _p(Category.CONSENT, gettext_noop("Policy version notified"), Erasure.DELETE_ROW),
+            "queued_at": _p(Category.CONSENT, gettext_noop("Notice queued at"), Erasure.DELETE_ROW),
+            "notified_at": _p(Category.CONSENT, gettext_noop("Notified at"), Erasure.DELETE_ROW),
+            "seen_at": _p(Category.CONSENT, gettext_noop("Seen at"), Erasure.DELETE_ROW),
+            "accepted_at": _p(Category.CONSENT, gettext_noop("Accepted at"), Erasure.DELETE_ROW),
         },
         not_personal=("id",),
     )
@@ -428,9 +438,11 @@ class Disclosure(models.Model):
     """
 
     kind = models.CharField(_("kind"), max_length=20, choices=DisclosureKind.choices)
-    recipient = models.ForeignKey(Recipient, on_delete=models.PROTECT, related_name="disclosures")
+    recipient = models.ForeignKey(Recipient, on_delete=models.PROTECT, related_name="disclosures",
+                                  verbose_name=_("recipient"))
     basis = models.CharField(_("basis"), max_length=30, choices=DisclosureBasis.choices)
-    legal_grounds = models.ManyToManyField(LegalGround, blank=True, related_name="disclosures")
+    legal_grounds = models.ManyToManyField(LegalGround, blank=True, related_name="disclosures",
+                                           verbose_name=_("legal grounds"))
     # PP-24: a disclosure on a legal ground cites the approved records of that ground (the same
     # records ``may_process`` reads), not only the catalogue entry.
     ground_records = models.ManyToManyField(
@@ -443,11 +455,12 @@ class Disclosure(models.Model):
     status = models.CharField(
         _("status"), max_length=20, choices=DisclosureStatus.choices, default=DisclosureStatus.DRAFT
     )
-    prepared_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    prepared_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",
+                                    verbose_name=_("prepared by"))
     prepared_at = models.DateTimeField(_("prepared at"), default=timezone.now)
     approved_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
+    , verbose_name=_("approved by"))
     decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
     decision_note = models.TextField(_("decision note"), blank=True)
     member_count = models.PositiveIntegerField(_("members concerned"), default=0, editable=False)
@@ -484,14 +497,15 @@ class Disclosure(models.Model):
 class DisclosedMember(models.Model):
     """A member concerned by a disclosure: one narrow row each, inserted in bulk (100k is normal)."""
 
-    disclosure = models.ForeignKey(Disclosure, on_delete=models.CASCADE, related_name="member_links")
-    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="disclosures")
+    disclosure = models.ForeignKey(Disclosure, on_delete=models.CASCADE, related_name="member_links",
+                                   verbose_name=_("disclosure"))
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="disclosures", verbose_name=_("member"))
 
     data_map = DataMap(
         subject="member",
         personal={
-            "member": _p(Category.ACCOUNT, "Member", Erasure.DELETE_ROW, exported=False),
-            "disclosure": _p(Category.ACCOUNT, "Disclosed to", Erasure.RETAIN_THEN_PSEUDONYMISE),
+            "member": _p(Category.ACCOUNT, gettext_noop("Member"), Erasure.DELETE_ROW, exported=False),
+            "disclosure": _p(Category.ACCOUNT, gettext_noop("Disclosed to"), Erasure.RETAIN_THEN_PSEUDONYMISE),
         },
         not_personal=("id",),
     )
@@ -513,7 +527,8 @@ class SmsReply(models.Model):
 
     message_id = models.CharField(_("gateway message id"), max_length=100, unique=True)
     phone_bidx = models.CharField(_("phone (blind index)"), max_length=64, db_index=True)
-    member = models.ForeignKey(Member, on_delete=models.SET_NULL, null=True, blank=True, related_name="sms_replies")
+    member = models.ForeignKey(Member, on_delete=models.SET_NULL, null=True, blank=True, related_name="sms_replies",
+                               verbose_name=_("member"))
     keyword = models.CharField(_("keyword"), max_length=40, blank=True)
     outcome = models.CharField(_("outcome"), max_length=20, choices=SmsOutcome.choices)
     received_at = models.DateTimeField(_("received at"), default=timezone.now)
@@ -521,10 +536,12 @@ class SmsReply(models.Model):
     data_map = DataMap(
         subject="member",
         personal={
-            "member": _p(Category.COMMUNICATION, "Member", Erasure.DELETE_ROW, exported=False),
-            "phone_bidx": _p(Category.CONTACT, "Sender (blind index)", Erasure.DELETE_ROW, exported=False),
-            "keyword": _p(Category.COMMUNICATION, "SMS reply", Erasure.DELETE_ROW),
-            "received_at": _p(Category.COMMUNICATION, "Received at", Erasure.DELETE_ROW),
+            "member": _p(Category.COMMUNICATION, gettext_noop("Member"), Erasure.DELETE_ROW, exported=False),
+            "phone_bidx": _p(
+                Category.CONTACT, gettext_noop("Sender (blind index)"), Erasure.DELETE_ROW, exported=False
+            ),
+            "keyword": _p(Category.COMMUNICATION, gettext_noop("SMS reply"), Erasure.DELETE_ROW),
+            "received_at": _p(Category.COMMUNICATION, gettext_noop("Received at"), Erasure.DELETE_ROW),
         },
         not_personal=("id", "message_id", "outcome"),
     )
@@ -549,7 +566,7 @@ class SiteEvent(models.Model):
 
     key = models.CharField(_("idempotency key"), max_length=100)
     kind = models.CharField(_("kind"), max_length=10, choices=SiteEventKind.choices)
-    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="site_events")
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="site_events", verbose_name=_("member"))
     fingerprint = models.CharField(_("fingerprint"), max_length=64)
     outcome = models.CharField(_("outcome"), max_length=12, choices=SiteEventOutcome.choices)
     received_at = models.DateTimeField(_("received at"), default=timezone.now)
@@ -557,11 +574,11 @@ class SiteEvent(models.Model):
     data_map = DataMap(
         subject="member",
         personal={
-            "member": _p(Category.CONSENT, "Member", Erasure.DELETE_ROW, exported=False),
-            "kind": _p(Category.CONSENT, "Reported by the web site or app", Erasure.DELETE_ROW),
-            "fingerprint": _p(Category.CONSENT, "Event fingerprint", Erasure.DELETE_ROW, exported=False),
-            "outcome": _p(Category.CONSENT, "Outcome", Erasure.DELETE_ROW),
-            "received_at": _p(Category.CONSENT, "Received at", Erasure.DELETE_ROW),
+            "member": _p(Category.CONSENT, gettext_noop("Member"), Erasure.DELETE_ROW, exported=False),
+            "kind": _p(Category.CONSENT, gettext_noop("Reported by the web site or app"), Erasure.DELETE_ROW),
+            "fingerprint": _p(Category.CONSENT, gettext_noop("Event fingerprint"), Erasure.DELETE_ROW, exported=False),
+            "outcome": _p(Category.CONSENT, gettext_noop("Outcome"), Erasure.DELETE_ROW),
+            "received_at": _p(Category.CONSENT, gettext_noop("Received at"), Erasure.DELETE_ROW),
         },
         not_personal=("id", "key"),
         note="Idempotency keys of the member-facing site's deliveries; the consent itself is in the ledger.",

@@ -14,6 +14,7 @@ from django.core.validators import validate_ipv46_address
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop
 from simple_history.models import HistoricalRecords
 
 from accounts.models import Member
@@ -76,7 +77,8 @@ class Request(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="assigned_requests",
         verbose_name=_("assignee"),
     )
-    member = models.ForeignKey(Member, on_delete=models.SET_NULL, null=True, blank=True, related_name="requests")
+    member = models.ForeignKey(Member, on_delete=models.SET_NULL, null=True, blank=True, related_name="requests",
+                               verbose_name=_("member"))
     concerns = models.ForeignKey(
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="complaints", verbose_name=_("concerns"),
         help_text=_("For complaints: the request this complaint is about (PP-34)."),
@@ -87,7 +89,8 @@ class Request(models.Model):
     is_repeat = models.BooleanField(_("repeated request"), default=False, editable=False)
     fee_amount = models.DecimalField(_("fee"), max_digits=10, decimal_places=2, null=True, blank=True)
     fee_reason = models.TextField(_("fee reason"), blank=True)
-    refusal_grounds = models.ManyToManyField(LegalGround, blank=True, related_name="refused_requests")
+    refusal_grounds = models.ManyToManyField(LegalGround, blank=True, related_name="refused_requests",
+                                             verbose_name=_("refusal grounds"))
     # PP-17: a refusal that rests on processing without consent cites the approved record in force
     # (the same record ``may_process`` reads), e.g. a withdrawal refused while a law requires it.
     refusal_ground_records = models.ManyToManyField(
@@ -101,10 +104,10 @@ class Request(models.Model):
     language = models.CharField(_("letter language"), max_length=16, choices=settings.LANGUAGES, blank=True)
     prepared_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
+    , verbose_name=_("prepared by"))
     approved_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
+    , verbose_name=_("approved by"))
     closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
     # The reminder job's schedule (PP-34, requests_desk.reminders): when it must next look at this
     # request (its next reminder stage, REMINDER_RECHECK after a change, NULL when nothing is left),
@@ -118,19 +121,19 @@ class Request(models.Model):
     data_map = DataMap(
         subject="member",
         personal={
-            "member": _p(Category.COMMUNICATION, "Member", Erasure.SET_NULL, exported=False),
-            "requester_name": _p(Category.COMMUNICATION, "Requester's name", Erasure.TOKEN),
-            "requester_email": _p(Category.CONTACT, "Requester's e-mail", Erasure.SET_NULL, sensitive=True,
-                                  mask=Mask.EMAIL),
-            "requester_email_bidx": _p(Category.CONTACT, "Requester's e-mail (blind index)", Erasure.SET_NULL,
-                                       exported=False),
-            "subject": _p(Category.COMMUNICATION, "Subject", Erasure.TOKEN),
-            "description": _p(Category.COMMUNICATION, "Description", Erasure.SET_NULL),
-            "details": _p(Category.COMMUNICATION, "Details", Erasure.SET_NULL),
-            "received_at": _p(Category.COMMUNICATION, "Received at", Erasure.RETAIN_THEN_PSEUDONYMISE),
-            "type": _p(Category.COMMUNICATION, "Request type", Erasure.RETAIN_THEN_PSEUDONYMISE),
-            "fee_reason": _p(Category.COMMUNICATION, "Fee reason", Erasure.SET_NULL),
-            "decision_note": _p(Category.COMMUNICATION, "Decision note", Erasure.SET_NULL),
+            "member": _p(Category.COMMUNICATION, gettext_noop("Member"), Erasure.SET_NULL, exported=False),
+            "requester_name": _p(Category.COMMUNICATION, gettext_noop("Requester's name"), Erasure.TOKEN),
+            "requester_email": _p(Category.CONTACT, gettext_noop("Requester's e-mail"), Erasure.SET_NULL,
+                                  sensitive=True, mask=Mask.EMAIL),
+            "requester_email_bidx": _p(Category.CONTACT, gettext_noop("Requester's e-mail (blind index)"),
+                                       Erasure.SET_NULL, exported=False),
+            "subject": _p(Category.COMMUNICATION, gettext_noop("Subject"), Erasure.TOKEN),
+            "description": _p(Category.COMMUNICATION, gettext_noop("Description"), Erasure.SET_NULL),
+            "details": _p(Category.COMMUNICATION, gettext_noop("Details"), Erasure.SET_NULL),
+            "received_at": _p(Category.COMMUNICATION, gettext_noop("Received at"), Erasure.RETAIN_THEN_PSEUDONYMISE),
+            "type": _p(Category.COMMUNICATION, gettext_noop("Request type"), Erasure.RETAIN_THEN_PSEUDONYMISE),
+            "fee_reason": _p(Category.COMMUNICATION, gettext_noop("Fee reason"), Erasure.SET_NULL),
+            "decision_note": _p(Category.COMMUNICATION, gettext_noop("Decision note"), Erasure.SET_NULL),
         },
         not_personal=("id", "reference", "status", "requester_kind", "channel", "due_at", "priority", "severity",
                       "assignee", "concerns", "is_repeat", "fee_amount", "refusal_grounds", "refusal_ground_records",
@@ -189,7 +192,8 @@ class Request(models.Model):
 class Transition(models.Model):
     """One state change of a request: who, when, from what to what, and why."""
 
-    request = models.ForeignKey(Request, on_delete=models.CASCADE, related_name="transitions")
+    request = models.ForeignKey(Request, on_delete=models.CASCADE, related_name="transitions",
+                                verbose_name=_("request"))
     name = models.CharField(_("transition"), max_length=40)
     from_status = models.CharField(_("from"), max_length=30, choices=Status.choices)
     to_status = models.CharField(_("to"), max_length=30, choices=Status.choices)
@@ -200,7 +204,7 @@ class Transition(models.Model):
 
     data_map = DataMap(
         subject="request__member",
-        personal={"note": _p(Category.COMMUNICATION, "Transition note", Erasure.SET_NULL)},
+        personal={"note": _p(Category.COMMUNICATION, gettext_noop("Transition note"), Erasure.SET_NULL)},
         not_personal=("id", "request", "name", "from_status", "to_status", "actor", "at"),
     )
 
@@ -216,7 +220,8 @@ class Transition(models.Model):
 class IdentityCheck(models.Model):
     """The verification gate (PP-30, PP-15): who verified the requester, how and when."""
 
-    request = models.ForeignKey(Request, on_delete=models.CASCADE, related_name="identity_checks")
+    request = models.ForeignKey(Request, on_delete=models.CASCADE, related_name="identity_checks",
+                                verbose_name=_("request"))
     method = models.CharField(_("method"), max_length=30, choices=VerificationMethod.choices)
     evidence = models.TextField(_("evidence"))
     authority_evidence = models.TextField(_("authority of guardian or agent"), blank=True)
@@ -229,10 +234,10 @@ class IdentityCheck(models.Model):
     data_map = DataMap(
         subject="request__member",
         personal={
-            "evidence": _p(Category.VERIFICATION, "Verification evidence", Erasure.SET_NULL),
-            "authority_evidence": _p(Category.VERIFICATION, "Authority evidence", Erasure.SET_NULL),
-            "method": _p(Category.VERIFICATION, "Verification method", Erasure.RETAIN_THEN_PSEUDONYMISE),
-            "verified_at": _p(Category.VERIFICATION, "Verified at", Erasure.RETAIN_THEN_PSEUDONYMISE),
+            "evidence": _p(Category.VERIFICATION, gettext_noop("Verification evidence"), Erasure.SET_NULL),
+            "authority_evidence": _p(Category.VERIFICATION, gettext_noop("Authority evidence"), Erasure.SET_NULL),
+            "method": _p(Category.VERIFICATION, gettext_noop("Verification method"), Erasure.RETAIN_THEN_PSEUDONYMISE),
+            "verified_at": _p(Category.VERIFICATION, gettext_noop("Verified at"), Erasure.RETAIN_THEN_PSEUDONYMISE),
         },
         not_personal=("id", "request", "verified_by"),
     )
@@ -249,7 +254,7 @@ class IdentityCheck(models.Model):
 class Message(models.Model):
     """An inbound or outbound message on a request (PP-14): kept with the request."""
 
-    request = models.ForeignKey(Request, on_delete=models.CASCADE, related_name="messages")
+    request = models.ForeignKey(Request, on_delete=models.CASCADE, related_name="messages", verbose_name=_("request"))
     direction = models.CharField(_("direction"), max_length=10, choices=MessageDirection.choices)
     channel = models.CharField(_("channel"), max_length=20, choices=IntakeChannel.choices)
     template = models.CharField(_("template"), max_length=60, blank=True)
@@ -263,10 +268,14 @@ class Message(models.Model):
     data_map = DataMap(
         subject="request__member",
         personal={
-            "subject": _p(Category.COMMUNICATION, "Message subject", Erasure.TOKEN),
-            "body": _p(Category.COMMUNICATION, "Message body", Erasure.SET_NULL, sensitive=True, mask=Mask.HIDDEN),
-            "at": _p(Category.COMMUNICATION, "Message time", Erasure.RETAIN_THEN_PSEUDONYMISE),
-            "source_message_id": _p(Category.COMMUNICATION, "E-mail Message-ID", Erasure.SET_NULL, exported=False),
+            "subject": _p(Category.COMMUNICATION, gettext_noop("Message subject"), Erasure.TOKEN),
+            "body": _p(
+                Category.COMMUNICATION, gettext_noop("Message body"), Erasure.SET_NULL, sensitive=True, mask=Mask.HIDDEN
+            ),
+            "at": _p(Category.COMMUNICATION, gettext_noop("Message time"), Erasure.RETAIN_THEN_PSEUDONYMISE),
+            "source_message_id": _p(
+                Category.COMMUNICATION, gettext_noop("E-mail Message-ID"), Erasure.SET_NULL, exported=False
+            ),
         },
         not_personal=("id", "request", "direction", "channel", "template", "sender"),
     )
@@ -281,14 +290,15 @@ class Message(models.Model):
 
 
 class Attachment(models.Model):
-    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attachments")
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attachments",
+                                verbose_name=_("message"))
     file = models.FileField(_("file"), storage=protected_storage, upload_to=attachment_upload_to, max_length=200)
     content_type = models.CharField(_("content type"), max_length=100, blank=True)
     size = models.PositiveIntegerField(_("size"), default=0)
 
     data_map = DataMap(
         subject="message__request__member",
-        personal={"file": _p(Category.COMMUNICATION, "Attachment", Erasure.DELETE_FILE, sensitive=True,
+        personal={"file": _p(Category.COMMUNICATION, gettext_noop("Attachment"), Erasure.DELETE_FILE, sensitive=True,
                              mask=Mask.FILE)},
         not_personal=("id", "message", "content_type", "size"),
     )
@@ -305,8 +315,9 @@ class Attachment(models.Model):
 class ReminderLog(models.Model):
     """A deadline reminder sent once (PP-34): the unique constraint makes sending exactly-once."""
 
-    request = models.ForeignKey(Request, on_delete=models.CASCADE, related_name="reminders")
-    staff_user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    request = models.ForeignKey(Request, on_delete=models.CASCADE, related_name="reminders", verbose_name=_("request"))
+    staff_user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+",
+                                   verbose_name=_("staff user"))
     kind = models.CharField(_("kind"), max_length=20, choices=ReminderKind.choices)
     days_before = models.SmallIntegerField(_("days before due"))
     due_at = models.DateTimeField(_("due date reminded of"))
@@ -343,8 +354,9 @@ class AccessPackage(models.Model):
     letter, or marks it ``failed`` with a message naming the step (never a personal value).
     """
 
-    request = models.ForeignKey(Request, on_delete=models.CASCADE, related_name="packages")
-    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="access_packages")
+    request = models.ForeignKey(Request, on_delete=models.CASCADE, related_name="packages", verbose_name=_("request"))
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="access_packages",
+                               verbose_name=_("member"))
     file = models.FileField(_("file"), storage=protected_storage, upload_to=attachment_upload_to, max_length=200,
                             blank=True)
     # NULL until ready: the token exists only from the moment the letter carrying it is sent.
@@ -355,7 +367,8 @@ class AccessPackage(models.Model):
     status = models.CharField(_("status"), max_length=10, choices=PackageStatus.choices,
                               default=PackageStatus.BUILDING, editable=False)
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
-                                     related_name="+", help_text=_("The approver: the letter is sent in their name."))
+                                     related_name="+", help_text=_("The approver: the letter is sent in their name."),
+                                     verbose_name=_("requested by"))
     rows_total = models.PositiveBigIntegerField(_("rows to write"), default=0, editable=False)
     rows_done = models.PositiveBigIntegerField(_("rows written"), default=0, editable=False)
     attempts = models.PositiveSmallIntegerField(_("build attempts"), default=0, editable=False)
@@ -367,8 +380,10 @@ class AccessPackage(models.Model):
     data_map = DataMap(
         subject="member",
         personal={
-            "member": _p(Category.ACCOUNT, "Member", Erasure.DELETE_ROW, exported=False),
-            "file": _p(Category.ACCOUNT, "Access package", Erasure.DELETE_FILE, sensitive=True, mask=Mask.FILE),
+            "member": _p(Category.ACCOUNT, gettext_noop("Member"), Erasure.DELETE_ROW, exported=False),
+            "file": _p(
+                Category.ACCOUNT, gettext_noop("Access package"), Erasure.DELETE_FILE, sensitive=True, mask=Mask.FILE
+            ),
         },
         not_personal=("id", "request", "token_hash", "created_at", "expires_at", "row_counts", "status",
                       "requested_by", "rows_total", "rows_done", "attempts", "heartbeat_at", "ready_at", "error"),
@@ -390,21 +405,22 @@ class AccessPackage(models.Model):
 
 
 class PackageDownload(models.Model):
-    package = models.ForeignKey(AccessPackage, on_delete=models.CASCADE, related_name="downloads")
+    package = models.ForeignKey(AccessPackage, on_delete=models.CASCADE, related_name="downloads",
+                                verbose_name=_("package"))
     at = models.DateTimeField(_("at"), default=timezone.now)
     # Whereabouts are sensitive (PP-01): the downloader's IP address is encrypted at rest, hidden on screen.
     ip_address = EncryptedTextField(_("IP address"), null=True, blank=True, validators=[validate_ipv46_address])
     user_agent = models.CharField(_("user agent"), max_length=300, blank=True)
     staff_user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
-                                   related_name="+")
+                                   related_name="+", verbose_name=_("staff user"))
 
     data_map = DataMap(
         subject="package__member",
         personal={
-            "ip_address": _p(Category.DEVICE, "Download IP address", Erasure.DELETE_ROW, sensitive=True,
+            "ip_address": _p(Category.DEVICE, gettext_noop("Download IP address"), Erasure.DELETE_ROW, sensitive=True,
                              mask=Mask.HIDDEN),
-            "user_agent": _p(Category.DEVICE, "Download browser", Erasure.DELETE_ROW),
-            "at": _p(Category.DEVICE, "Downloaded at", Erasure.DELETE_ROW),
+            "user_agent": _p(Category.DEVICE, gettext_noop("Download browser"), Erasure.DELETE_ROW),
+            "at": _p(Category.DEVICE, gettext_noop("Downloaded at"), Erasure.DELETE_ROW),
         },
         not_personal=("id", "package", "staff_user"),
     )

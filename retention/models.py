@@ -30,15 +30,16 @@ def assessment_upload_to(instance, filename: str) -> str:
 class LegalHold(models.Model):
     """A block on erasing one member's data (PP-29, PP-33): reason, owner and end."""
 
-    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="legal_holds")
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="legal_holds", verbose_name=_("member"))
     reason = models.TextField(_("reason"))
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",
+                              verbose_name=_("owner"))
     starts_on = models.DateField(_("starts on"), default=timezone.localdate)
     ends_on = models.DateField(_("ends on"), null=True, blank=True, help_text=_("Empty: until released."))
     released_at = models.DateTimeField(_("released at"), null=True, blank=True)
     released_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
+    , verbose_name=_("released by"))
     release_reason = models.TextField(_("release reason"), blank=True)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
 
@@ -88,10 +89,10 @@ class ErasureRun(models.Model):
     dry_run = models.BooleanField(_("dry run"), default=False)
     prepared_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
+    , verbose_name=_("prepared by"))
     approved_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
+    , verbose_name=_("approved by"))
     request_reference = models.CharField(_("request reference"), max_length=40, blank=True)
     product_line = models.CharField(_("product line"), max_length=30, blank=True)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
@@ -131,8 +132,9 @@ class ErasureRun(models.Model):
 class ErasureRunItem(models.Model):
     """One member in a run: its outcome, and the error when it failed (a rerun retries those)."""
 
-    run = models.ForeignKey(ErasureRun, on_delete=models.CASCADE, related_name="items")
-    member = models.ForeignKey(Member, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    run = models.ForeignKey(ErasureRun, on_delete=models.CASCADE, related_name="items", verbose_name=_("run"))
+    member = models.ForeignKey(Member, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+                               verbose_name=_("member"))
     member_number = models.CharField(_("member number"), max_length=64)
     status = models.CharField(_("status"), max_length=20, choices=ItemStatus.choices, default=ItemStatus.PENDING)
     error = models.TextField(_("error"), blank=True)
@@ -175,7 +177,8 @@ class ErasureRecord(models.Model):
     finished_at = models.DateTimeField(_("finished at"))
     engine_version = models.CharField(_("engine version"), max_length=20)
     request_reference = models.CharField(_("requesting ticket"), max_length=40, blank=True)
-    run = models.ForeignKey(ErasureRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="records")
+    run = models.ForeignKey(ErasureRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="records",
+                            verbose_name=_("run"))
 
     data_map = DataMap(
         subject="",
@@ -246,7 +249,8 @@ class ProcessingReview(models.Model):
     """A periodic review of one processing activity (PP-27)."""
 
     processing = models.CharField(_("processing reviewed"), max_length=200)
-    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",
+                                 verbose_name=_("reviewer"))
     reviewed_on = models.DateField(_("reviewed on"))
     outcome = models.CharField(_("outcome"), max_length=30, choices=ReviewOutcome.choices)
     findings = models.TextField(_("findings"), blank=True)
@@ -278,7 +282,8 @@ class ImpactAssessment(models.Model):
     scope = models.CharField(_("scope"), max_length=200)
     risk_level = models.CharField(_("risk level"), max_length=10, choices=RiskLevel.choices)
     assessed_on = models.DateField(_("assessed on"))
-    assessor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    assessor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",
+                                 verbose_name=_("assessor"))
     report = models.FileField(_("report"), storage=protected_storage, upload_to=assessment_upload_to, blank=True)
     next_due = models.DateField(_("next assessment due"), null=True, blank=True)
     reminded_on = models.DateField(_("reminder sent on"), null=True, blank=True)

@@ -30,7 +30,7 @@ class ImportBatch(models.Model):
                     "the agreement reference (PP-16)."),
     )
     imported_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
-                                    related_name="+")
+                                    related_name="+", verbose_name=_("imported by"))
     imported_at = models.DateTimeField(_("imported at"), default=timezone.now)
     total_rows = models.PositiveIntegerField(_("rows in the file"), default=0)
     new_rows = models.PositiveIntegerField(_("new"), default=0)

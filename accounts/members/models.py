@@ -81,7 +81,8 @@ class Member(models.Model):
     status = models.CharField(_("status"), max_length=30, choices=MemberStatus.choices, default=MemberStatus.ACTIVE)
     registered_at = models.DateTimeField(_("registered at"), default=timezone.now)
     cancelled_at = models.DateTimeField(_("cancelled at"), null=True, blank=True)
-    product_lines = models.ManyToManyField(ProductLine, related_name="members", blank=True)
+    product_lines = models.ManyToManyField(ProductLine, related_name="members", blank=True,
+                                           verbose_name=_("product lines"))
     verification_level = models.CharField(
         _("verification level"), max_length=20, choices=VerificationLevel.choices, default=VerificationLevel.NONE
     )
@@ -183,7 +184,8 @@ ADULT_AGE = 18
 class InstitutionProfile(models.Model):
     """What PP-07 lists for institutional members."""
 
-    member = models.OneToOneField(Member, on_delete=models.CASCADE, related_name="institution")
+    member = models.OneToOneField(Member, on_delete=models.CASCADE, related_name="institution",
+                                  verbose_name=_("member"))
     legal_name = models.CharField(_("legal name"), max_length=200)
     local_name = models.CharField(_("local-language name"), max_length=200, blank=True)
     name_search = NameSearchField(_("names, for search"), sources=("legal_name", "local_name"))
@@ -231,7 +233,8 @@ class InstitutionProfile(models.Model):
 class RelatedPerson(models.Model):
     """An institution's authorised representative or beneficial owner (PP-07)."""
 
-    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="related_persons")
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="related_persons",
+                               verbose_name=_("member"))
     role = models.CharField(_("role"), max_length=40, choices=RelatedPersonRole.choices)
     ownership_share = models.DecimalField(
         _("ownership share (%)"), max_digits=5, decimal_places=2, null=True, blank=True
@@ -292,10 +295,10 @@ class RelatedPerson(models.Model):
 class IdentityDocument(models.Model):
     """An identity document of a member or of an institution's related person (PP-06, PP-07, PP-10)."""
 
-    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="documents")
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="documents", verbose_name=_("member"))
     related_person = models.ForeignKey(
         RelatedPerson, on_delete=models.CASCADE, related_name="documents", null=True, blank=True
-    )
+    , verbose_name=_("related person"))
     kind = models.CharField(_("kind"), max_length=30, choices=DocumentKind.choices)
     issuing_country = models.CharField(_("issuing country"), max_length=2, blank=True)
     number = EncryptedTextField(_("number"), blank=True)
@@ -309,7 +312,7 @@ class IdentityDocument(models.Model):
     )
     reviewed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
+    , verbose_name=_("reviewed by"))
     reviewed_at = models.DateTimeField(_("reviewed at"), null=True, blank=True)
     uploaded_at = models.DateTimeField(_("uploaded at"), default=timezone.now)
 
@@ -365,13 +368,13 @@ class IdentityDocument(models.Model):
 class Verification(models.Model):
     """A real-name or advanced (face) verification (PP-09, PP-10). Screens show the outcome only."""
 
-    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="verifications")
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="verifications", verbose_name=_("member"))
     level = models.CharField(_("level"), max_length=20, choices=VerificationLevel.choices)
     method = models.CharField(_("method"), max_length=30, choices=VerificationMethod.choices)
     outcome = models.CharField(_("outcome"), max_length=20, choices=VerificationOutcome.choices)
     reviewer = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
+    , verbose_name=_("reviewer"))
     verified_at = models.DateTimeField(_("verified at"), default=timezone.now)
 
     history = HistoricalRecords()
@@ -406,7 +409,8 @@ class Verification(models.Model):
 class PaymentInstrument(models.Model):
     """A bank card or account (PP-08): the number is encrypted and shown as its last four digits."""
 
-    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="payment_instruments")
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="payment_instruments",
+                               verbose_name=_("member"))
     kind = models.CharField(_("kind"), max_length=20, choices=InstrumentKind.choices)
     bank_name = models.CharField(_("bank"), max_length=120, blank=True)
     number = EncryptedTextField(_("card or account number"))
@@ -453,7 +457,8 @@ class DeviceRecord(models.Model):
     Append-only log rows: no audit history (nothing is ever edited; erasure deletes them).
     """
 
-    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="device_records")
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="device_records",
+                               verbose_name=_("member"))
     # Whereabouts are sensitive (PP-01): the IP address, region and precise location are encrypted at
     # rest and hidden on screen until revealed. Nothing selects on them in SQL.
     ip_address = EncryptedTextField(_("IP address"), null=True, blank=True, validators=[validate_ipv46_address])
@@ -519,7 +524,7 @@ class TransactionRecord(models.Model):
     Imported from the trading system and never edited: no audit history (so no history table).
     """
 
-    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="transactions")
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="transactions", verbose_name=_("member"))
     order_number = EncryptedTextField(_("order number"), validators=[MaxLengthValidator(40)])
     order_number_bidx = BlindIndexField(source="order_number", kind="order", unique=True, db_index=False)
     order_time = models.DateTimeField(_("order time"))
@@ -588,7 +593,7 @@ class MemberDailyVolume(models.Model):
     counterparty, asset or quantity, and no time finer than the day.
     """
 
-    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="daily_volumes")
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="daily_volumes", verbose_name=_("member"))
     day = models.DateField(_("day"))
     orders = models.PositiveIntegerField(_("orders"), default=0)
     amount = models.DecimalField(_("amount (USD)"), max_digits=24, decimal_places=2, default=0)

@@ -19,7 +19,8 @@ class SensitiveAccessLog(models.Model):
         DOWNLOAD = "download", _("Downloaded a document")
         EXPORT = "export", _("Exported unmasked values")
 
-    staff_user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    staff_user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",
+                                   verbose_name=_("staff user"))
     action = models.CharField(_("action"), max_length=20, choices=Action.choices)
     member_number = models.CharField(_("member number"), max_length=20, blank=True, db_index=True)
     model_label = models.CharField(_("record type"), max_length=100)

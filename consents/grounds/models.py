@@ -18,7 +18,7 @@ import datetime
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
@@ -42,18 +42,19 @@ def _p(label: str, erasure: Erasure = Erasure.DELETE_ROW, *, exported: bool = Tr
 class ProcessingOnGround(models.Model):
     """Processing of one purpose for a member or a product line's members on an I(V)3 ground (PP-17)."""
 
-    purpose = models.ForeignKey("consents.Purpose", on_delete=models.PROTECT, related_name="ground_records")
+    purpose = models.ForeignKey("consents.Purpose", on_delete=models.PROTECT, related_name="ground_records",
+                                verbose_name=_("purpose"))
     member = models.ForeignKey(
         Member, on_delete=models.CASCADE, null=True, blank=True, related_name="ground_records",
-        help_text=_("One member; or leave empty and name a product line."),
+        help_text=_("One member; or leave empty and name a product line."), verbose_name=_("member"),
     )
     product_line = models.ForeignKey(
         ProductLine, on_delete=models.PROTECT, null=True, blank=True, related_name="ground_records",
-        help_text=_("A defined group: every member who uses this product line."),
+        help_text=_("A defined group: every member who uses this product line."), verbose_name=_("product line"),
     )
     ground = models.ForeignKey(
         "consents.LegalGround", on_delete=models.PROTECT, related_name="processing_records",
-        limit_choices_to={"use": GroundUse.CONSENT_EXCEPTION},
+        limit_choices_to={"use": GroundUse.CONSENT_EXCEPTION}, verbose_name=_("ground"),
     )
     reference = models.TextField(
         _("reference"), help_text=_("The law, contract or request it rests on (article, contract or case number)."),
@@ -61,15 +62,16 @@ class ProcessingOnGround(models.Model):
     starts_on = models.DateField(_("in force from"))
     ends_on = models.DateField(_("in force until"), null=True, blank=True,
                                help_text=_("The last day it applies; empty while the ground lasts."))
-    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",
+                                    verbose_name=_("recorded by"))
     recorded_at = models.DateTimeField(_("recorded at"), default=timezone.now)
     approved_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
+    , verbose_name=_("approved by"))
     approved_at = models.DateTimeField(_("approved at"), null=True, blank=True)
     ended_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
+    , verbose_name=_("ended by"))
     ended_at = models.DateTimeField(_("ended at"), null=True, blank=True)
     end_reason = models.TextField(_("why it ended"), blank=True)
 
@@ -78,16 +80,16 @@ class ProcessingOnGround(models.Model):
     data_map = DataMap(
         subject="member",
         personal={
-            "member": _p("Member", exported=False),
-            "purpose": _p("Purpose processed without consent"),
-            "ground": _p("Legal ground (I(V)3)"),
-            "reference": _p("Law, contract or request relied on"),
-            "starts_on": _p("In force from"),
-            "ends_on": _p("In force until"),
-            "recorded_at": _p("Ground recorded at"),
-            "approved_at": _p("Ground approved at"),
-            "ended_at": _p("Ground ended at"),
-            "end_reason": _p("Why the ground ended"),
+            "member": _p(gettext_noop("Member"), exported=False),
+            "purpose": _p(gettext_noop("Purpose processed without consent")),
+            "ground": _p(gettext_noop("Legal ground (I(V)3)")),
+            "reference": _p(gettext_noop("Law, contract or request relied on")),
+            "starts_on": _p(gettext_noop("In force from")),
+            "ends_on": _p(gettext_noop("In force until")),
+            "recorded_at": _p(gettext_noop("Ground recorded at")),
+            "approved_at": _p(gettext_noop("Ground approved at")),
+            "ended_at": _p(gettext_noop("Ground ended at")),
+            "end_reason": _p(gettext_noop("Why the ground ended")),
         },
         not_personal=("id", "product_line", "recorded_by", "approved_by", "ended_by"),
         note="A record about one member, or about a product line's members (then no member is named).",
