@@ -352,7 +352,7 @@ class JobRunAdmin(ReadOnlyAdmin):
 
 # --- Reviews and assessments (PP-27) -----------------------------------------------------------------
 class ProcessingReviewForm(forms.ModelForm):
-    reviewer = StaffChoiceField(queryset=StaffUser.objects.none())
+    reviewer = StaffChoiceField(queryset=StaffUser.objects.none(), label=_("reviewer"))
 
     class Meta:
         model = ProcessingReview
@@ -389,7 +389,7 @@ class ProcessingReviewAdmin(HistoryWithoutRevert):
 
 
 class ImpactAssessmentForm(forms.ModelForm):
-    assessor = StaffChoiceField(queryset=StaffUser.objects.none())
+    assessor = StaffChoiceField(queryset=StaffUser.objects.none(), label=_("assessor"))
 
     class Meta:
         model = ImpactAssessment

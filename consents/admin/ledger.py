@@ -134,7 +134,7 @@ class GuardianAdmin(MaskedHistoryMixin, MemberNumberMixin, SimpleHistoryAdmin):
     """Guardians of members aged 14-17 (PP-38): added and verified through the services."""
 
     form = GuardianForm
-    list_display = ("pk", "member_number", "relation", "masked_contact", "verified")
+    list_display = ("id", "member_number", "relation", "masked_contact", "verified")
     list_select_related = ("member",)
     raw_id_fields = ("member",)
     readonly_fields = ("masked_contact", "verification_evidence", "verified_at", "verified_by")

@@ -162,7 +162,7 @@ class NoticeStatusFilter(admin.SimpleListFilter):
 
 @admin.register(ReconsentNotice)
 class ReconsentNoticeAdmin(LargeTableMixin, MemberNumberMixin, ReadOnlyAdmin):
-    list_display = ("pk", "member_number", "policy_version", "queued_at", "notified_at", "seen_at", "accepted_at")
+    list_display = ("id", "member_number", "policy_version", "queued_at", "notified_at", "seen_at", "accepted_at")
     list_filter = ("policy_version", NoticeStatusFilter)
     list_select_related = ("member", "policy_version")
     raw_id_fields = ("member", "policy_version")

@@ -53,7 +53,7 @@ NOT_WORDS = {
     "ID", "OTP", "TOTP", "QR", "CSV", "XLSX", "YAML", "JSON", "ZIP", "IP", "URL", "ISO", "PP", "DSR", "NUL",
     "Fides", "Django", "App", "Message-ID", "YYYY-MM-DD", "HH", "MM", "SMS", "PDF", "UTC", "GB", "MB", "KB",
     "English", "manage.py", "ingest_mail", "enrol_otp", "purge_under_14", "deletion_refuse_held", "details",
-    "purposes", "Celery", "Redis",
+    "purposes", "Celery", "Redis", "IMEI",
     "True", "False",  # the alt text of Django's boolean icons, which Django does not translate
 }
 #: Labels of foreign keys declared without a verbose name: Django derives "Assignee" from the field's name,
@@ -65,7 +65,7 @@ CATALOGUES = [*sorted(BASE.glob("*/locale/zh_Hans/LC_MESSAGES/django.po")),
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z'\u2019-]*[A-Za-z]")
 _IDENTIFIER = re.compile(
-    r"\S+@\S+|\b(?:DSR|M|I)-?[0-9A-Z]{6,}\b|\bhttps?://\S+|/\S*|#\d+|\b[\w.-]+\.(?:py|eml|csv|xlsx|zip|html)\b"
+    r"\S*\*{3,}\S*|\S+@\S+|\b(?:DSR|M|I)-?[0-9A-Z]{6,}\b|\bhttps?://\S+|/\S*|#\d+|\b[\w.-]+\.(?:py|eml|csv|xlsx|zip|html)\b"
 )
 
 
