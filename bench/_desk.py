@@ -86,7 +86,7 @@ def copy_requests(count: int, *, assignees: list[int], assigned_share: float, se
         "requester_email_bidx": None, "channel": IntakeChannel.WEB, "severity": "", "member": None,
         "concerns": None, "subject": "", "description": "", "details": "{}", "is_repeat": False,
         "fee_amount": None, "fee_reason": "", "decision_note": "", "prepared_by": None, "approved_by": None,
-        "closed_at": None, "reminder_due_at": REMINDER_RECHECK, "reminder_run": None,
+        "closed_at": None, "reminder_due_at": REMINDER_RECHECK, "reminder_run": None, "language": "",
     }
     start = time.perf_counter()
     low, high = received_days

@@ -103,7 +103,8 @@ def load_members(first: int, last: int, population: Population, *, chunk: int = 
             cursor = wrapper.cursor
             with cursor.copy(
                 "COPY accounts_member (member_number, kind, status, registered_at, verification_level, "
-                "nationality, legal_name, local_name, date_of_birth, birth_year, email, phone) FROM STDIN"
+                "nationality, legal_name, local_name, date_of_birth, birth_year, email, phone, preferred_language, "
+                "name_search) FROM STDIN"
             ) as copy:
                 for index in range(start, stop + 1):
                     kind, status, born = population.member(index)
@@ -111,7 +112,7 @@ def load_members(first: int, last: int, population: Population, *, chunk: int = 
                     if born is not None:
                         token = tokens.get(born) or tokens.setdefault(born, crypto.encrypt_str(born.isoformat()))
                     copy.write_row((f"B{index:09d}", kind, status, registered, "none", "CN" if born else "", "", "",
-                                    token, born.year if born else None, "", ""))
+                                    token, born.year if born else None, "", "", "", ""))
             chunk_ids = dict(
                 Member.objects.filter(member_number__range=(f"B{start:09d}", f"B{stop:09d}"))
                 .values_list("member_number", "pk")
