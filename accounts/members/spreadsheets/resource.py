@@ -32,7 +32,7 @@ from import_export.instance_loaders import ModelInstanceLoader
 from import_export.resources import Diff
 from import_export.results import Error, Result
 
-from accounts.members.spreadsheets import writes
+from accounts.members.spreadsheets import row_checks, writes
 from accounts.members.spreadsheets.cells import cell_text, escape_formula
 from accounts.members.spreadsheets.problems import ImportFileProblem, ImportProblem, column_label, source_problem
 from accounts.models import ImportBatch
@@ -367,16 +367,19 @@ class RecordResource(resources.ModelResource):
     def validate_instance(self, instance, import_validation_errors=None, validate_unique=True):
         """The model's own rules (choices, lengths, decimals, required fields) plus the record checks.
 
+        The model's rules are ``full_clean``'s, compiled once per model (``row_checks``): the same
+        problems and messages at a fraction of the cost per row.
+
         Uniqueness is checked for the whole file at once (keys load existing records in bulk;
         duplicates inside the file are found up front) and constraints by the record checks, so
         ``full_clean`` runs no query per row. The database constraints stay as the last guard.
         """
         errors = {key: list(value) for key, value in (import_validation_errors or {}).items()}
         exclude = set(errors) | set(self.resolved_fields)
-        try:
-            instance.full_clean(exclude=exclude, validate_unique=False, validate_constraints=False)
-        except ValidationError as exc:
-            for key, messages in exc.message_dict.items():
+        # ``full_clean``'s field rules and messages, compiled once per model (issue 15).
+        found = row_checks.model_field_errors(instance, exclude)
+        if found:
+            for key, messages in ValidationError(found).message_dict.items():
                 errors.setdefault(key, []).extend(messages)
         for key, message in self.record_checks(instance).items():
             if key not in errors:
