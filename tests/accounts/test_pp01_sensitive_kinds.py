@@ -196,7 +196,7 @@ def test_pp01_an_under_14_members_fields_are_masked_in_the_spreadsheet_export(cl
         data = {"format": "0", "resource": "0", **{f"memberresource_{name}": "on" for name in fields}}
         response = client.post("/admin/accounts/member/export/", data)
         assert response.status_code == 200
-        rows = {row["legal_name"]: row for row in csv.DictReader(io.StringIO(response.content.decode()))}
+        rows = {row["legal_name"]: row for row in csv.DictReader(io.StringIO(response.content.decode("utf-8-sig")))}
     assert "Qzxv Child" not in rows and rows["Qzxv Teen"]["nationality"] == "CN"
     (hidden,) = [row for name, row in rows.items() if name != "Qzxv Teen"]
     assert hidden["nationality"] != "CN" and hidden["member_number"].startswith("M")
