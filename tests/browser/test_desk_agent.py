@@ -59,7 +59,7 @@ def test_pp30_agent_takes_next_verifies_identity_and_replies_by_email(browser, a
     assert agent.get_full_name() in check.inner_text()
     desk.shot("verified")
 
-    reply = page.locator("section.reply form")
+    reply = page.locator("section.reply form.stacked")  # the reply form, not the letter-language form
     reply.get_by_label("Letter").select_option(label="Acknowledgement of receipt")
     reply.get_by_label("Additional text").fill(NOTE)
     desk.shot("reply-written")
