@@ -11,7 +11,6 @@
    with a plain ``LIKE``.
 """
 
-from django.contrib.postgres.operations import TrigramExtension
 from django.db import migrations
 
 import accounts.members.names
@@ -49,6 +48,13 @@ def _fill(apps, schema_editor):
                 else:
                     cursor.executemany(f"UPDATE {table} SET name_search = %s WHERE id = %s",  # noqa: S608
                                        [(key, pk) for pk, key in keys])
+
+
+def _extension(apps, schema_editor):
+    """pg_trgm on PostgreSQL. Django's TrigramExtension would query pg_extension when unapplied on SQLite;
+    unapplying leaves the extension in place (other objects may use it)."""
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
 
 
 def _indexes(apps, schema_editor):
@@ -98,6 +104,6 @@ class Migration(migrations.Migration):
             ),
         ),
         migrations.RunPython(_fill, migrations.RunPython.noop, elidable=False),
-        TrigramExtension(),
+        migrations.RunPython(_extension, migrations.RunPython.noop, elidable=False),
         migrations.RunPython(_indexes, _drop_indexes, elidable=False),
     ]
