@@ -66,10 +66,13 @@ def volumes_add(records: Iterable[TransactionRecord], *, new_members: bool = Fal
     existing = {}
     if not new_members:
         members = sorted({member_id for member_id, _day in totals})
-        days = sorted({day for _member, day in totals})
+        days = [day for _member, day in totals]
+        # The members' days between the first and the last order: a range, not a list of every day
+        # (an import's chunk spans years of orders; a long IN list cost more than the rows it finds).
         existing = {
             (v.member_id, v.day): v
-            for v in MemberDailyVolume.objects.select_for_update().filter(member_id__in=members, day__in=days)
+            for v in MemberDailyVolume.objects.select_for_update().filter(
+                member_id__in=members, day__range=(min(days), max(days)))
             if (v.member_id, v.day) in totals
         }
     changed, new = [], []
