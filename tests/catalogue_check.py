@@ -7,29 +7,24 @@ from pathlib import Path
 
 from django.core.management import call_command
 
+from tests.po import read_po
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def entries(po: Path) -> list[tuple[str, str, bool]]:
-    """(msgid, msgstr, fuzzy) of every entry but the header, read without GNU gettext."""
+    """(msgid, msgstr, fuzzy) of every entry but the header and obsolete ones (``tests.po`` reads them).
+
+    A plural entry's msgstr is its forms joined, or "" while any form is missing."""
     found = []
-    for block in po.read_text(encoding="utf-8").split("\n\n"):
-        lines = [line for line in block.strip().splitlines() if not line.startswith("#~")]
-        fuzzy = any(line.startswith("#,") and "fuzzy" in line for line in lines)
-        parts: dict[str, list[str]] = {}
-        current = None
-        for line in lines:
-            if line.startswith(("msgid ", "msgstr")):
-                current, _, text = line.partition(" ")
-                parts[current] = [text]
-            elif line.startswith('"') and current:
-                parts[current].append(line)
-        if "msgid" not in parts:
+    for entry in read_po(po):
+        if not entry.msgid or entry.obsolete:
             continue
-        msgid = "".join(eval(piece) for piece in parts["msgid"])  # noqa: S307 - PO string literals
-        msgstr = "".join(eval(piece) for piece in parts.get("msgstr", []))  # noqa: S307
-        if msgid:
-            found.append((msgid, msgstr, fuzzy))
+        if entry.msgid_plural is None:
+            text = entry.msgstr
+        else:
+            text = "\x00".join(entry.msgstr_plural[i] for i in sorted(entry.msgstr_plural)) if entry.translated else ""
+        found.append((entry.msgid, text, "fuzzy" in entry.flags))
     return found
 
 

@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 from django.contrib import admin
 from django.core.exceptions import ValidationError
-from django.core.management import call_command
 from django.utils import translation
 
 from accounts.members.choices import DocumentKind, MemberStatus
@@ -27,7 +26,9 @@ from accounts.members.spreadsheets.members import MemberResource
 from accounts.members.validators import validate_document_number
 from accounts.models import IdentityDocument, Member, ProductLine
 from accounts.staff.security import LAST_SEEN_KEY, LOGIN_AT_KEY, session_end_reason
+from tests.catalogue_check import makemessages_in_copy
 from tests.factories import IdentityDocumentFactory, MemberFactory
+from tests.po import Entry, read_po
 
 ACCOUNTS = Path(__file__).resolve().parents[2] / "accounts"
 PO = ACCOUNTS / "locale" / "zh_Hans" / "LC_MESSAGES" / "django.po"
@@ -139,54 +140,33 @@ def test_pp42_the_data_map_page_shows_our_labels_in_chinese(client, auditor):
 
 
 # --- The catalogue --------------------------------------------------------------------------------
-_ESCAPES = {"n": "\n", "t": "\t", '"': '"', "\\": "\\"}
+def _po_entries(path: Path) -> list[Entry]:
+    """The catalogue's live entries (``tests.po`` reads them; obsolete ones are not the catalogue)."""
+    return [entry for entry in read_po(path) if not entry.obsolete]
 
 
-def _po_entries(path: Path) -> list[dict]:
-    """The entries of a .po file: flags, msgid, msgid_plural and msgstr(s), unquoted."""
-    entries, current, key = [], None, None
-    for line in [*path.read_text(encoding="utf-8").splitlines(), ""]:
-        if not line.strip():
-            if current is not None:
-                entries.append(current)
-            current, key = None, None
-            continue
-        current = current if current is not None else {"flags": "", "msgstr": {}}
-        if line.startswith("#,"):
-            current["flags"] += line[2:]
-        elif line.startswith("#"):
-            continue
-        else:
-            match = re.match(r'^(msgid_plural|msgid|msgstr(?:\[(\d+)\])?)?\s*"(.*)"$', line)
-            assert match, f"{path}: unreadable line {line!r}"
-            if match.group(1):
-                key = match.group(1)
-            text = re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(0)), match.group(3))
-            if key.startswith("msgstr"):
-                current["msgstr"][key] = current["msgstr"].get(key, "") + text
-            else:
-                current[key] = current.get(key, "") + text
-    return [e for e in entries if "msgid" in e]
+def _translations(entry: Entry) -> list[str]:
+    return [entry.msgstr] if entry.msgid_plural is None else list(entry.msgstr_plural.values())
 
 
 def test_the_accounts_catalogue_has_no_empty_or_fuzzy_entry():
     entries = _po_entries(PO)
     assert len(entries) > 400  # every string of ours, not a sample
-    header = [e for e in entries if e["msgid"] == ""]
-    assert header and "Plural-Forms: nplurals=1; plural=0;" in header[0]["msgstr"]["msgstr"]
-    fuzzy = [e["msgid"] for e in entries if "fuzzy" in e["flags"]]
-    empty = [e["msgid"] for e in entries if e["msgid"] and not all(e["msgstr"].values())]
+    header = [e for e in entries if e.msgid == ""]
+    assert header and "Plural-Forms: nplurals=1; plural=0;" in header[0].msgstr
+    fuzzy = [e.msgid for e in entries if "fuzzy" in e.flags]
+    empty = [e.msgid for e in entries if e.msgid and not e.translated]
     assert (fuzzy, empty) == ([], [])
 
 
 def test_placeholders_survive_translation():
     for entry in _po_entries(PO):
-        if not entry["msgid"]:
+        if not entry.msgid:
             continue
-        for translated in entry["msgstr"].values():
+        for translated in _translations(entry):
             for pattern in (r"%\(\w+\)[sd]", r"\{\w+\}"):
-                assert sorted(re.findall(pattern, entry["msgid"])) == sorted(re.findall(pattern, translated)), (
-                    entry["msgid"]
+                assert sorted(re.findall(pattern, entry.msgid)) == sorted(re.findall(pattern, translated)), (
+                    entry.msgid
                 )
 
 
@@ -195,23 +175,18 @@ def test_the_committed_mo_matches_the_po():
     with MO.open("rb") as handle:
         compiled = gettext.GNUTranslations(handle)
     for entry in _po_entries(PO):
-        if not entry["msgid"]:
+        if not entry.msgid:
             continue
-        if "msgid_plural" in entry:
-            assert compiled.ngettext(entry["msgid"], entry["msgid_plural"], 1) == entry["msgstr"]["msgstr[0]"]
+        if entry.msgid_plural is not None:
+            assert compiled.ngettext(entry.msgid, entry.msgid_plural, 1) == entry.msgstr_plural[0]
         else:
-            assert compiled.gettext(entry["msgid"]) == entry["msgstr"]["msgstr"], entry["msgid"]
+            assert compiled.gettext(entry.msgid) == entry.msgstr, entry.msgid
 
 
 @pytest.mark.skipif(not shutil.which("xgettext"), reason="makemessages needs GNU gettext")
 def test_makemessages_finds_no_string_of_accounts_missing_from_the_catalogue(tmp_path, monkeypatch):
-    copy = tmp_path / "accounts"
-    shutil.copytree(ACCOUNTS, copy, ignore=shutil.ignore_patterns("__pycache__", "*.mo"))
-    monkeypatch.chdir(copy)
-    call_command("makemessages", locale=["zh_Hans"], verbosity=0)
-    fresh = _po_entries(copy / "locale" / "zh_Hans" / "LC_MESSAGES" / "django.po")
-    known = {e["msgid"] for e in _po_entries(PO)}
-    new = sorted(e["msgid"] for e in fresh if e["msgid"] not in known)
-    untranslated = sorted(e["msgid"] for e in fresh if e["msgid"] and (not all(e["msgstr"].values())
-                                                                          or "fuzzy" in e["flags"]))
+    fresh = _po_entries(makemessages_in_copy("accounts", tmp_path, monkeypatch))
+    known = {e.msgid for e in _po_entries(PO)}
+    new = sorted(e.msgid for e in fresh if e.msgid not in known)
+    untranslated = sorted(e.msgid for e in fresh if e.msgid and (not e.translated or "fuzzy" in e.flags))
     assert (new, untranslated) == ([], [])
