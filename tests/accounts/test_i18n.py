@@ -38,13 +38,6 @@ SOURCE = "Acme Payments Ltd, data-sharing agreement DSA-2025-07"
 BAD_PRC_ID = "110101199003074510"
 
 
-@pytest.fixture(autouse=True)
-def _english_after_each_test():
-    """LocaleMiddleware leaves the request's language active in the thread: give the next test English."""
-    yield
-    translation.activate("en")
-
-
 # --- Screens and messages in zh-Hans ------------------------------------------------------------
 def test_member_model_names_field_names_and_choices_read_in_chinese():
     with translation.override("zh-hans"):
