@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from accounts.privacy.admin_mixins import LargeTableMixin
 from accounts.privacy.admin_readonly import ReadOnlyMixin
+from accounts.privacy.large_tables import LargeTableMixin
 from accounts.privacy.models import SensitiveAccessLog
 
 

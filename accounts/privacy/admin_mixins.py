@@ -1,42 +1,35 @@
-"""Building blocks of the member admins: masking (PP-25), bounded counts and searches kept out of URLs.
+"""Building blocks of the member admins: masking (PP-25) in lists, read-only fields, forms and history.
 
 - ``SensitiveFieldsMixin`` (model admins and inlines) reads ``accounts.privacy.datamap.sensitive_fields`` and
   never lets a stored sensitive value reach a page: list columns, read-only fields and inputs show it
   masked; users who may reveal get a "Reveal" link (a logged, reason-checked page) and, where they
   may change the record, an empty "replace" input.
 - ``MaskedHistoryMixin`` does the same for simple-history's history pages.
-- ``LargeTableMixin`` pages big tables without a full ``COUNT(*)`` (see ``BoundedCountPaginator``).
-- ``TokenSearchMixin`` keeps typed search terms (e-mails, ID numbers) out of URLs (requirement 11).
+
+Big tables' paging and lean rows are in ``accounts.privacy.large_tables``; searches kept out of URLs
+in ``accounts.privacy.search_tokens``.
 """
 
 from __future__ import annotations
 
-import secrets
 from functools import cached_property
-from urllib.parse import urlencode
 
-from django.contrib import messages
 from django.contrib.admin.utils import display_for_field
-from django.contrib.admin.views.main import PAGE_VAR, SEARCH_VAR, ChangeList
 from django.contrib.admin.widgets import AdminDateWidget, AdminTextInputWidget
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
-from django.db.models import QuerySet
-from django.http import HttpResponseRedirect
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
-from django.views.decorators.http import require_POST
 from simple_history.template_utils import HistoricalRecordContextHelper
 from simple_history.utils import get_m2m_reverse_field_name
 
-from accounts.privacy import children, crypto, datamap
+from accounts.privacy import children, datamap
 from accounts.privacy.fields import BlindIndexField, EncryptedDateField, EncryptedTextField
 from accounts.privacy.forms import SensitiveModelForm, document_file_url, reveal_url
+from accounts.privacy.large_tables import PK_PLACEHOLDER, fill_pattern
 from accounts.privacy.masking import mask_value
-from accounts.privacy.request_guard import NUL
 from accounts.privacy.reveal import DOWNLOAD_PERMISSION, REVEAL_PERMISSION
 
 EMPTY = "—"
@@ -77,6 +70,17 @@ class MaskedDisplay:
     def _key(self):
         return (type(self), self.model, self.field_name, self.reveal, self.download)
 
+    @cached_property
+    def _reveal_pattern(self) -> str:
+        """The reveal URL of this column, reversed once per page (a list shows it on every row)."""
+        return reverse("accounts:reveal", kwargs={
+            "model_label": self.model._meta.label_lower, "object_id": PK_PLACEHOLDER, "field_name": self.field_name,
+        })
+
+    @cached_property
+    def _reveal_label(self) -> str:
+        return str(_("Reveal"))
+
     def __eq__(self, other):
         if not isinstance(other, MaskedDisplay):
             return NotImplemented
@@ -109,8 +113,8 @@ class MaskedDisplay:
             return format_html(
                 '<span class="masked-value">{}</span> <a class="reveal-link" href="{}">{}</a>',
                 masked,
-                reveal_url(obj, self.field_name),
-                _("Reveal"),
+                fill_pattern(self._reveal_pattern, obj.pk) or reveal_url(obj, self.field_name),
+                self._reveal_label,
             )
         return format_html('<span class="masked-value">{}</span>', masked)
 
@@ -377,147 +381,3 @@ class MaskedHistoryMixin(ReadOnlyHistoryMixin):
                 related = getattr(row, reverse, None)
                 values.setdefault((row.history_id, name), []).append(str(related) if related else "(deleted)")
         return {key: sorted(labels) for key, labels in values.items()}
-
-
-# --- Large tables --------------------------------------------------------------------------------
-class BoundedCountPaginator(Paginator):
-    """Counts only as far as the admin needs, not the whole (filtered) table.
-
-    Django's changelist asks ``paginator.count`` on every page; on a million rows that is a full
-    ``COUNT(*)``. This paginator counts at most ``lookahead_pages`` pages past the requested one with
-    ``SELECT COUNT(*) FROM (SELECT … LIMIT n)``, so its cost depends on the page number, not on the
-    table size. When more rows exist, ``count_is_exact`` is False, the page list ends a few pages
-    ahead (it grows as the officer pages on) and the templates say "more than N".
-    """
-
-    lookahead_pages = 10
-
-    def __init__(self, object_list, per_page, orphans=0, allow_empty_first_page=True, *, page_number=1, **kwargs):
-        super().__init__(object_list, per_page, orphans, allow_empty_first_page, **kwargs)
-        self.page_number = max(1, page_number)
-        self.count_is_exact = True
-
-    @cached_property
-    def count(self):
-        limit = (self.page_number + self.lookahead_pages) * int(self.per_page)
-        window = self.object_list[: limit + 1]
-        found = window.count() if isinstance(window, QuerySet) else len(window)
-        self.count_is_exact = found <= limit
-        return min(found, limit)
-
-
-class LargeTableMixin:
-    """For the big tables (members, devices, transactions, the access log): no full COUNT(*) per page."""
-
-    show_full_result_count = False  # skips the unfiltered COUNT(*) Django runs beside the filtered one
-    paginator = BoundedCountPaginator  # bounds the filtered one
-
-    def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
-        try:
-            page_number = int(request.GET.get(PAGE_VAR, 1))
-        except (TypeError, ValueError):
-            page_number = 1
-        return self.paginator(queryset, per_page, orphans, allow_empty_first_page, page_number=page_number)
-
-
-# --- Searches kept out of URLs -------------------------------------------------------------------
-SEARCH_TOKEN_VAR = "qs"  # noqa: S105 - a query-string name, not a secret
-_SESSION_KEY = "accounts_admin_searches"
-_KEPT_SEARCHES = 20
-
-
-def search_token_store(request, term: str) -> str:
-    """Keep ``term`` in the session (encrypted, PP-26) under a random token; return the token."""
-    saved = dict(request.session.get(_SESSION_KEY, {}))
-    token = secrets.token_urlsafe(9)
-    saved[token] = crypto.encrypt_str(term)
-    while len(saved) > _KEPT_SEARCHES:
-        saved.pop(next(iter(saved)))
-    request.session[_SESSION_KEY] = saved
-    return token
-
-
-def search_token_term(request, token: str) -> str | None:
-    """The term saved under ``token`` in this session; None when unknown or expired."""
-    ciphertext = request.session.get(_SESSION_KEY, {}).get(token)
-    if ciphertext is None:
-        return None
-    try:
-        return crypto.decrypt_str(ciphertext)
-    except crypto.DecryptionError:
-        return None
-
-
-class TokenSearchChangeList(ChangeList):
-    """Reads the search term from the session by the ``qs`` token instead of from ``?q=``."""
-
-    uses_search_token = True  # the search form posts (templates/admin/accounts/search_form.html)
-
-    def __init__(self, request, *args, **kwargs):
-        self.search_token = request.GET.get(SEARCH_TOKEN_VAR, "")
-        self.search_expired = False
-        self._token_term = search_token_term(request, self.search_token) if self.search_token else None
-        if self.search_token and self._token_term is None:
-            self.search_expired = True
-            messages.warning(request, _("That search has expired; search again."))
-        super().__init__(request, *args, **kwargs)
-
-    def get_filters_params(self, params=None):
-        lookup_params = super().get_filters_params(params)
-        lookup_params.pop(SEARCH_TOKEN_VAR, None)
-        return lookup_params
-
-    def get_queryset(self, request, exclude_parameters=None):
-        if self.search_token:
-            self.query = self._token_term or ""
-        queryset = super().get_queryset(request, exclude_parameters)
-        return queryset.none() if self.search_expired else queryset
-
-
-class TokenSearchMixin:
-    """Searches for e-mails, phone numbers and ID numbers without putting them into URLs (requirement 11).
-
-    The search box posts (with CSRF) to ``search/``, which keeps the term encrypted in the session
-    under a random token and redirects to ``?qs=<token>``. A plain ``?q=`` that still arrives (a typed
-    or old link) is swapped for a token at once, so the term does not stay in the address bar,
-    browser history or the links of the page. Server access logs see only tokens.
-    """
-
-    def get_changelist(self, request, **kwargs):
-        return TokenSearchChangeList
-
-    def get_urls(self):
-        info = self.opts.app_label, self.opts.model_name
-        search = path("search/", self.admin_site.admin_view(self.search_view), name="{}_{}_search".format(*info))
-        return [search, *super().get_urls()]
-
-    def _changelist_redirect(self, request, params: dict) -> HttpResponseRedirect:
-        url = reverse(f"{self.admin_site.name}:{self.opts.app_label}_{self.opts.model_name}_changelist")
-        return HttpResponseRedirect(f"{url}?{urlencode(params)}" if params else url)
-
-    @staticmethod
-    def _params_with_term(request, source, term: str) -> dict:
-        params = {k: v for k, v in source.items() if k not in (SEARCH_VAR, SEARCH_TOKEN_VAR, PAGE_VAR)}
-        params.pop("csrfmiddlewaretoken", None)
-        if term:
-            params[SEARCH_TOKEN_VAR] = search_token_store(request, term)
-        return params
-
-    def search_view(self, request):
-        return require_POST(self._search_view)(request)
-
-    def _search_view(self, request):
-        if not self.has_view_or_change_permission(request):
-            raise PermissionDenied
-        term = request.POST.get(SEARCH_VAR, "").strip()
-        if NUL in term:
-            # PostgreSQL text cannot hold it; say so instead of failing in the database.
-            messages.error(request, _("A search term cannot contain a NUL character; nothing was searched."))
-            term = ""
-        return self._changelist_redirect(request, self._params_with_term(request, request.POST, term))
-
-    def changelist_view(self, request, extra_context=None):
-        term = request.GET.get(SEARCH_VAR, "")
-        if term and self.has_view_or_change_permission(request):
-            return self._changelist_redirect(request, self._params_with_term(request, request.GET, term.strip()))
-        return super().changelist_view(request, extra_context)

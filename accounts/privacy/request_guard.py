@@ -4,7 +4,7 @@ PostgreSQL text cannot hold ``\\x00``: a search term or list filter carrying one
 database and fail there (a 500 on PostgreSQL, a silent miss on SQLite). No field of the back office
 accepts it, so the request is answered at once with a 400 page that names the parameter (never its
 value) and touches nothing. Form posts need no guard: Django's form fields already refuse NUL with
-a field error, and the member search post says so itself (``accounts.privacy.admin_mixins``).
+a field error, and the member search post says so itself (``accounts.privacy.search_tokens``).
 """
 
 from __future__ import annotations

@@ -18,8 +18,9 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
 from accounts.members.spreadsheets.cells import escape_formula
-from accounts.privacy.admin_mixins import LargeTableMixin, ReadOnlyHistoryMixin
+from accounts.privacy.admin_mixins import ReadOnlyHistoryMixin
 from accounts.privacy.admin_readonly import ReadOnlyAdmin
+from accounts.privacy.large_tables import LargeTableMixin
 from consents import disclosures
 from consents.admin.base import (
     MemberNumberMixin,

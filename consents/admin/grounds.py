@@ -17,7 +17,8 @@ from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
-from accounts.privacy.admin_mixins import LargeTableMixin, ReadOnlyHistoryMixin
+from accounts.privacy.admin_mixins import ReadOnlyHistoryMixin
+from accounts.privacy.large_tables import LargeTableMixin
 from consents.admin.base import MemberNumberMixin, form_add_service_errors, service_messages, without_member_secrets
 from consents.grounds import services
 from consents.grounds.models import GroundStatus, ProcessingOnGround

@@ -11,8 +11,9 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
-from accounts.privacy.admin_mixins import LargeTableMixin, MaskedHistoryMixin
+from accounts.privacy.admin_mixins import MaskedHistoryMixin
 from accounts.privacy.admin_readonly import ReadOnlyAdmin
+from accounts.privacy.large_tables import LargeTableMixin
 from accounts.privacy.reveal import masked
 from consents.admin.base import (
     TIMELINE_PAGE_SIZE,

@@ -11,8 +11,9 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
-from accounts.privacy.admin_mixins import LargeTableMixin, ReadOnlyHistoryMixin
+from accounts.privacy.admin_mixins import ReadOnlyHistoryMixin
 from accounts.privacy.admin_readonly import ReadOnlyAdmin
+from accounts.privacy.large_tables import LargeTableMixin
 from consents import campaigns
 from consents.admin.base import (
     MemberNumberMixin,

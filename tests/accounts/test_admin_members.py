@@ -593,7 +593,7 @@ def test_changelists_do_not_count_whole_tables(client, compliance_officer, membe
 
 def test_a_capped_count_says_more_than(client, compliance_officer, monkeypatch):
     from accounts.members.admin.members import MemberAdmin
-    from accounts.privacy.admin_mixins import BoundedCountPaginator
+    from accounts.privacy.large_tables import BoundedCountPaginator
 
     MemberFactory.create_batch(5)
     client.force_login(compliance_officer)

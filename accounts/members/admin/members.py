@@ -31,15 +31,15 @@ from accounts.models import (
     Verification,
 )
 from accounts.privacy.admin_mixins import (
-    LargeTableMixin,
     LinksDisplay,
     MaskedHistoryMixin,
     SensitiveInlineMixin,
     SensitiveModelAdminMixin,
-    TokenSearchMixin,
 )
 from accounts.privacy.admin_readonly import NoDeleteMixin
 from accounts.privacy.forms import SensitiveModelForm
+from accounts.privacy.large_tables import LargeTableMixin
+from accounts.privacy.search_tokens import TokenSearchMixin
 
 #: At most this many members matched by an exact e-mail/phone/document/card number (a shared phone
 #: number could match several; thousands would mean the search term is not a real identifier).

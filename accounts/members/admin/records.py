@@ -28,14 +28,14 @@ from accounts.models import (
     Verification,
 )
 from accounts.privacy.admin_mixins import (
-    LargeTableMixin,
     MaskedHistoryMixin,
     ReadOnlyHistoryMixin,
     SensitiveInlineMixin,
     SensitiveModelAdminMixin,
-    TokenSearchMixin,
 )
 from accounts.privacy.admin_readonly import NoDeleteMixin, ReadOnlyMixin
+from accounts.privacy.large_tables import LargeTableMixin
+from accounts.privacy.search_tokens import TokenSearchMixin
 
 
 class IdentityDocumentOfPersonFormSet(forms.BaseInlineFormSet):
