@@ -2,8 +2,9 @@
 
 - ``BoundedCountPaginator`` counts only as far as the page list needs, never the whole table.
 - ``LeanRowsChangeList`` and ``LargeTableMixin.action_checkbox`` render what every row repeats (its
-  change link, its selection box) from a pattern built once per page instead of a URL reversal and
-  a widget template per row: the same HTML, a fraction of the time on a page of 100 rows.
+  change link with the page's filters, its selection box) from a pattern built once per page instead
+  of a URL reversal, a URL resolution and a widget template per row: the same HTML, a fraction of
+  the time on a page of 100 rows.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from functools import cached_property
 
 from django.contrib.admin import helpers
+from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
 from django.contrib.admin.utils import quote
 from django.contrib.admin.views.main import PAGE_VAR, ChangeList
 from django.core.paginator import Paginator
@@ -63,23 +65,36 @@ class BoundedCountPaginator(Paginator):
 
 
 class LeanRowsChangeList(ChangeList):
-    """A changelist whose rows' change links come from one reversed pattern (Django reverses per row)."""
+    """A changelist whose rows' change links come from one reversed pattern.
 
-    @cached_property
-    def _change_url_pattern(self) -> str:
-        return reverse(
+    Django reverses each row's link, then adds the page's filters to it with ``add_preserved_filters``,
+    which parses the filters and resolves the link again, for every row of a filtered or searched
+    page. The filters are the same on every row: they are added once, to the pattern.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Only the rows' links read ``cl.preserved_filters`` (the page's own links take the view's).
+        self.row_filters, self.preserved_filters = self.preserved_filters, ""
+
+    def _change_url(self, key) -> str:
+        url = reverse(
             f"admin:{self.opts.app_label}_{self.opts.model_name}_change",
-            args=(PK_PLACEHOLDER,),
+            args=(key,),
             current_app=self.model_admin.admin_site.name,
         )
+        return add_preserved_filters({"preserved_filters": self.row_filters, "opts": self.opts}, url)
+
+    @cached_property
+    def _change_url_pattern(self) -> tuple[str, str]:
+        path, _, query = self._change_url(PK_PLACEHOLDER).partition("?")
+        return path, f"?{query}" if query else ""
 
     def url_for_result(self, result):
         pk = getattr(result, self.pk_attname)
-        return fill_pattern(self._change_url_pattern, pk) or reverse(
-            f"admin:{self.opts.app_label}_{self.opts.model_name}_change",
-            args=(quote(pk),),
-            current_app=self.model_admin.admin_site.name,
-        )
+        path, query = self._change_url_pattern
+        filled = fill_pattern(path, pk)
+        return filled + query if filled is not None else self._change_url(quote(pk))
 
 
 _LEAN_CLASSES: dict[type, type] = {}

@@ -44,6 +44,21 @@ def test_rows_link_to_the_change_page_django_reverses(rf, superuser):
         assert changelist.url_for_result(member) == f"/admin/accounts/member/{member.pk}/change/"
 
 
+def test_rows_of_a_filtered_page_keep_its_filters_in_their_links(client, compliance_officer):
+    """A row opened from a filtered list leads back to that list (Django's ``_changelist_filters``)."""
+    from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
+
+    member = MemberFactory()
+    client.force_login(compliance_officer)
+    html = client.get(f"/admin/accounts/member/?kind__exact={member.kind}").content.decode()
+    expected = add_preserved_filters(
+        {"preserved_filters": f"_changelist_filters=kind__exact%3D{member.kind}", "opts": Member._meta},
+        f"/admin/accounts/member/{member.pk}/change/",
+    )
+    assert expected.endswith(f"?_changelist_filters=kind__exact%3D{member.kind}")
+    assert f'href="{expected}"' in html.replace("&amp;", "&")
+
+
 def test_a_key_that_is_not_an_integer_is_reversed_as_django_does():
     assert fill_pattern("/admin/x/ROWKEYPLACEHOLDER/change/", "a/b") is None
     assert fill_pattern("/admin/x/ROWKEYPLACEHOLDER/change/", 42) == "/admin/x/42/change/"
