@@ -8,7 +8,12 @@
 - ``localized_templates``: a per-language template first (``<dir>/<language>/<name>``), the English
   one (``<dir>/<name>``) after it. Letters are whole letters per language (docs/decisions.md).
 
-Lives in ``accounts`` (the lowest layer) because consents, retention and requests_desk all send mail.
+- ``supported``: a code if it is one of ``settings.LANGUAGES``, the one check every caller makes (the
+  staff language switch and middleware, ``accounts.staff.language``, included).
+
+Lives in ``accounts`` (the lowest layer) because consents, retention and requests_desk all send mail;
+it is shared plumbing of ``accounts`` (docs/architecture.md) and imports nothing of the project, so
+every room of the app may import it too.
 """
 
 from __future__ import annotations
