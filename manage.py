@@ -5,7 +5,8 @@ import sys
 
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    from django.core.management import execute_from_command_line
+    # Django's command line, with each command's messages in the operator's language (LANG, …).
+    from config.command_line import execute_from_command_line
 
     execute_from_command_line(sys.argv)
 

@@ -1,4 +1,4 @@
-"""The language a letter, notice or staff e-mail is written in (issue 16), for every app.
+"""The language a letter, notice, staff e-mail or command's output is written in (issue 16), for every app.
 
 - ``member_language``: a member's recorded preference, else ``DEFAULT_LETTER_LANGUAGE``;
 - ``staff_language``: a staff user's chosen language (``StaffUser.language``), else ``LANGUAGE_CODE``;
@@ -8,16 +8,26 @@
 - ``localized_templates``: a per-language template first (``<dir>/<language>/<name>``), the English
   one (``<dir>/<name>``) after it. Letters are whole letters per language (docs/decisions.md).
 
-Lives in ``accounts`` (the lowest layer) because consents, retention and requests_desk all send mail.
+- ``environment_language``: the operator's language at a terminal, read from the locale environment
+  (``LANGUAGE``, ``LC_ALL``, ``LC_MESSAGES``, ``LANG``) as gettext programs read it; ``manage.py`` runs
+  every command in it (``config.command_line``);
+- ``supported``: a code if it is one of ``settings.LANGUAGES``, the one check every caller makes (the
+  staff language switch and middleware, ``accounts.staff.language``, included).
+
+Lives in ``accounts`` (the lowest layer) because consents, retention and requests_desk all send mail;
+it is shared plumbing of ``accounts`` (docs/architecture.md) and imports nothing of the project, so
+every room of the app may import it too.
 """
 
 from __future__ import annotations
 
+import os
 import posixpath
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from django.conf import settings
+from django.utils.translation import get_supported_language_variant, to_language
 
 ENGLISH = "en"
 CHINESE = "zh-hans"
@@ -30,6 +40,11 @@ _LETTER = re.compile(r"[A-Za-z\u00c0-\u024f]")
 #: English mail that quotes a Chinese name (王芳) stays English.
 MIN_HAN = 2
 MIN_HAN_SHARE = 0.2
+#: Where a gettext program looks for its messages' language, in the order it looks: the first one
+#: set (and not empty) decides.
+LOCALE_VARIABLES = ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")
+#: The C library's own locale: messages untranslated, that is in English.
+_C_LOCALES = frozenset({"c", "posix"})
 
 
 def language_codes() -> list[str]:
@@ -54,6 +69,44 @@ def member_language(member) -> str:
 def staff_language(user) -> str:
     """A staff user's e-mails: the language they chose (``StaffUser.language``), else ``LANGUAGE_CODE``."""
     return supported(getattr(user, "language", "")) or supported(settings.LANGUAGE_CODE) or ENGLISH
+
+
+def locale_language(name: str) -> str | None:
+    """The language of ``LANGUAGES`` that a POSIX locale name stands for, else ``None``.
+
+    The codeset and modifier go (``zh_CN.UTF-8@x`` is ``zh_CN``); ``C`` and ``POSIX`` are English;
+    the rest is matched as Django matches a browser's ``Accept-Language``: ``zh_CN``, ``zh_SG``,
+    ``zh_Hans`` and ``zh`` are Simplified Chinese, ``en_US`` and ``en_GB`` English, ``fr_FR`` none.
+    """
+    name = re.split(r"[.@]", (name or "").strip(), maxsplit=1)[0]
+    if not name:
+        return None
+    if name.lower() in _C_LOCALES:
+        return supported(ENGLISH)
+    try:
+        return get_supported_language_variant(to_language(name))
+    except LookupError:
+        return None
+
+
+def environment_language(environ: Mapping[str, str] = os.environ) -> str:
+    """The operator's language: the first of ``LOCALE_VARIABLES`` that is set decides, else ``LANGUAGE_CODE``.
+
+    ``LANGUAGE`` may list several locales (``fr_FR:zh_CN``): the first one we offer. A locale we do
+    not offer is ``LANGUAGE_CODE`` too; a later variable is not asked (``LANGUAGE=en`` overrides a
+    Chinese ``LANG`` for one run, as it does for every gettext program).
+    """
+    for variable in LOCALE_VARIABLES:
+        value = (environ.get(variable) or "").strip()
+        if not value:
+            continue
+        names = value.split(":") if variable == "LANGUAGE" else [value]
+        for name in names:
+            language = locale_language(name)
+            if language:
+                return language
+        break
+    return supported(settings.LANGUAGE_CODE) or ENGLISH
 
 
 def script_language(text: str) -> str | None:

@@ -34,6 +34,7 @@ from django.utils import timezone
 
 from accounts.members.choices import MemberKind, MemberStatus
 from accounts.members.spreadsheets.cells import escape_formula
+from accounts.members.spreadsheets.encodings import DEFAULT_EXPORT_ENCODING
 from accounts.models import DeviceRecord, Member, MemberDailyVolume
 
 COLUMNS = (
@@ -166,11 +167,15 @@ def default_export_path(*, now: datetime.datetime | None = None) -> Path:
 
 
 def write_csv(dataset: DeidentifiedDataset, path: Path) -> Path:
-    """Write atomically (temporary file, then rename); every text cell formula-escaped."""
+    """Write atomically (temporary file, then rename); every text cell formula-escaped.
+
+    UTF-8 with a BOM, like every other CSV export (issue 16): Excel then reads a Chinese region or
+    nationality as UTF-8 instead of the office's ANSI code page.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part")
-    with open(tmp, "w", newline="", encoding="utf-8") as handle:
+    with open(tmp, "w", newline="", encoding=DEFAULT_EXPORT_ENCODING) as handle:
         writer = csv.writer(handle)
         writer.writerow(COLUMNS)
         for row in dataset.rows:

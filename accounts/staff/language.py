@@ -9,17 +9,18 @@ stores the choice on the staff user, so it follows them to another browser.
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.utils import translation
 from django.views.decorators.http import require_POST
 from django.views.i18n import set_language as django_set_language
 
-_LANGUAGE_CODES = frozenset(code for code, _name in settings.LANGUAGES)
+from accounts.languages import supported
 
 
 def _preference(user) -> str:
-    language = getattr(user, "language", "") if user.is_authenticated else ""
-    return language if language in _LANGUAGE_CODES else ""
+    """The signed-in user's chosen language if it is one of ``LANGUAGES``, else ``""``."""
+    if not user.is_authenticated:
+        return ""
+    return supported(user.language) or ""
 
 
 class StaffLanguageMiddleware:
@@ -42,9 +43,9 @@ class StaffLanguageMiddleware:
 def set_language(request):
     """Django's ``set_language`` (cookie, redirect to ``next``), plus the staff user's preference."""
     response = django_set_language(request)
-    language = request.POST.get("language", "")
+    language = supported(request.POST.get("language"))
     user = request.user
-    if user.is_authenticated and language in _LANGUAGE_CODES and user.language != language:
+    if user.is_authenticated and language and user.language != language:
         user.language = language
         user.save(update_fields=["language"])
     return response

@@ -1,5 +1,6 @@
 """The de-identified research export (PP-18): unlinkable keys, generalised dates, k-anonymity."""
 
+import codecs
 import csv
 import datetime
 import re
@@ -33,7 +34,7 @@ def adult(*, region="Shanghai", nationality="CN", born=datetime.date(1990, 5, 17
 
 
 def read(path) -> list[dict]:
-    with open(path, newline="", encoding="utf-8") as handle:
+    with open(path, newline="", encoding="utf-8-sig") as handle:
         return list(csv.DictReader(handle))
 
 
@@ -112,6 +113,19 @@ def test_pp18_cells_that_look_like_formulas_are_escaped(tmp_path):
     export_deidentified(path=tmp_path / "x.csv", today=TODAY, k=5)
     rows = read(tmp_path / "x.csv")
     assert {r["region"] for r in rows} == {"'=HYPERLINK(\"http://evil.example\")"}
+
+
+def test_the_export_is_utf8_with_a_bom_so_excel_shows_chinese_regions(tmp_path):
+    """Issue 16 req. 5: like the member and disclosure exports, the file opens in Excel as UTF-8."""
+    for _ in range(5):
+        adult(region="广东省深圳市")
+    target = export_deidentified(path=tmp_path / "zh.csv", today=TODAY, k=5).details["path"]
+    data = Path(target).read_bytes()
+    assert data.startswith(codecs.BOM_UTF8)
+    assert data.count(codecs.BOM_UTF8) == 1
+    rows = read(target)
+    assert list(rows[0]) == list(deidentify.COLUMNS)  # the BOM is not glued to the first header
+    assert {r["region"] for r in rows} == {"广东省深圳市"}
 
 
 def test_pp02_the_export_is_recorded_so_erasure_can_find_it(population):
