@@ -202,11 +202,11 @@ def _field_description(model, entry: datamap.FieldEntry) -> str:
     personal = entry.personal
     field = model_field(model, entry.field_name)
     if personal is None:
-        return f"{field.verbose_name} (not personal)"
+        return gettext("%(field)s (not personal)") % {"field": field.verbose_name}
     parts = [str(personal.label), category_label(personal)]
-    parts.append("sensitive" if personal.sensitive else "not sensitive")
-    parts.append(at_rest(model, entry.field_name))
-    parts.append(f"erasure: {datamap.Erasure(personal.erasure).label}")
+    parts.append(gettext("sensitive") if personal.sensitive else gettext("not sensitive"))
+    parts.append(str(AT_REST_LABELS[at_rest(model, entry.field_name)]))
+    parts.append(gettext("erasure: %(action)s") % {"action": datamap.Erasure(personal.erasure).label})
     return "; ".join(parts)
 
 

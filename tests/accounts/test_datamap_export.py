@@ -162,3 +162,20 @@ def test_pp01_data_map_downloads_need_a_view_permission_and_hold_no_values(clien
     for fmt in ("fides", "csv"):
         body = client.get(f"{URL}download/{fmt}/").content.decode()
         assert "Qzxv" not in body and "canary" not in body and "198.51.100.77" not in body
+
+
+def test_pp01_fides_descriptions_are_in_the_operator_s_language(tmp_path):
+    """Issue 16: a Chinese operator's dataset describes every column in Chinese, no English words left."""
+    from django.utils import translation
+
+    descriptions = {}
+    for language in ("en", "zh-hans"):
+        out = tmp_path / f"datamap-{language}.yml"
+        with translation.override(language):
+            call_command("datamap_export", "--format", "fides", "-o", str(out))
+        fields = [f for c in load_fides(out)["dataset"][0]["collections"] for f in c["fields"]]
+        descriptions[language] = " ".join(f["description"] for f in fields)
+    assert "(not personal)" in descriptions["en"] and "erasure: " in descriptions["en"]
+    for english in ("(not personal)", "not sensitive", "erasure: ", "keyed hash", "encrypted"):
+        assert english not in descriptions["zh-hans"], english
+    assert "非个人信息" in descriptions["zh-hans"] and "删除方式" in descriptions["zh-hans"]
