@@ -116,6 +116,8 @@ def main() -> None:
         print(f"seeded {args.members:,} members in {time.perf_counter() - started:.1f} s", flush=True)
         base._clone(work, template)
     media = Path(settings.MEDIA_ROOT)
+    _fresh_copy(template, work, media)  # a reused seed: the working copy may hold an erased run
+    connections.close_all()
     ids = base.member_ids()
     load = os.getloadavg()
     print(f"load before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} cores", flush=True)

@@ -13,6 +13,15 @@ the engine's chunk (``runner.run_part``: lock the members, re-select, holds, era
 statuses, ``add_run_counts`` under the run's row lock), then commits. Two claimers therefore never
 take the same item: the second skips the rows the first holds and takes the next ones.
 
+**Past the last chunk, not from the start.** A claimer remembers the last item it claimed and asks
+for the next pending items *after* it (``id > cursor``, a range scan of the primary key). Asked
+from the start every time, the claim walked past every item already done - ``Rows Removed by
+Filter`` grew by a chunk per chunk, 10,000 rows and 24 ms per claim half-way through a run of
+20,000 - so a run's claims cost grew with the square of its size. Items *behind* the cursor can
+be pending again only when a claimer holding them was killed (its chunk rolled back): when nothing
+is left past its cursor, a claimer makes one more pass from the start before it stops, so those
+are finished too.
+
 **The claim is the row lock, not a lease.** The items stay locked until their chunk commits, and a
 chunk's transaction moves them out of *pending* (erased, held, skipped, failed). A killed worker's
 connection goes, its transaction rolls back, its items are *pending* and unlocked again at once
@@ -90,12 +99,19 @@ def erase_run_start(*, run_id: int, chunk_size: int | None = None, claimers: int
     return True
 
 
-def claim_items(run_id: int, size: int) -> list[int]:
+def claim_items(run_id: int, size: int, *, after: int = 0) -> list[int]:
     """Lock the next ``size`` pending items nobody holds; their member ids. Inside a transaction."""
+    return sorted(member for _pk, member in _claim(run_id, size, after=after))
+
+
+def _claim(run_id: int, size: int, *, after: int) -> list[tuple[int, int]]:
+    """Lock the next ``size`` pending items after item ``after`` that nobody holds: (item pk, member id)."""
     claimed = _pending(run_id).order_by("pk")
+    if after:
+        claimed = claimed.filter(pk__gt=after)  # the primary key's range from the cursor on
     if connection.features.has_select_for_update_skip_locked:
         claimed = claimed.select_for_update(skip_locked=True, of=("self",))
-    return sorted(claimed.values_list("member_id", flat=True)[:size])
+    return list(claimed.values_list("pk", "member_id")[:size])
 
 
 def erase_run_claimed(
@@ -110,11 +126,19 @@ def erase_run_claimed(
     advance = getattr(progress, "update", progress) if progress is not None else None
     options = {"trigger": run.trigger, "run": run, "request_reference": run.request_reference, "dry_run": False,
                "eligible": ELIGIBLE.get(run.trigger)}
+    cursor = 0  # the last item this claimer claimed
     while True:
         with transaction.atomic():
-            ids = claim_items(run_id, size)
-            if not ids:
+            claimed = _claim(run_id, size, after=cursor)
+            if not claimed and cursor:
+                # Nothing left past the cursor: one pass from the start for items a killed claimer
+                # held when this one went by (its chunk rolled back, they are pending again).
+                cursor = 0
+                claimed = _claim(run_id, size, after=0)
+            if not claimed:
                 break
+            cursor = claimed[-1][0]
+            ids = sorted(member for _pk, member in claimed)
             run_part(ids, result, now=now or timezone.now(), **options)
         if advance is not None:
             advance(len(ids))

@@ -118,6 +118,34 @@ def test_pp02_a_killed_claimers_items_are_claimed_again_and_the_run_finishes():
     assert run.status == RunStatus.FINISHED and run.counts["accounts.Member"] == 4
 
 
+@pytest.mark.postgresql
+@pytest.mark.django_db(transaction=True)
+def test_pp02_items_a_killed_claimer_held_behind_the_cursor_are_erased_before_the_run_ends():
+    """A claimer goes past items another holds; that one is killed mid-run; the first still finishes them."""
+    seeded = [seed_member(files=False) for _ in range(6)]
+    run = _run(seeded)
+    assert claims.erase_run_start(run_id=run.pk, claimers=1)
+    victim = Holder(run.pk, 2)
+    victim.start()
+    assert victim.holding.wait(30) and len(victim.claimed) == 2
+
+    def kill_after_first_chunk(n):
+        if victim.is_alive():
+            victim.kill()  # its chunk rolls back: its two items are pending again, behind the cursor
+            victim.release.set()
+            victim.join(30)
+
+    try:
+        result = claims.erase_run_claimed(run_id=run.pk, chunk_size=2, progress=kill_after_first_chunk)
+    finally:
+        victim.release.set()
+        victim.join(30)
+    assert len(result.erased) == 6 and not result.failed
+    run.refresh_from_db()
+    assert run.status == RunStatus.FINISHED and _statuses(run) == {ItemStatus.ERASED}
+    assert run.counts["accounts.Member"] == 6 and ErasureRecord.objects.filter(run=run).count() == 6
+
+
 def test_pp02_the_run_record_adds_up_every_chunk(django_capture_on_commit_callbacks):
     """Counts of the run = the sum of its chunks' counts; the last claimer marks it finished."""
     seeded = [seed_member(files=False, devices=2) for _ in range(5)]
