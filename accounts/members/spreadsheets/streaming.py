@@ -13,7 +13,8 @@ memory), and for each chunk of ``CHUNK_SIZE`` records:
    the file, column, reason, never the value; keys repeated inside the file are collected and
    reported on every line that has them;
 3. writes the chunk with ``writes.records_bulk_save`` (history, many-to-many) and the resource's
-   ``after_write`` (daily volumes), unless a problem is already known.
+   ``after_write`` (the daily volumes summed), unless a problem is already known; after the last
+   chunk, the resource's ``after_stream`` (the summed daily volumes written once).
 
 All of it runs in one transaction, rolled back if any row had a problem, for a dry run, or on a
 database error: all or nothing. A dry run does the same work and the same writes (so database
@@ -141,6 +142,12 @@ def records_stream_import(*, resource, stream: RecordStream, dry_run: bool = Fal
                     raise _RollBack() from None
             result.problems.extend(_duplicate_problems(lines_of_key, columns))
             result.problems.extend(stream.read_problems)
+            if not result.problems:
+                try:
+                    resource.after_stream()  # what the chunks feed once (the daily volumes)
+                except Exception as exc:  # reported as a problem; the transaction rolls back
+                    result.problems.append(_failed(exc))
+                    raise _RollBack() from None
             writes.import_batch_counts(batch=result.batch, total_rows=result.total_rows, new=result.new)
             if result.problems or dry_run:
                 raise _RollBack()

@@ -60,6 +60,8 @@ class TransactionRecordResource(RecordResource):
         super().__init__(*args, **kwargs)
         #: The product lines of each member the file names (``prepare``).
         self.lines_of: dict[int, list] = {}
+        #: The daily volumes of a streamed import, summed over its chunks and written once (``after_stream``).
+        self.stream_volumes: volumes.VolumeTotals | None = None
 
     def get_queryset(self):
         return super().get_queryset().select_related("member", "product_line")
@@ -72,6 +74,8 @@ class TransactionRecordResource(RecordResource):
     streams = True
 
     def prepare_rows(self, rows: list[dict]) -> None:
+        if self.stream_volumes is None:
+            self.stream_volumes = volumes.VolumeTotals()
         members = members_by_number({cell_text(row.get("member_number")) for row in rows})
         self.fields["member"].widget.members = members
         self.lines_of = member_product_lines(members)
@@ -111,7 +115,14 @@ class TransactionRecordResource(RecordResource):
 
     def after_write(self, new_objs: list, changed_objs: list) -> None:
         # Orders are never changed by an import (refused above): only new ones add to the volumes.
-        volumes.volumes_add(new_objs)
+        if self.stream_volumes is not None:
+            self.stream_volumes.add(new_objs)  # a chunk of a streamed import: written in ``after_stream``
+        else:
+            volumes.volumes_add(new_objs)
+
+    def after_stream(self) -> None:
+        if self.stream_volumes is not None:
+            self.stream_volumes.flush()
 
     def optimise_export(self, queryset):
         return queryset.select_related("member", "product_line")
