@@ -84,6 +84,12 @@ class DateWidget(widgets.Widget):
 class DateTimeWidget(widgets.Widget):
     """ISO 8601 date and time; without an offset it is read in the site's time zone."""
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        #: The time zone a time without an offset is read in: looked up at the first cell of an
+        #: import, not per cell (issue 15; a resource, so its widgets, is made per import).
+        self.zone = None
+
     def clean(self, value, row=None, **kwargs):
         if is_blank(value):
             return None
@@ -97,7 +103,12 @@ class DateTimeWidget(widgets.Widget):
             if parsed is None:
                 raise ValueError(_("Enter a date and time as YYYY-MM-DD HH:MM[:SS] with an optional UTC offset."))
         try:
-            aware = timezone.make_aware(parsed) if timezone.is_naive(parsed) else parsed
+            if parsed.utcoffset() is None:
+                if self.zone is None:
+                    self.zone = timezone.get_current_timezone()
+                aware = timezone.make_aware(parsed, self.zone)
+            else:
+                aware = parsed
             aware.astimezone(datetime.UTC)
         except OverflowError:
             # Fuzz finding: e.g. 9999-12-31 23:59:59-10:00 is past the year 9999 in UTC; the write
