@@ -15,6 +15,7 @@ from import_export.fields import Field
 
 from accounts.members import volumes
 from accounts.members.choices import AssetType
+from accounts.members.spreadsheets import instances
 from accounts.members.spreadsheets.cells import cell_text
 from accounts.members.spreadsheets.resource import RecordResource
 from accounts.members.spreadsheets.widgets import (
@@ -60,6 +61,7 @@ class TransactionRecordResource(RecordResource):
         super().__init__(*args, **kwargs)
         #: The product lines of each member the file names (``prepare``).
         self.lines_of: dict[int, list] = {}
+        self._product_line_field = TransactionRecord._meta.get_field("product_line")
         #: The daily volumes of a streamed import, summed over its chunks and written once (``after_stream``).
         self.stream_volumes: volumes.VolumeTotals | None = None
 
@@ -101,15 +103,17 @@ class TransactionRecordResource(RecordResource):
         if instance.member_id is None:
             return ""  # the member number's own problem is reported
         lines = self.lines_of.get(instance.member_id, [])
-        if instance.product_line is None:
+        line = instance._state.fields_cache.get("product_line") if instance.product_line_id is not None else None
+        if line is None:
             if len(lines) != 1:
                 used = ", ".join(sorted(line.code for line in lines)) or _("none")
                 return _("Name the product line of this order: the member uses %(count)s product lines "
                          "(%(codes)s).") % {"count": len(lines), "codes": used}
-            instance.product_line = lines[0]
-        if instance.product_line.closed_on is not None:
+            line = lines[0]
+            instances.set_related(instance, self._product_line_field, line)
+        if line.closed_on is not None:
             return _("This product line is closed: its data is no longer collected (PP-19).")
-        if instance.product_line.pk not in {line.pk for line in lines}:
+        if not any(used.pk == line.pk for used in lines):
             return _("The member does not use this product line.")
         return ""
 
