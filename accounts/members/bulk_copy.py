@@ -1,13 +1,16 @@
 """Inserting many new rows fast: PostgreSQL's COPY, encrypted columns a column at a time (issue 15).
 
 ``copy_insert`` sends what ``bulk_create`` would (each field's ``pre_save``, so blind indexes, and
-``get_db_prep_save``) without compiling SQL per row; ``encrypted_columns`` encrypts each encrypted
-field's values with ``crypto.encrypt_many`` (the same Fernet tokens, about three times faster).
-Used by the streamed import (``accounts.members.spreadsheets.writes``) and the daily volumes
-(``accounts.members.volumes``). PostgreSQL only: callers use ``bulk_create`` elsewhere (``available``).
+``get_db_prep_save``, skipped for values PostgreSQL takes as they are) without compiling SQL per
+row; ``encrypted_columns`` encrypts each encrypted field's values with ``crypto.encrypt_many`` (the
+same Fernet tokens, a column at a time). Used by the streamed import
+(``accounts.members.spreadsheets.writes``). PostgreSQL only: callers use ``bulk_create`` elsewhere
+(``available``).
 """
 
 from __future__ import annotations
+
+import datetime
 
 from django.db import connection, models
 from psycopg import sql
@@ -26,20 +29,57 @@ def copy_insert(*, model: type[models.Model], objs: list[models.Model]) -> None:
 
     The values are what ``bulk_create`` would send (each field's ``pre_save``, so blind indexes,
     and ``get_db_prep_save``), but the encrypted columns are encrypted a column at a time
-    (``crypto.encrypt_many``: the same Fernet tokens) and no SQL is compiled per row. The rows get
-    no primary key back: only for models whose callers need none (transaction records).
+    (``crypto.encrypt_many``: the same Fernet tokens), a plain column whose values already have the
+    type PostgreSQL's adapter returns unchanged is sent as it is (``_plain_types``), and no SQL is
+    compiled per row. The rows get no primary key back: only for models whose callers need none
+    (transaction records, daily volumes).
     """
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
     tokens = encrypted_columns(model, objs)
+    columns = [tokens[f.attname] if f.attname in tokens else _column_values(f, objs) for f in fields]
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
         sql.Identifier(model._meta.db_table), sql.SQL(", ").join(sql.Identifier(f.column) for f in fields)
     )
     with connection.cursor() as cursor, connection.wrap_database_errors, cursor.cursor.copy(statement) as copy:
-        for i, obj in enumerate(objs):
-            copy.write_row([
-                tokens[f.attname][i] if f.attname in tokens else f.get_db_prep_save(f.pre_save(obj, True), connection)
-                for f in fields
-            ])
+        for row in zip(*columns, strict=True):
+            copy.write_row(row)
+
+
+def _plain_types(field: models.Field) -> tuple[type, ...]:
+    """The value types that this field's ``pre_save`` and ``get_db_prep_save`` return unchanged on PostgreSQL.
+
+    Empty for any other field (its values go through Django's own steps): fields of our own (blind
+    indexes, encrypted fields), fields that set their value on save (``auto_now``), decimals. The
+    exact classes only: a subclass may change either step.
+    """
+    if isinstance(field, models.ForeignKey):
+        target = field.target_field
+        return (int,) if isinstance(target, models.AutoField | models.BigAutoField) else ()
+    if type(field) in (models.CharField, models.TextField):
+        return (str,)
+    if type(field) in (models.IntegerField, models.BigIntegerField, models.PositiveIntegerField,
+                       models.PositiveBigIntegerField, models.SmallIntegerField, models.PositiveSmallIntegerField):
+        return (int,)
+    if type(field) is models.BooleanField:
+        return (bool,)
+    return ()
+
+
+def _column_values(field: models.Field, objs: list[models.Model]) -> list:
+    """One column's values for COPY: as they are when of a plain type or None (see ``_plain_types``)."""
+    attname = field.attname
+    values = [obj.__dict__.get(attname) for obj in objs]
+    types = _plain_types(field)
+    if type(field) is models.DateTimeField and not (field.auto_now or field.auto_now_add):
+        # An aware time goes as it is (Django would warn about, and convert, a naive one).
+        return [value if isinstance(value, datetime.datetime) and value.utcoffset() is not None
+                else field.get_db_prep_save(field.pre_save(obj, True), connection)
+                for value, obj in zip(values, objs, strict=True)]
+    if types:
+        return [value if value is None or type(value) in types
+                else field.get_db_prep_save(field.pre_save(obj, True), connection)
+                for value, obj in zip(values, objs, strict=True)]
+    return [field.get_db_prep_save(field.pre_save(obj, True), connection) for obj in objs]
 
 
 def encrypted_columns(model: type[models.Model], objs: list[models.Model]) -> dict[str, list]:

@@ -6,8 +6,10 @@ row per member and day (UTC) instead: the number of orders and their total amoun
 path keeps it exact:
 
 - ``volumes_add(records)``: orders just created (the import, the seeder, demo data, factories) are
-  added to their days in a constant number of queries (one read of the days they touch, one bulk
-  update, one bulk insert), whatever the number of orders;
+  added to their days in a constant number of queries whatever the number of orders (PostgreSQL:
+  one ``INSERT … ON CONFLICT`` adding to the stored days; elsewhere one read of the days they
+  touch, one bulk update, one bulk insert); ``VolumeTotals`` sums a whole import's orders first
+  and adds them once;
 - ``volumes_refresh(member_ids)``: a member's days recomputed from its encrypted rows (erasure,
   which may move order times to the year; anything that rewrote rows in place); three queries;
 - ``volumes_check(fix=...)``: the whole table recomputed from the encrypted rows, chunk by chunk,
@@ -24,7 +26,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils.translation import gettext as _
 
 from accounts.members import bulk_copy
@@ -44,13 +46,22 @@ def day_of(moment: datetime.datetime) -> datetime.date:
     return moment.date()
 
 
-def _totals(rows: Iterable[tuple[int, datetime.datetime, Decimal]]) -> dict[Key, list]:
-    totals: dict[Key, list] = defaultdict(lambda: [0, Decimal("0")])
+def _new_totals() -> dict[Key, list]:
+    return defaultdict(lambda: [0, Decimal("0")])
+
+
+def _sum_into(totals: dict[Key, list], rows: Iterable[tuple[int, datetime.datetime, Decimal]]) -> dict[Key, list]:
     for member_id, order_time, amount in rows:
         entry = totals[(member_id, day_of(order_time))]
         entry[0] += 1
-        entry[1] += Decimal(str(amount)) if amount not in (None, "") else Decimal("0")
+        if type(amount) is not Decimal:
+            amount = Decimal(str(amount)) if amount not in (None, "") else Decimal("0")
+        entry[1] += amount
     return totals
+
+
+def _totals(rows: Iterable[tuple[int, datetime.datetime, Decimal]]) -> dict[Key, list]:
+    return _sum_into(_new_totals(), rows)
 
 
 @transaction.atomic
@@ -61,8 +72,58 @@ def volumes_add(records: Iterable[TransactionRecord], *, new_members: bool = Fal
     theirs is stored yet and the read is skipped (one query: the insert).
     """
     totals = _totals((r.member_id, r.order_time, r.amount) for r in records)
+    _add_totals(totals, new_members=new_members)
+    return len(totals)
+
+
+class VolumeTotals:
+    """The daily volumes of many orders summed in Python and added to the table once (issue 15).
+
+    The streamed import adds each chunk's orders (``add``) and writes once at the end (``flush``),
+    instead of reading and updating the members' days chunk by chunk: the same totals as
+    ``volumes_add`` per chunk (tests/accounts/test_import_volumes.py). Memory grows with the
+    member-days touched, not the orders: past ``max_days`` of them the sums are written early.
+    """
+
+    def __init__(self, *, max_days: int = 200_000):
+        self.max_days = max_days
+        self.totals = _new_totals()
+
+    def add(self, records: Iterable[TransactionRecord]) -> None:
+        _sum_into(self.totals, ((r.member_id, r.order_time, r.amount) for r in records))
+        if len(self.totals) > self.max_days:
+            self.flush()
+
+    def flush(self) -> int:
+        """Add the sums to the stored days (in the caller's transaction); returns the days touched."""
+        count = len(self.totals)
+        if count:
+            with transaction.atomic():
+                _add_totals(self.totals)
+            self.totals = _new_totals()
+        return count
+
+
+#: One statement adds every (member, day) to its row or makes the row (PostgreSQL): no read first.
+_UPSERT = """
+INSERT INTO {table} (member_id, day, orders, amount)
+SELECT * FROM unnest(%s::bigint[], %s::date[], %s::integer[], %s::numeric[])
+ON CONFLICT (member_id, day) DO UPDATE
+SET orders = {table}.orders + EXCLUDED.orders, amount = {table}.amount + EXCLUDED.amount
+"""
+
+
+def _add_totals(totals: dict[Key, list], *, new_members: bool = False) -> None:
     if not totals:
-        return 0
+        return
+    if bulk_copy.available():
+        keys = list(totals)
+        with connection.cursor() as cursor:
+            cursor.execute(_UPSERT.format(table=connection.ops.quote_name(MemberDailyVolume._meta.db_table)), [
+                [member_id for member_id, _day in keys], [day for _member, day in keys],
+                [totals[key][0] for key in keys], [totals[key][1] for key in keys],
+            ])
+        return
     existing = {}
     if not new_members:
         members = sorted({member_id for member_id, _day in totals})
@@ -85,11 +146,7 @@ def volumes_add(records: Iterable[TransactionRecord], *, new_members: bool = Fal
             row.amount += amount
             changed.append(row)
     MemberDailyVolume.objects.bulk_update(changed, ["orders", "amount"], batch_size=1000)
-    if bulk_copy.available():
-        bulk_copy.copy_insert(model=MemberDailyVolume, objs=new)  # one COPY however many (issue 15)
-    else:
-        MemberDailyVolume.objects.bulk_create(new, batch_size=1000)
-    return len(totals)
+    MemberDailyVolume.objects.bulk_create(new, batch_size=1000)
 
 
 def _recomputed(member_ids: list[int]) -> dict[Key, list]:

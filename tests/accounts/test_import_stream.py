@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import datetime
 import tracemalloc
 
 import pytest
@@ -141,3 +142,20 @@ def test_pp26_encrypt_many_makes_fernet_tokens_with_a_random_iv_each(settings):
     assert [crypto.decrypt_str(token) for token in tokens] == values
     assert tokens[-1] != tokens[-2]
     assert len({token[:57] for token in tokens}) == len(tokens)  # version, time and IV differ in the IV
+
+
+def test_a_time_without_offset_is_read_in_the_zone_active_for_each_import(tmp_path, product_lines):  # noqa: F811
+    """The time zone is looked up once per import, not per cell: a later import in another zone reads its own."""
+    from django.utils import timezone
+
+    member = MemberFactory(product_lines=["spot"])
+    times = {}
+    for number, zone in ((1, "Asia/Shanghai"), (2, "UTC")):
+        with timezone.override(zone):
+            report = _import_file(tmp_path, TransactionRecordResource, TXN_HEADER,
+                                  [txn_row(number, member.member_number, order_time="2025-03-01 10:00:00")])
+        assert report.problems == []
+        times[zone] = TransactionRecord.objects.get(
+            order_number_bidx=crypto.blind_index("order", f"ORD-IMP-{number:08d}")).order_time
+
+    assert times["UTC"] - times["Asia/Shanghai"] == datetime.timedelta(hours=8)

@@ -400,6 +400,9 @@ class RecordResource(resources.ModelResource):
     def after_write(self, new_objs: list, changed_objs: list) -> None:
         """What the written rows feed, in the import's transaction (subclasses: derived tables)."""
 
+    def after_stream(self) -> None:
+        """What the chunks of a streamed import feed once, after the last one (subclasses: summed tables)."""
+
     def has_problems(self) -> bool:
         return bool(self._bad_rows or self._read_problems)
 

@@ -13,7 +13,8 @@ memory), and for each chunk of ``CHUNK_SIZE`` records:
    the file, column, reason, never the value; keys repeated inside the file are collected and
    reported on every line that has them;
 3. writes the chunk with ``writes.records_bulk_save`` (history, many-to-many) and the resource's
-   ``after_write`` (daily volumes), unless a problem is already known.
+   ``after_write`` (the daily volumes summed), unless a problem is already known; after the last
+   chunk, the resource's ``after_stream`` (the summed daily volumes written once).
 
 All of it runs in one transaction, rolled back if any row had a problem, for a dry run, or on a
 database error: all or nothing. A dry run does the same work and the same writes (so database
@@ -32,8 +33,8 @@ from django.utils.translation import gettext as _
 from import_export import widgets
 from import_export.fields import NOT_PROVIDED
 
-from accounts.members import bulk_copy
-from accounts.members.spreadsheets import writes
+from accounts.members import bulk_copy, bulk_lookup
+from accounts.members.spreadsheets import instances, writes
 from accounts.members.spreadsheets.cells import cell_text
 from accounts.members.spreadsheets.formats import RecordStream
 from accounts.members.spreadsheets.problems import ImportProblem
@@ -82,6 +83,7 @@ def records_stream_import(*, resource, stream: RecordStream, dry_run: bool = Fal
               if resource.fields[name].column_name in headers]
     lines_of_key: dict[str, dict[str, list[int]]] = {f.attribute: defaultdict(list) for f in unique}
     update_fields = resource.update_fields()
+    plan = _row_plan(resource, fields)
     # Rows without history or many-to-many values, on PostgreSQL, are copied in (no primary keys needed).
     copies = bulk_copy.available() and not hasattr(model, "history") and not any(
         isinstance(f.widget, widgets.ManyToManyWidget) for f in fields
@@ -110,7 +112,7 @@ def records_stream_import(*, resource, stream: RecordStream, dry_run: bool = Fal
                             lines = lines_of_key[key_field.attribute][key]
                             lines.append(line)
                             repeated = repeated or len(lines) > 1
-                    instance, m2m, errors = _row_instance(resource, row, fields)
+                    instance, m2m, errors = _row_instance(resource, row, plan)
                     if errors:
                         for name, messages in errors.items():
                             column = "" if name == NON_FIELD_ERRORS else columns.get(name, name)
@@ -141,6 +143,12 @@ def records_stream_import(*, resource, stream: RecordStream, dry_run: bool = Fal
                     raise _RollBack() from None
             result.problems.extend(_duplicate_problems(lines_of_key, columns))
             result.problems.extend(stream.read_problems)
+            if not result.problems:
+                try:
+                    resource.after_stream()  # what the chunks feed once (the daily volumes)
+                except Exception as exc:  # reported as a problem; the transaction rolls back
+                    result.problems.append(_failed(exc))
+                    raise _RollBack() from None
             writes.import_batch_counts(batch=result.batch, total_rows=result.total_rows, new=result.new)
             if result.problems or dry_run:
                 raise _RollBack()
@@ -180,21 +188,47 @@ def _plain(column) -> bool:
             and column.saves_null_values)
 
 
-def _row_instance(resource, row: dict, fields) -> tuple:
+@dataclass
+class _RowPlan:
+    """How each column of the file is read into a new instance, decided once per import (``instances``)."""
+
+    make: object
+    #: (column, how: "m2m" | "set" | "save", setter for "set")
+    columns: list[tuple]
+
+
+def _row_plan(resource, fields) -> _RowPlan:
+    model = resource._meta.model
+    plain = [column for column in fields
+             if not isinstance(column.widget, widgets.ManyToManyWidget) and _plain(column)]
+    setters = dict(zip((c.attribute for c in plain), instances.column_setters(model, [c.attribute for c in plain]),
+                       strict=True))
+    columns = []
+    for column in fields:
+        if isinstance(column.widget, widgets.ManyToManyWidget):
+            columns.append((column, "m2m", None))
+        elif column in plain:  # what ``Field.save`` does for it, without its layers (issue 15)
+            columns.append((column, "set", setters[column.attribute]))
+        else:
+            columns.append((column, "save", None))
+    return _RowPlan(make=instances.instance_factory(model), columns=columns)
+
+
+def _row_instance(resource, row: dict, plan: _RowPlan) -> tuple:
     """A new instance from one row, its many-to-many values and its problems (field name -> messages).
 
     The same steps as the general path (``RecordResource.import_instance`` and ``validate_instance``):
     every column read, one error per bad column, then the model's rules and the record checks.
     """
-    instance = resource._meta.model()
+    instance = plan.make()
     errors: dict[str, list] = {}
     m2m = {}
-    for column in fields:
+    for column, how, setter in plan.columns:
         try:
-            if isinstance(column.widget, widgets.ManyToManyWidget):
+            if how == "set":
+                setter(instance, column.widget.clean(row[column.column_name], row=row))
+            elif how == "m2m":
                 m2m[column.attribute] = column.clean(row)
-            elif _plain(column):  # what ``Field.save`` does for it, without its layers (issue 15)
-                setattr(instance, column.attribute, column.widget.clean(row[column.column_name], row=row))
             else:
                 column.save(instance, row)
         except (ValueError, TypeError, ArithmeticError, ObjectDoesNotExist) as exc:
@@ -223,7 +257,5 @@ def _any_stored(resource, rows: list[dict]) -> bool:
     index = next((f for f in model._meta.concrete_fields
                   if isinstance(f, BlindIndexField) and f.source == key_field.attribute), None)
     if index is None:
-        lookup = {f"{key_field.attribute}__in": sorted(keys, key=str)}
-    else:
-        lookup = {f"{index.name}__in": sorted(crypto.blind_index(index.kind, str(key)) for key in keys)}
-    return model._default_manager.filter(**lookup).exists()
+        return bulk_lookup.any_row_where_in(model, key_field.attribute, keys)
+    return bulk_lookup.any_row_where_in(model, index.name, {crypto.blind_index(index.kind, str(key)) for key in keys})

@@ -15,6 +15,7 @@ from import_export.fields import Field
 
 from accounts.members import volumes
 from accounts.members.choices import AssetType
+from accounts.members.spreadsheets import instances
 from accounts.members.spreadsheets.cells import cell_text
 from accounts.members.spreadsheets.resource import RecordResource
 from accounts.members.spreadsheets.widgets import (
@@ -60,6 +61,9 @@ class TransactionRecordResource(RecordResource):
         super().__init__(*args, **kwargs)
         #: The product lines of each member the file names (``prepare``).
         self.lines_of: dict[int, list] = {}
+        self._product_line_field = TransactionRecord._meta.get_field("product_line")
+        #: The daily volumes of a streamed import, summed over its chunks and written once (``after_stream``).
+        self.stream_volumes: volumes.VolumeTotals | None = None
 
     def get_queryset(self):
         return super().get_queryset().select_related("member", "product_line")
@@ -72,6 +76,8 @@ class TransactionRecordResource(RecordResource):
     streams = True
 
     def prepare_rows(self, rows: list[dict]) -> None:
+        if self.stream_volumes is None:
+            self.stream_volumes = volumes.VolumeTotals()
         members = members_by_number({cell_text(row.get("member_number")) for row in rows})
         self.fields["member"].widget.members = members
         self.lines_of = member_product_lines(members)
@@ -97,21 +103,30 @@ class TransactionRecordResource(RecordResource):
         if instance.member_id is None:
             return ""  # the member number's own problem is reported
         lines = self.lines_of.get(instance.member_id, [])
-        if instance.product_line is None:
+        line = instance._state.fields_cache.get("product_line") if instance.product_line_id is not None else None
+        if line is None:
             if len(lines) != 1:
                 used = ", ".join(sorted(line.code for line in lines)) or _("none")
                 return _("Name the product line of this order: the member uses %(count)s product lines "
                          "(%(codes)s).") % {"count": len(lines), "codes": used}
-            instance.product_line = lines[0]
-        if instance.product_line.closed_on is not None:
+            line = lines[0]
+            instances.set_related(instance, self._product_line_field, line)
+        if line.closed_on is not None:
             return _("This product line is closed: its data is no longer collected (PP-19).")
-        if instance.product_line.pk not in {line.pk for line in lines}:
+        if not any(used.pk == line.pk for used in lines):
             return _("The member does not use this product line.")
         return ""
 
     def after_write(self, new_objs: list, changed_objs: list) -> None:
         # Orders are never changed by an import (refused above): only new ones add to the volumes.
-        volumes.volumes_add(new_objs)
+        if self.stream_volumes is not None:
+            self.stream_volumes.add(new_objs)  # a chunk of a streamed import: written in ``after_stream``
+        else:
+            volumes.volumes_add(new_objs)
+
+    def after_stream(self) -> None:
+        if self.stream_volumes is not None:
+            self.stream_volumes.flush()
 
     def optimise_export(self, queryset):
         return queryset.select_related("member", "product_line")

@@ -12,15 +12,15 @@ import datetime
 from decimal import Decimal, InvalidOperation
 
 from django.db import models
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from import_export import widgets
 from import_export.fields import Field
 
+from accounts.members import bulk_lookup
 from accounts.members.spreadsheets.cells import cell_text, is_blank, looks_masked
 from accounts.models import Member, ProductLine
-from accounts.progress import chunked
 
 
 class TextWidget(widgets.CharWidget):
@@ -44,14 +44,27 @@ class ChoiceWidget(widgets.Widget):
     def __init__(self, choices: type[models.TextChoices]):
         super().__init__(coerce_to_string=True)
         self.choices = choices
+        #: Per language (labels are translated): lower-case value or label -> value, the first choice winning.
+        self._lookup: dict[str | None, dict[str, str]] = {}
+
+    def _values(self) -> dict[str, str]:
+        language = translation.get_language()
+        found = self._lookup.get(language)
+        if found is None:
+            found = {}
+            for choice in self.choices:
+                found.setdefault(str(choice.value).lower(), choice.value)
+                found.setdefault(str(choice.label).lower(), choice.value)
+            self._lookup[language] = found
+        return found
 
     def clean(self, value, row=None, **kwargs):
         text = cell_text(value)
         if not text:
             return ""
-        for choice in self.choices:
-            if text.lower() in (str(choice.value).lower(), str(choice.label).lower()):
-                return choice.value
+        found = self._values().get(text.lower())
+        if found is not None:
+            return found
         raise ValueError(_("Not a valid choice: use one of %(choices)s.")
                          % {"choices": ", ".join(str(c.value) for c in self.choices)})
 
@@ -84,6 +97,12 @@ class DateWidget(widgets.Widget):
 class DateTimeWidget(widgets.Widget):
     """ISO 8601 date and time; without an offset it is read in the site's time zone."""
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        #: The time zone a time without an offset is read in: looked up at the first cell of an
+        #: import, not per cell (issue 15; a resource, so its widgets, is made per import).
+        self.zone = None
+
     def clean(self, value, row=None, **kwargs):
         if is_blank(value):
             return None
@@ -97,7 +116,12 @@ class DateTimeWidget(widgets.Widget):
             if parsed is None:
                 raise ValueError(_("Enter a date and time as YYYY-MM-DD HH:MM[:SS] with an optional UTC offset."))
         try:
-            aware = timezone.make_aware(parsed) if timezone.is_naive(parsed) else parsed
+            if parsed.utcoffset() is None:
+                if self.zone is None:
+                    self.zone = timezone.get_current_timezone()
+                aware = timezone.make_aware(parsed, self.zone)
+            else:
+                aware = parsed
             aware.astimezone(datetime.UTC)
         except OverflowError:
             # Fuzz finding: e.g. 9999-12-31 23:59:59-10:00 is past the year 9999 in UTC; the write
@@ -233,7 +257,7 @@ class ProductLineWidget(widgets.ForeignKeyWidget):
 
 
 def member_product_lines(members: dict[str, Member]) -> dict[int, list[ProductLine]]:
-    """The product lines each of ``members`` uses, in one query per 5,000 members (and one for the lines).
+    """The product lines each of ``members`` uses, in one query (and one for the lines; ``bulk_lookup``).
 
     The links are read as id pairs and the few lines once: no model instance per link (issue 15).
     """
@@ -242,27 +266,30 @@ def member_product_lines(members: dict[str, Member]) -> dict[int, list[ProductLi
     if not found:
         return found
     lines = {line.pk: line for line in ProductLine.objects.all()}
-    for chunk in chunked(sorted(found), 5000):
-        pairs = through.objects.filter(member_id__in=chunk).order_by("pk").values_list("member_id", "productline_id")
-        for member_id, line_id in pairs:
-            found[member_id].append(lines[line_id])
+    pairs = sorted(bulk_lookup.rows_where_in(through, ["id", "member", "productline"], "member", found))
+    for _link, member_id, line_id in pairs:  # in the order the links were made, as the member's page lists them
+        found[member_id].append(lines[line_id])
     return found
 
 
 def members_named_in(dataset) -> dict[str, Member]:
-    """Every member the file names, in one query per 5,000 member numbers (for ``MemberNumberWidget``)."""
+    """Every member the file names, in one query (for ``MemberNumberWidget``)."""
     if "member_number" not in (dataset.headers or []):
         return {}
     return members_by_number({cell_text(value) for value in dataset["member_number"]})
 
 
+#: What the resources read of a member the file names (the rest is deferred).
+_MEMBER_FIELDS = ["id", "member_number", "kind"]
+
+
 def members_by_number(numbers: set[str]) -> dict[str, Member]:
-    """The members with these member numbers, in one query per 5,000."""
-    members = {}
-    for chunk in chunked(sorted(numbers - {""}), 5000):
-        for member in Member.objects.filter(member_number__in=chunk).only("pk", "member_number", "kind"):
-            members[member.member_number] = member
-    return members
+    """The members with these member numbers, in one query (``bulk_lookup``), only their id, number and kind."""
+    alias = Member.objects.db
+    return {
+        values[1]: Member.from_db(alias, _MEMBER_FIELDS, values)
+        for values in bulk_lookup.rows_where_in(Member, _MEMBER_FIELDS, "member_number", numbers)
+    }
 
 
 def sensitive_text_field(name: str) -> Field:
