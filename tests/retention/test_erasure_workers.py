@@ -66,17 +66,23 @@ class Holder(threading.Thread):
             cursor.execute("SELECT pg_terminate_backend(%s)", [self.pid])
 
 
+def _run_with_a_holder(members: int, held: int):
+    """``members`` seeded members in a started run, and a claimer in another thread holding ``held`` of them."""
+    seeded = [seed_member(files=False) for _ in range(members)]
+    run = _run(seeded)
+    assert claims.erase_run_start(run_id=run.pk, claimers=1)
+    holder = Holder(run.pk, held)
+    holder.start()
+    assert holder.holding.wait(30) and len(holder.claimed) == held
+    return seeded, run, holder
+
+
 @pytest.mark.postgresql
 @pytest.mark.django_db(transaction=True)
 def test_pp02_two_claimers_take_disjoint_items_and_the_run_adds_up():
     """A second claimer skips the items another holds (SKIP LOCKED); the run finishes only when both did."""
-    seeded = [seed_member(files=False) for _ in range(6)]
-    run = _run(seeded)
-    assert claims.erase_run_start(run_id=run.pk, claimers=1)
-    other = Holder(run.pk, 2)
-    other.start()
+    seeded, run, other = _run_with_a_holder(6, 2)
     try:
-        assert other.holding.wait(30) and len(other.claimed) == 2
         mine = claims.erase_run_claimed(run_id=run.pk, chunk_size=2)
         held = {s.member.pk for s in seeded if s.member.pk in other.claimed}
         assert len(mine.erased) == 4 and not set(other.claimed) & {s.member.pk for s in seeded
@@ -100,13 +106,8 @@ def test_pp02_two_claimers_take_disjoint_items_and_the_run_adds_up():
 @pytest.mark.django_db(transaction=True)
 def test_pp02_a_killed_claimers_items_are_claimed_again_and_the_run_finishes():
     """A claimer killed mid-chunk (session terminated) leaves its items pending; another erases them."""
-    seeded = [seed_member(files=False) for _ in range(4)]
-    run = _run(seeded)
-    assert claims.erase_run_start(run_id=run.pk, claimers=1)
-    victim = Holder(run.pk, 4)
-    victim.start()
+    seeded, run, victim = _run_with_a_holder(4, 4)
     try:
-        assert victim.holding.wait(30) and len(victim.claimed) == 4
         victim.kill()
     finally:
         victim.release.set()
@@ -122,12 +123,7 @@ def test_pp02_a_killed_claimers_items_are_claimed_again_and_the_run_finishes():
 @pytest.mark.django_db(transaction=True)
 def test_pp02_items_a_killed_claimer_held_behind_the_cursor_are_erased_before_the_run_ends():
     """A claimer goes past items another holds; that one is killed mid-run; the first still finishes them."""
-    seeded = [seed_member(files=False) for _ in range(6)]
-    run = _run(seeded)
-    assert claims.erase_run_start(run_id=run.pk, claimers=1)
-    victim = Holder(run.pk, 2)
-    victim.start()
-    assert victim.holding.wait(30) and len(victim.claimed) == 2
+    _seeded, run, victim = _run_with_a_holder(6, 2)
 
     def kill_after_first_chunk(n):
         if victim.is_alive():
