@@ -9,7 +9,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import translation
 
-from retention.admin import ErasureRunAdmin
+from retention.admin.erasure_runs import ErasureRunAdmin
 from retention.choices import ErasureTrigger, RunStatus
 from retention.records_io import parse_lines
 from tests.catalogue_check import catalogue, entries, makemessages_in_copy
