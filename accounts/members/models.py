@@ -524,9 +524,14 @@ class TransactionRecord(models.Model):
     Imported from the trading system and never edited: no audit history (so no history table).
     """
 
-    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="transactions", verbose_name=_("member"))
+    # No index of its own: ``accounts_txn_member_time`` leads with it (the largest table: each index
+    # costs every import and every erasure, issue 15).
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="transactions", verbose_name=_("member"),
+                               db_index=False)
     order_number = EncryptedTextField(_("order number"), validators=[MaxLengthValidator(40)])
-    order_number_bidx = BlindIndexField(source="order_number", kind="order", unique=True, db_index=False)
+    # Unique by a constraint (``Meta``), not ``unique=True``, which on PostgreSQL adds a second,
+    # ``varchar_pattern_ops`` index for LIKE: a blind index is only ever compared for equality.
+    order_number_bidx = BlindIndexField(source="order_number", kind="order", db_index=False)
     order_time = models.DateTimeField(_("order time"))
     counterparty_nickname = EncryptedTextField(
         _("counterparty nickname"), blank=True, validators=[MaxLengthValidator(100)]
@@ -541,6 +546,7 @@ class TransactionRecord(models.Model):
     product_line = models.ForeignKey(
         ProductLine, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
         verbose_name=_("product line"), help_text=_("The service this order was placed on (PP-19)."),
+        db_index=False,  # ``accounts_txn_line_member`` leads with it
     )
 
     data_map = DataMap(
@@ -576,6 +582,9 @@ class TransactionRecord(models.Model):
             models.Index(fields=["order_time", "member"], name="accounts_txn_time_member"),
             # A product line's shutdown: its rows of a chunk of members (PP-19).
             models.Index(fields=["product_line", "member"], name="accounts_txn_line_member"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["order_number_bidx"], name="accounts_txn_order_number_unique"),
         ]
 
     def __str__(self) -> str:
