@@ -12,7 +12,8 @@ media directory, so every method starts from exactly the same data:
 1. **engine**: ``retention.erasure.runner.erase_members`` in chunks of ``--chunk-size``. The queries of one
    chunk are counted at two chunk sizes first (they must be equal), then the rest is timed.
 2. **raw SQL floor**: the same UPDATE/DELETE statements written by hand (``= ANY(%s)`` per chunk,
-   one transaction per chunk, file names to the outbox and files deleted after commit, one erasure
+   one transaction per chunk, file names to the outbox and files deleted after commit by the same
+   bounded pool of ``retention.outbox.DRAIN_THREADS`` threads as the engine's drain, one erasure
    record per member) - what the engine cannot beat. It skips what the engine adds: the legal-hold
    and eligibility re-selection, the per-member counts, admin log entries and member-number copies.
 3. **naive loop**: the same data map applied object by object: per member and per model (history
@@ -37,6 +38,7 @@ import sys
 import tempfile
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
@@ -266,6 +268,7 @@ def run_floor(ids: list[int], chunk_size: int) -> None:
 
     from accounts.models import IdentityDocument
     from accounts.privacy.storage import protected_storage
+    from retention import outbox
     from retention.erasure.records import subject_hash
     from retention.erasure.tombstones import new_tombstone_number
 
@@ -302,8 +305,10 @@ def run_floor(ids: list[int], chunk_size: int) -> None:
                            "SELECT unnest(%s::text[]), 'cancellation', '{}'::jsonb, %s, %s, '1', '' "
                            "ON CONFLICT DO NOTHING",
                            [[subject_hash(number) for _, number in numbers], now, now])
-        for name in files:
-            protected_storage.delete(name)
+        # The same bounded pool of threads as the engine's outbox drain (``retention.outbox``):
+        # the unlinks wait on the disk, so the floor overlaps them too and stays an honest floor.
+        with ThreadPoolExecutor(max_workers=outbox.DRAIN_THREADS) as pool:
+            list(pool.map(protected_storage.delete, files))
         with connection.cursor() as cursor:
             cursor.execute("UPDATE retention_filedeletionoutbox SET deleted_at = now() "
                            "WHERE deleted_at IS NULL AND storage_name = ANY(%s)", [files])
