@@ -52,8 +52,8 @@ def setup(*, migrate: bool = True) -> None:
 
 def is_bench_database(name: str) -> bool:
     """Only a database named for benchmarks is emptied and refilled (``bench``, ``bench_desk``,
-    ``wt_reminders_bench``)."""
-    return name.startswith("bench") or name.endswith("_bench")
+    ``wt_reminders_bench``, and a script's copies of one: ``wt_erasure_bench_floor``)."""
+    return name.startswith("bench") or name.endswith("_bench") or "_bench_" in name
 
 
 def _create_database(db: dict) -> None:

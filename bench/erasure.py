@@ -12,8 +12,9 @@ media directory, so every method starts from exactly the same data:
 1. **engine**: ``retention.erasure.runner.erase_members`` in chunks of ``--chunk-size``. The queries of one
    chunk are counted at two chunk sizes first (they must be equal), then the rest is timed.
 2. **raw SQL floor**: the same UPDATE/DELETE statements written by hand (``= ANY(%s)`` per chunk,
-   one transaction per chunk, file names to the outbox and files deleted after commit, one erasure
-   record per member) - what the engine cannot beat. It skips what the engine adds: the legal-hold
+   one transaction per chunk, file names to the outbox and files deleted after commit by a pool of
+   ``retention.outbox.DRAIN_THREADS`` threads while the next chunk runs, as the engine's claimer
+   does, one erasure record per member) - what the engine cannot beat. It skips what the engine adds: the legal-hold
    and eligibility re-selection, the per-member counts, admin log entries and member-number copies.
 3. **naive loop**: the same data map applied object by object: per member and per model (history
    included), fetch every row and ``delete()``/``save()`` it through the ORM (simple-history then
@@ -37,6 +38,7 @@ import sys
 import tempfile
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
@@ -266,8 +268,22 @@ def run_floor(ids: list[int], chunk_size: int) -> None:
 
     from accounts.models import IdentityDocument
     from accounts.privacy.storage import protected_storage
+    from retention import outbox
     from retention.erasure.records import subject_hash
     from retention.erasure.tombstones import new_tombstone_number
+
+    # The engine's claimer deletes a chunk's files in the background (``outbox.BackgroundDrain``,
+    # ``outbox.DRAIN_THREADS`` threads) while the next chunk runs; the floor does the same, so it
+    # stays an honest floor: its unlinks go to a pool of as many threads while it runs the next
+    # chunk, and it marks a chunk's outbox rows done (in this thread) once they are gone.
+    pool = ThreadPoolExecutor(max_workers=outbox.DRAIN_THREADS)
+    unlinking = None  # the previous chunk's (results, files)
+
+    def mark_done(results, files) -> None:
+        list(results)  # waits for that chunk's unlinks
+        with connection.cursor() as cursor:
+            cursor.execute("UPDATE retention_filedeletionoutbox SET deleted_at = now() "
+                           "WHERE deleted_at IS NULL AND storage_name = ANY(%s)", [files])
 
     for start in range(0, len(ids), chunk_size):
         part = ids[start : start + chunk_size]
@@ -302,11 +318,12 @@ def run_floor(ids: list[int], chunk_size: int) -> None:
                            "SELECT unnest(%s::text[]), 'cancellation', '{}'::jsonb, %s, %s, '1', '' "
                            "ON CONFLICT DO NOTHING",
                            [[subject_hash(number) for _, number in numbers], now, now])
-        for name in files:
-            protected_storage.delete(name)
-        with connection.cursor() as cursor:
-            cursor.execute("UPDATE retention_filedeletionoutbox SET deleted_at = now() "
-                           "WHERE deleted_at IS NULL AND storage_name = ANY(%s)", [files])
+        if unlinking is not None:
+            mark_done(*unlinking)
+        unlinking = (pool.map(protected_storage.delete, files), files)
+    if unlinking is not None:
+        mark_done(*unlinking)
+    pool.shutdown()
     assert not IdentityDocument.objects.filter(member_id__in=ids).exists()
 
 

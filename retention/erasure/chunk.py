@@ -6,8 +6,12 @@ skipped), re-selects them (``eligible``, inside the lock), skips members under a
 hold and tombstones already erased (except those whose retention has passed: *catch-up*), erases
 the rest (``retention.erasure.apply``), writes one ``ErasureRecord`` per erased member and the
 run's item statuses and counts, and commits. A killed worker therefore leaves every member either
-untouched or fully erased, and a rerun finishes the job. After commit the file outbox is drained
-and the registered cache keys of the erased members are deleted; a dry run rolls back instead.
+untouched or fully erased, and a rerun finishes the job. Items claimed by a worker
+(``items_claimed``, ``retention.erasure.claims``) exist already and are not upserted again; the
+erased members' items take their status in the UPDATE that rewrites their member numbers
+(``ChunkState.merged``). After commit the file outbox is drained (by ``drain`` when given: a
+claimer's background drain) and the registered cache keys of the erased members are deleted; a
+dry run rolls back instead.
 
 On PostgreSQL the chunk runs ``set_config('privacy.erasure', 'on', true)`` so the consent ledger's
 append-only trigger lets it delete the member's consent events. A chunk that fails raises
@@ -34,11 +38,11 @@ from retention.erasure import apply, records
 from retention.erasure.cache_keys import delete_cached
 from retention.erasure.expressions import where_in
 from retention.erasure.plan import max_retention_days
-from retention.erasure.run_items import add_run_counts, set_item_status, upsert_items
+from retention.erasure.run_items import add_run_counts, merged_item_status, set_item_status, upsert_items
 from retention.erasure.state import ChunkState
 from retention.erasure.statements import ErasureError
 from retention.erasure.tombstones import is_tombstone_number
-from retention.models import ErasureRecord, ErasureRun, LegalHold
+from retention.models import ErasureRecord, ErasureRun, ErasureRunItem, LegalHold
 
 
 @dataclass
@@ -61,6 +65,8 @@ def process_chunk(
     dry_run: bool,
     eligible,
     now: datetime.datetime,
+    items_claimed: bool = False,
+    drain=None,
 ) -> ChunkOutcome:
     outcome = ChunkOutcome()
     started = timezone.now()
@@ -96,8 +102,11 @@ def process_chunk(
                 outcome.skipped.update(
                     dict(Member.objects.filter(pk__in=missing).values_list("pk", "member_number"))
                 )
-            if run is not None and numbers:
-                upsert_items(run, numbers)
+            if run is not None and numbers and not items_claimed:
+                upsert_items(run, numbers)  # claimed items exist already (``claims``): nothing to add
+            if run is not None:
+                # The erased members' items take their status in the UPDATE that rewrites their numbers.
+                chunk.merged[ErasureRunItem] = merged_item_status(run, ItemStatus.ERASED, now)
             if chunk.fresh or chunk.catchup:
                 apply.erase_chunk(chunk)
             outcome.erased = dict(chunk.fresh)
@@ -108,7 +117,9 @@ def process_chunk(
                                       run=run)
             if run is not None:
                 chunk.current = ErasureRun._meta.label
-                set_item_status(run, outcome.erased, ItemStatus.ERASED, now)
+                # Erased members without a tombstone rewrite (none, normally) are marked here.
+                set_item_status(run, {pk: n for pk, n in outcome.erased.items() if pk not in chunk.tombstones},
+                                ItemStatus.ERASED, now)
                 set_item_status(run, outcome.held, ItemStatus.HELD, now)
                 set_item_status(run, {pk: n for pk, n in outcome.skipped.items() if pk in numbers},
                                 ItemStatus.SKIPPED, now)
@@ -119,7 +130,7 @@ def process_chunk(
             if dry_run:
                 transaction.set_rollback(True)
             else:
-                transaction.on_commit(lambda: _after_commit(outcome))
+                transaction.on_commit(lambda: _after_commit(outcome, drain or outbox.drain))
     except (SoftTimeLimitExceeded, InterfaceError):
         raise
     except Exception as exc:
@@ -131,9 +142,9 @@ class ChunkFailed(Exception):
     """A chunk could not be erased; the message names the model and the reason, never a value."""
 
 
-def _after_commit(outcome: ChunkOutcome) -> None:
+def _after_commit(outcome: ChunkOutcome, drain) -> None:
     if outcome.files:
-        outbox.drain()
+        drain()
     if outcome.cache_members:
         delete_cached(outcome.cache_members)
 

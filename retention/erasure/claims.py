@@ -29,6 +29,10 @@ connection goes, its transaction rolls back, its items are *pending* and unlocke
 erasing the same members); a re-delivered task or any other claimer finishes them. Nothing is
 erased twice: an erased member is a tombstone the engine skips.
 
+**Files in the background.** Outside an outer transaction a claimer's after-commit file drains run
+in one background thread (``outbox.BackgroundDrain``): the files of committed chunks are deleted
+while the next chunk runs in the database; the claimer waits for the last drain before it returns.
+
 **The end.** When a claimer finds nothing left to claim, it tries to finish the run with one
 conditional ``UPDATE`` (status still *running* and no *pending* item left). Items another claimer
 is erasing are still *pending* for everyone else until that chunk commits, so only the claimer
@@ -125,23 +129,32 @@ def erase_run_claimed(
     size = max(1, chunk_size or settings.ERASURE_CHUNK_SIZE)
     advance = getattr(progress, "update", progress) if progress is not None else None
     options = {"trigger": run.trigger, "run": run, "request_reference": run.request_reference, "dry_run": False,
-               "eligible": ELIGIBLE.get(run.trigger)}
+               "eligible": ELIGIBLE.get(run.trigger), "items_claimed": True}
+    # The files of committed chunks are deleted in a background thread while the next chunk runs;
+    # inside an outer transaction (tests) nothing is committed yet, so the drain stays in line.
+    background = None if connection.in_atomic_block else outbox.BackgroundDrain()
+    if background is not None:
+        options["drain"] = background.request
     cursor = 0  # the last item this claimer claimed
-    while True:
-        with transaction.atomic():
-            claimed = _claim(run_id, size, after=cursor)
-            if not claimed and cursor:
-                # Nothing left past the cursor: one pass from the start for items a killed claimer
-                # held when this one went by (its chunk rolled back, they are pending again).
-                cursor = 0
-                claimed = _claim(run_id, size, after=0)
-            if not claimed:
-                break
-            cursor = claimed[-1][0]
-            ids = sorted(member for _pk, member in claimed)
-            run_part(ids, result, now=now or timezone.now(), **options)
-        if advance is not None:
-            advance(len(ids))
+    try:
+        while True:
+            with transaction.atomic():
+                claimed = _claim(run_id, size, after=cursor)
+                if not claimed and cursor:
+                    # Nothing left past the cursor: one pass from the start for items a killed claimer
+                    # held when this one went by (its chunk rolled back, they are pending again).
+                    cursor = 0
+                    claimed = _claim(run_id, size, after=0)
+                if not claimed:
+                    break
+                cursor = claimed[-1][0]
+                ids = sorted(member for _pk, member in claimed)
+                run_part(ids, result, now=now or timezone.now(), **options)
+            if advance is not None:
+                advance(len(ids))
+    finally:
+        if background is not None:
+            background.close()  # waits for the last chunk's files
     erase_run_finish(run_id=run_id)
     return result
 

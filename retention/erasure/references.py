@@ -79,7 +79,10 @@ def scrub_log_entries(chunk: ChunkState, plans: Iterable[ModelPlan]) -> None:
 
 
 def rewrite_member_numbers(chunk: ChunkState) -> None:
-    """Copies of the member number elsewhere (access log, run items, …) follow the tombstone."""
+    """Copies of the member number elsewhere (access log, run items, …) follow the tombstone.
+
+    A model linked to the member by a foreign key also takes ``chunk.merged[model]`` in the same UPDATE.
+    """
     if not chunk.tombstones:
         return
     old_to_new = {chunk.fresh[pk]: new for pk, new in chunk.tombstones.items()}
@@ -89,7 +92,8 @@ def rewrite_member_numbers(chunk: ChunkState) -> None:
         if link:
             qs = model._base_manager.filter(where_in(link, sorted(chunk.tombstones)))
             new = Subquery(Member._base_manager.filter(pk=OuterRef(link)).values("member_number")[:1])
-            execute(chunk, model, qs, link, "update", {"member_number": new})
+            # Whatever else the chunk writes into these rows (the run's item statuses) rides along.
+            execute(chunk, model, qs, link, "update", {"member_number": new, **chunk.merged.get(model, {})})
             continue
         qs = model._base_manager.filter(where_in("member_number", old_to_new))
         by_number = dict(qs.order_by().values_list("member_number").annotate(n=Count("pk")))

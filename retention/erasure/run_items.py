@@ -10,7 +10,7 @@ reruns exactly the failed items.
 from __future__ import annotations
 
 from django.db import transaction
-from django.db.models import Case, TextField, Value, When
+from django.db.models import Case, F, TextField, Value, When
 
 from retention.choices import ItemStatus
 from retention.erasure.expressions import where_in
@@ -22,6 +22,19 @@ def upsert_items(run: ErasureRun, numbers: dict[int, str]) -> None:
         [ErasureRunItem(run=run, member_id=pk, member_number=number) for pk, number in numbers.items()],
         ignore_conflicts=True,
     )
+
+
+def merged_item_status(run: ErasureRun, status: str, now) -> dict[str, object]:
+    """The assignments of ``set_item_status`` for an UPDATE over the members' items of *every* run.
+
+    For ``ChunkState.merged``: the rewrite of the erased members' item numbers reaches their items in
+    other runs too, so only this run's items change status; the others keep theirs.
+    """
+    def mine(value, name: str):
+        return Case(When(run_id=run.pk, then=Value(value)), default=F(name),
+                    output_field=ErasureRunItem._meta.get_field(name))
+
+    return {"status": mine(status, "status"), "finished_at": mine(now, "finished_at"), "error": mine("", "error")}
 
 
 def set_item_status(run: ErasureRun, members: dict[int, str], status: str, now, errors=None) -> None:

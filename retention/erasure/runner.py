@@ -10,6 +10,9 @@ refused (four eyes).
 stops the others; ``EngineResult.failed`` maps each failed member number to a clear error naming
 the model and the reason, never a value, and the run's item records the same error.
 
+**Files.** Outside an outer transaction the chunks' after-commit file drains run in a background
+thread (``outbox.BackgroundDrain``) while the next chunk runs; the run waits for the last one.
+
 **Idempotent.** An erased member is a tombstone; running the engine on it again changes nothing
 (no counts, no second erasure record), except once its retention has passed (*catch-up*, see
 ``retention.erasure.expiry``).
@@ -109,12 +112,20 @@ def erase_members(
         ErasureRun.objects.filter(pk=run.pk).update(
             status=RunStatus.RUNNING, started_at=Coalesce(F("started_at"), Value(timezone.now()))
         )
-    for start in range(0, len(ids), size):
-        part = ids[start : start + size]
-        run_part(part, result, trigger=trigger, run=run, request_reference=request_reference, dry_run=dry_run,
-                  eligible=eligible, now=now or timezone.now())
-        if advance is not None:
-            advance(len(part))
+    # Committed chunks' files go in a background thread while the next chunk runs (``outbox``);
+    # inside an outer transaction nothing is committed until it ends, so the drain stays in line.
+    background = None if dry_run or connection.in_atomic_block else outbox.BackgroundDrain()
+    try:
+        for start in range(0, len(ids), size):
+            part = ids[start : start + size]
+            run_part(part, result, trigger=trigger, run=run, request_reference=request_reference, dry_run=dry_run,
+                      eligible=eligible, now=now or timezone.now(),
+                      drain=background.request if background is not None else None)
+            if advance is not None:
+                advance(len(part))
+    finally:
+        if background is not None:
+            background.close()  # waits for the last chunk's files
     if run is not None and not dry_run:
         failed = ErasureRunItem.objects.filter(run=run, status=ItemStatus.FAILED).exists()
         ErasureRun.objects.filter(pk=run.pk).update(

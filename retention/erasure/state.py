@@ -6,6 +6,11 @@ with their original numbers and closure dates) and *catch-up* (tombstones whose 
 passed) - the tombstone numbers drawn for them, the rows changed per member and per model (for the
 erasure records and the run's counts), the file names for the outbox, and the label of the model
 being changed (``current``), which names the model in an error.
+
+``merged`` holds assignments that another step of the chunk would otherwise make in a statement of
+its own, to rows a statement of the chunk rewrites anyway: the run's item statuses ride on the
+rewrite of the items' member numbers (``references.rewrite_member_numbers``), one UPDATE per chunk
+instead of two over the same rows.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ class ChunkState:
     totals: dict[str, int] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
     current: str = ""
+    merged: dict[type, dict[str, object]] = field(default_factory=dict)  # model -> extra assignments
 
     def split(self, days: int | None) -> tuple[list[int], list[int]]:
         """Fresh members whose retention of ``days`` still runs, and those for whom it has passed."""

@@ -14,10 +14,12 @@ from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 
 from accounts.dispatch.models import OutboxTask
+from accounts.privacy.storage import protected_storage
+from retention import outbox
 from retention.choices import ErasureTrigger, ItemStatus, RunStatus
 from retention.erasure import claims
 from retention.erasure.tasks import erase_run, erase_run_chunk, erase_run_now
-from retention.models import ErasureRecord, ErasureRun, ErasureRunItem
+from retention.models import ErasureRecord, ErasureRun, ErasureRunItem, FileDeletionOutbox
 from tests.retention.erasure_seed import member_is_untouched, seed_member
 
 pytestmark = pytest.mark.django_db
@@ -214,3 +216,48 @@ def test_pp02_a_claimers_queries_per_chunk_do_not_grow_with_its_members(django_a
     claims.erase_run_start(run_id=run.pk, claimers=1)
     with django_assert_max_num_queries(many):
         claims.erase_run_claimed(run_id=run.pk, chunk_size=4)
+
+
+
+def test_pp02_a_claimed_chunk_marks_its_items_in_the_update_that_rewrites_their_numbers():
+    """The erased items take their status and the tombstone's number in one UPDATE per chunk; the
+    same member's item in an earlier run takes the new number and keeps its own status."""
+    a, b = seed_member(files=False), seed_member(files=False)
+    earlier = _run([a], status=RunStatus.FINISHED)
+    ErasureRunItem.objects.filter(run=earlier).update(status=ItemStatus.HELD)
+    run = _run([a, b])
+    claims.erase_run_start(run_id=run.pk, claimers=1)
+
+    with CaptureQueriesContext(connection) as ctx:
+        claims.erase_run_claimed(run_id=run.pk, chunk_size=10)
+
+    writes = [q["sql"] for q in ctx.captured_queries if q["sql"].startswith(("UPDATE", "INSERT"))]
+    item_writes = [sql for sql in writes if '"retention_erasurerunitem"' in sql.split()[:3]]
+    assert len(item_writes) == 1, item_writes  # no upsert of claimed items, no second status UPDATE
+    a.member.refresh_from_db()
+    b.member.refresh_from_db()
+    mine = list(ErasureRunItem.objects.filter(run=run))
+    assert {i.status for i in mine} == {ItemStatus.ERASED}
+    assert all(i.finished_at is not None and i.error == "" for i in mine)
+    assert {i.member_number for i in mine} == {a.member.member_number, b.member.member_number}
+    old = ErasureRunItem.objects.get(run=earlier)
+    assert old.status == ItemStatus.HELD and old.finished_at is None
+    assert old.member_number == a.member.member_number
+    assert not ErasureRunItem.objects.filter(member_number__in=[a.number, b.number]).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_pp02_a_claimers_background_drain_has_deleted_every_file_when_it_returns():
+    """Outside a transaction the files go in a background thread; the claimer waits for the last one."""
+    seeded = [seed_member() for _ in range(3)]
+    files = [name for s in seeded for name in s.files]
+    assert files and all(protected_storage.exists(name) for name in files)
+    run = _run(seeded)
+    claims.erase_run_start(run_id=run.pk, claimers=1)
+
+    result = claims.erase_run_claimed(run_id=run.pk, chunk_size=1)  # three chunks, three drains
+
+    assert len(result.erased) == 3
+    assert not any(protected_storage.exists(name) for name in files)
+    assert outbox.pending_count() == 0
+    assert FileDeletionOutbox.objects.count() == len(files)
