@@ -6,6 +6,7 @@ date of birth, e-mail address and phone number.
 
 from __future__ import annotations
 
+import datetime
 import re
 
 from django.core.exceptions import ValidationError
@@ -53,12 +54,12 @@ def _phone_problem(value: str) -> str | None:
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 
 
-def person_checks(instance) -> dict[str, str]:
-    """Identity checks shared by members and related persons (PP-06)."""
+def person_checks(instance, today: datetime.date | None = None) -> dict[str, str]:
+    """Identity checks shared by members and related persons (PP-06); ``today``: the import's day, read once."""
     problems = {}
     if instance.nationality and not _COUNTRY.match(instance.nationality):
         problems["nationality"] = _("Enter a two-letter ISO 3166 country code, e.g. CN.")
-    if instance.date_of_birth and instance.date_of_birth > timezone.localdate():
+    if instance.date_of_birth and instance.date_of_birth > (today or timezone.localdate()):
         problems["date_of_birth"] = _("The date of birth is in the future.")
     for name, check in (("email", _email_problem), ("phone", _phone_problem)):
         problem = check(getattr(instance, name))
@@ -114,7 +115,7 @@ class MemberResource(RecordResource):
             self.prepare(None)
 
     def record_checks(self, instance) -> dict[str, str]:
-        return person_checks(instance)
+        return person_checks(instance, self.today)
 
     def prepare_for_write(self, instance) -> None:
         # Member.save() keeps the plain birth year beside the encrypted date; bulk writes skip save().

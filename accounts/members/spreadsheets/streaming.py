@@ -33,7 +33,7 @@ from django.utils.translation import gettext as _
 from import_export import widgets
 from import_export.fields import NOT_PROVIDED
 
-from accounts.members import bulk_copy, bulk_lookup
+from accounts.members import bulk_copy, bulk_lookup, history_copy
 from accounts.members.spreadsheets import instances, writes
 from accounts.members.spreadsheets.cells import cell_text
 from accounts.members.spreadsheets.formats import RecordStream
@@ -88,6 +88,8 @@ def records_stream_import(*, resource, stream: RecordStream, dry_run: bool = Fal
     copies = bulk_copy.available() and not hasattr(model, "history") and not any(
         isinstance(f.widget, widgets.ManyToManyWidget) for f in fields
     )
+    # Audited rows (members), on PostgreSQL: copied in too, with reserved ids, history and links (``history_copy``).
+    copies_with_history = not copies and history_copy.available(model)
     repeated = False  # a key seen twice: the import is refused, so nothing more is written
     try:
         with transaction.atomic():
@@ -131,6 +133,9 @@ def records_stream_import(*, resource, stream: RecordStream, dry_run: bool = Fal
                 try:
                     if copies:
                         writes.records_copy_insert(model=model, objs=new_objs)
+                    elif copies_with_history:
+                        writes.records_copy_insert_with_history(model=model, objs=new_objs, user=resource.user,
+                                                                many_to_many=dict(many_to_many))
                     else:
                         if hasattr(model, "history"):  # no after_write reads these rows' values (members)
                             writes.records_encrypt_for_insert(model=model, objs=new_objs)
