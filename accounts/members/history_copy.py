@@ -59,8 +59,25 @@ def copy_insert_with_history(*, model: type[models.Model], objs: list[models.Mod
     ``many_to_many`` maps a field name to ``(object, related objects)`` pairs for the objects whose
     file gave that column. The objects get their primary keys, as after ``bulk_create``.
     """
+    copies = prepare_copies(model=model, objs=objs, user=user, reason=reason, many_to_many=many_to_many)
+    with connection.wrap_database_errors:
+        write_copies(connection.connection, copies)
+
+
+#: One COPY: table, columns, one list of values per column.
+Copy = tuple[str, list[str], list[list]]
+
+
+def prepare_copies(*, model: type[models.Model], objs: list[models.Model], user=None, reason: str = "",
+                   many_to_many: dict[str, list[tuple[models.Model, list[models.Model]]]] | None = None,
+                   ) -> list[Copy]:
+    """The ids reserved (one query) and the values of the four COPYs of ``copy_insert_with_history``, not sent.
+
+    ``write_copies`` sends them; ``accounts.members.spreadsheets.write_behind`` does it while the
+    next chunk is checked.
+    """
     if not objs:
-        return
+        return []
     history_model = model.history.model
     m2m_fields = list(getattr(history_model, "_history_m2m_fields", ()))
     links = {m2m.name: _links(many_to_many or {}, m2m.name) for m2m in m2m_fields}
@@ -83,7 +100,7 @@ def copy_insert_with_history(*, model: type[models.Model], objs: list[models.Mod
     values = {f.attname: tokens[f.attname] if f.attname in tokens else bulk_copy.copy_values(f, objs)
               for f in fields if not f.primary_key}
     values[model._meta.pk.attname] = own_ids
-    _copy(model._meta.db_table, [f.column for f in fields], [values[f.attname] for f in fields])
+    copies = [(model._meta.db_table, [f.column for f in fields], [values[f.attname] for f in fields])]
 
     tracked = history_model.tracked_fields
     count = len(objs)
@@ -95,7 +112,8 @@ def copy_insert_with_history(*, model: type[models.Model], objs: list[models.Mod
         "history_user_id": [_history_user_id(history_model, objs[0], user)] * count,
     }
     history_columns = [history_model._meta.get_field(f.name).column for f in tracked] + list(extra)
-    _copy(history_model._meta.db_table, history_columns, [values[f.attname] for f in tracked] + list(extra.values()))
+    copies.append((history_model._meta.db_table, history_columns,
+                   [values[f.attname] for f in tracked] + list(extra.values())))
 
     history_of = dict(zip((id(obj) for obj in objs), history_ids, strict=True))
     for m2m, link_ids in zip(m2m_fields, ids[2:], strict=True):
@@ -107,12 +125,21 @@ def copy_insert_with_history(*, model: type[models.Model], objs: list[models.Mod
         other = through._meta.get_field(m2m.m2m_reverse_field_name())
         owners = [obj.pk for obj, _linked in pairs]
         linked = [linked for _obj, linked in pairs]
-        _copy(through._meta.db_table, [through._meta.pk.column, own.column, other.column], [link_ids, owners, linked])
+        copies.append((through._meta.db_table, [through._meta.pk.column, own.column, other.column],
+                       [link_ids, owners, linked]))
         m2m_history = HistoricalRecords.m2m_models[m2m]
-        _copy(m2m_history._meta.db_table,
-              [m2m_history._meta.get_field("history").column, m2m_history._meta.get_field(through._meta.pk.name).column,
-               m2m_history._meta.get_field(own.name).column, m2m_history._meta.get_field(other.name).column],
-              [[history_of[id(obj)] for obj, _linked in pairs], link_ids, owners, linked])
+        copies.append((m2m_history._meta.db_table,
+                       [m2m_history._meta.get_field("history").column,
+                        m2m_history._meta.get_field(through._meta.pk.name).column,
+                        m2m_history._meta.get_field(own.name).column, m2m_history._meta.get_field(other.name).column],
+                       [[history_of[id(obj)] for obj, _linked in pairs], link_ids, owners, linked]))
+    return copies
+
+
+def write_copies(raw_connection, copies: list[Copy]) -> None:
+    """Send ``copies`` on ``raw_connection`` (the psycopg connection of the import's transaction)."""
+    for table, columns, values in copies:
+        _copy(raw_connection, table, columns, values)
 
 
 def _links(many_to_many: dict, name: str) -> list[tuple[models.Model, int]]:
@@ -121,11 +148,12 @@ def _links(many_to_many: dict, name: str) -> list[tuple[models.Model, int]]:
 
 
 def _reserve(wanted: list[tuple[str, str, int]]) -> list[list[int]]:
-    """``count`` new ids of each ``(table, id column)``'s sequence, in one query."""
+    """``count`` new ids of each ``(table, id column)``'s sequence, in one query (the sequence looked up once)."""
     parts, params = [], []
     for table, column, count in wanted:
-        parts.append("ARRAY(SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s))")
-        params += [table, column, count]
+        parts.append("(SELECT ARRAY(SELECT nextval(s.seq) FROM generate_series(1, %s)) "
+                     "FROM (SELECT pg_get_serial_sequence(%s, %s)::regclass AS seq) s)")
+        params += [count, table, column]
     with connection.cursor() as cursor:
         cursor.execute("SELECT " + ", ".join(parts), params)
         return [list(found) for found in cursor.fetchone()]
@@ -137,10 +165,10 @@ def _history_user_id(history_model, obj, user):
     return getattr(found, "pk", None)
 
 
-def _copy(table: str, columns: list[str], values: list[list]) -> None:
+def _copy(raw_connection, table: str, columns: list[str], values: list[list]) -> None:
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
         sql.Identifier(table), sql.SQL(", ").join(sql.Identifier(column) for column in columns)
     )
-    with connection.cursor() as cursor, connection.wrap_database_errors, cursor.cursor.copy(statement) as copy:
+    with raw_connection.cursor() as cursor, cursor.copy(statement) as copy:
         for row in zip(*values, strict=True):
             copy.write_row(row)

@@ -114,7 +114,7 @@ def test_pp16_pp26_members_copied_in_store_the_rows_history_and_links_the_genera
     _empty()
     copies = []
     original = history_copy._copy
-    monkeypatch.setattr(history_copy, "_copy", lambda *args: copies.append(args[0]) or original(*args))
+    monkeypatch.setattr(history_copy, "_copy", lambda *args: copies.append(args[1]) or original(*args))
 
     report = _import(tmp_path, rows, user=compliance_officer)
 
@@ -145,7 +145,7 @@ def test_pp16_members_copied_in_take_a_constant_number_of_queries_per_chunk(
     monkeypatch.setattr(streaming, "CHUNK_SIZE", 50)
     copies = []
     original = history_copy._copy
-    monkeypatch.setattr(history_copy, "_copy", lambda *args: copies.append(args[0]) or original(*args))
+    monkeypatch.setattr(history_copy, "_copy", lambda *args: copies.append(args[1]) or original(*args))
 
     with django_assert_max_num_queries(12 + 2 * 4):  # the batch, savepoints, product lines; 2 queries a chunk
         report = _import(tmp_path, [_row(i) for i in range(200)])

@@ -261,7 +261,7 @@ def test_a_database_error_while_writing_rolls_back_everything(compliance_officer
 
     monkeypatch.setattr(services, "_bulk_history", failing(services._bulk_history))
     # PostgreSQL copies the members, their history and links in (``history_copy``): it fails after its writes too.
-    monkeypatch.setattr(history_copy, "copy_insert_with_history", failing(history_copy.copy_insert_with_history))
+    monkeypatch.setattr(history_copy, "write_copies", failing(history_copy.write_copies))
 
     report = run_import(MemberResource, csv_bytes(MEMBER_HEADER, [member_row(i) for i in range(20)]))
 

@@ -24,6 +24,7 @@ rules are checked too) and rolls back, so it is as fast as the real run.
 from __future__ import annotations
 
 from collections import defaultdict
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from itertools import islice
 
@@ -34,7 +35,7 @@ from import_export import widgets
 from import_export.fields import NOT_PROVIDED
 
 from accounts.members import bulk_copy, bulk_lookup, history_copy
-from accounts.members.spreadsheets import instances, writes
+from accounts.members.spreadsheets import instances, write_behind, writes
 from accounts.members.spreadsheets.cells import cell_text
 from accounts.members.spreadsheets.formats import RecordStream
 from accounts.members.spreadsheets.problems import ImportProblem
@@ -90,9 +91,12 @@ def records_stream_import(*, resource, stream: RecordStream, dry_run: bool = Fal
     )
     # Audited rows (members), on PostgreSQL: copied in too, with reserved ids, history and links (``history_copy``).
     copies_with_history = not copies and history_copy.available(model)
+    # ... sent while the next chunk is checked (``write_behind``).
+    behind = write_behind.WriteBehind() if copies_with_history else None
     repeated = False  # a key seen twice: the import is refused, so nothing more is written
     try:
-        with transaction.atomic():
+        # ``behind`` leaves first: no COPY of the import outlives its transaction.
+        with transaction.atomic(), behind if behind is not None else nullcontext():
             # The import's record (PP-16) first, so the rows can point to it; its counts at the end.
             result.batch = writes.import_batch_record(
                 source=resource.source, user=resource.user, model=model, total_rows=0, new=0, updated=0,
@@ -100,8 +104,6 @@ def records_stream_import(*, resource, stream: RecordStream, dry_run: bool = Fal
             )
             for chunk in _chunks(stream, chunk_size or CHUNK_SIZE):
                 rows = [dict(zip(headers, cells, strict=True)) for _line, cells in chunk]
-                if _any_stored(resource, rows):
-                    raise StoredRecords()
                 resource.prepare_rows(rows)
                 new_objs, many_to_many = [], defaultdict(list)
                 for (line, _cells), row in zip(chunk, rows, strict=True):
@@ -124,6 +126,9 @@ def records_stream_import(*, resource, stream: RecordStream, dry_run: bool = Fal
                     for name, related in m2m.items():
                         many_to_many[name].append((instance, related))
                 result.new += len(new_objs)
+                _wait_behind(behind, result)  # the chunk before stored: this chunk's queries may run
+                if _any_stored(resource, rows):
+                    raise StoredRecords()
                 if result.problems or stream.read_problems or repeated or not new_objs:
                     continue  # nothing will be kept: do not write what the rollback would undo
                 for obj in new_objs:
@@ -135,7 +140,7 @@ def records_stream_import(*, resource, stream: RecordStream, dry_run: bool = Fal
                         writes.records_copy_insert(model=model, objs=new_objs)
                     elif copies_with_history:
                         writes.records_copy_insert_with_history(model=model, objs=new_objs, user=resource.user,
-                                                                many_to_many=dict(many_to_many))
+                                                                many_to_many=dict(many_to_many), behind=behind)
                     else:
                         if hasattr(model, "history"):  # no after_write reads these rows' values (members)
                             writes.records_encrypt_for_insert(model=model, objs=new_objs)
@@ -146,6 +151,7 @@ def records_stream_import(*, resource, stream: RecordStream, dry_run: bool = Fal
                 except Exception as exc:  # reported as a problem; the transaction rolls back
                     result.problems.append(_failed(exc))
                     raise _RollBack() from None
+            _wait_behind(behind, result)
             result.problems.extend(_duplicate_problems(lines_of_key, columns))
             result.problems.extend(stream.read_problems)
             if not result.problems:
@@ -165,6 +171,17 @@ def records_stream_import(*, resource, stream: RecordStream, dry_run: bool = Fal
         result.batch = None
     result.problems.sort()
     return result
+
+
+def _wait_behind(behind, result: StreamResult) -> None:
+    """Wait for the chunk ``write_behind`` is sending; its failure is the import's (reported, rolled back)."""
+    if behind is None:
+        return
+    try:
+        behind.wait()
+    except Exception as exc:
+        result.problems.append(_failed(exc))
+        raise _RollBack() from None
 
 
 def _failed(exc: Exception) -> ImportProblem:

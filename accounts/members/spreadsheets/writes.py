@@ -96,15 +96,20 @@ def records_copy_insert(*, model: type[models.Model], objs: list[models.Model]) 
 
 def records_copy_insert_with_history(
     *, model: type[models.Model], objs: list[models.Model], user=None,
-    many_to_many: dict[str, list[tuple[models.Model, list[models.Model]]]] | None = None,
+    many_to_many: dict[str, list[tuple[models.Model, list[models.Model]]]] | None = None, behind=None,
 ) -> None:
     """New rows of an audited model, their history and many-to-many links by COPY (``accounts.members.history_copy``).
 
     What ``records_bulk_save`` writes for new rows (the same values, history rows and links), on
-    PostgreSQL, for a model ``history_copy.available`` accepts.
+    PostgreSQL, for a model ``history_copy.available`` accepts. With ``behind``
+    (``accounts.members.spreadsheets.write_behind.WriteBehind``) the COPYs are sent in the background.
     """
-    history_copy.copy_insert_with_history(model=model, objs=objs, user=user, reason=HISTORY_REASON,
-                                          many_to_many=many_to_many)
+    if behind is None:
+        history_copy.copy_insert_with_history(model=model, objs=objs, user=user, reason=HISTORY_REASON,
+                                              many_to_many=many_to_many)
+    else:
+        behind.submit(history_copy.prepare_copies(model=model, objs=objs, user=user, reason=HISTORY_REASON,
+                                                  many_to_many=many_to_many))
 
 
 def records_encrypt_for_insert(*, model: type[models.Model], objs: list[models.Model]) -> None:
