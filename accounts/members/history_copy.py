@@ -144,7 +144,12 @@ def write_copies(raw_connection, copies: list[Copy]) -> None:
 
 def _links(many_to_many: dict, name: str) -> list[tuple[models.Model, int]]:
     """``(object, related id)`` per link to make: each object's related ids once, in ascending order."""
-    return [(obj, pk) for obj, related in many_to_many.get(name, ()) for pk in sorted({r.pk for r in related})]
+    pks: dict[int, object] = {}  # the few related objects' keys, read once (``Model.pk`` is a property)
+    links = []
+    for obj, related in many_to_many.get(name, ()):
+        found = {pks[id(r)] if id(r) in pks else pks.setdefault(id(r), r.pk) for r in related}
+        links.extend((obj, pk) for pk in sorted(found))
+    return links
 
 
 def _reserve(wanted: list[tuple[str, str, int]]) -> list[list[int]]:

@@ -175,7 +175,7 @@ BAD_CELLS = {
     "legal_name": ["x" * 201, "nul\x00name"],
     "local_name": ["y" * 201],
     "date_of_birth": ["17/05/1990", "2999-01-01", "****-**-**"],
-    "email": ["not-an-email", "j***@mail.example"],
+    "email": ["not-an-email", "j***@mail.example", "a b@mail.example", "x@-bad.example"],
     "phone": ["call me", "+86 1", "**** 1234"],
     "product_lines": ["spot, nope", "spot;margin"],
 }
@@ -201,3 +201,25 @@ def test_pp16_a_file_full_of_bad_member_cells_gets_the_same_problems_streamed_as
     assert streamed == general
     assert {p.line for p in streamed} == set(range(2, len(rows) + 2))
     assert Member.objects.count() == 0
+
+
+@pytest.mark.parametrize("value", [
+    "p1@mail.example", "P.Q+tag@Mail.Example", "a@localhost", "x@[127.0.0.1]", "x@[::1]", "\"quoted\"@mail.example",
+    "not-an-email", "a b@mail.example", "x@-bad.example", "x@mail..example", "x@", "@mail.example", "x@y@mail.example",
+    "x@mail.example.", "é@mail.example", "x@bücher.example", "x" * 310 + "@mail.example", "x@[300.1.1.1]",
+])
+def test_pp06_the_member_email_check_refuses_exactly_what_validate_email_refuses(value):
+    """The check's own first look (the domain's verdict cached) never accepts what Django's validator refuses."""
+    from django.core.exceptions import ValidationError
+    from django.core.validators import validate_email
+
+    from accounts.members.spreadsheets.members import _email_problem
+
+    try:
+        validate_email(value)
+    except ValidationError:
+        refused = True
+    else:
+        refused = False
+    assert (_email_problem(value) is not None) == refused
+    assert (_email_problem(value) is not None) == refused  # the cached domain gives the same answer
