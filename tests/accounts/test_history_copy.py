@@ -11,12 +11,14 @@ django-import-export's ``import_data``.
 from __future__ import annotations
 
 import pytest
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import connection
 
 from accounts.members import bulk_copy, history_copy
 from accounts.members.spreadsheets import imports, streaming
 from accounts.members.spreadsheets.formats import stream_from_dataset
-from accounts.members.spreadsheets.members import MemberResource
+from accounts.members.spreadsheets.members import MemberResource, _email_problem
 from accounts.members.spreadsheets.writes import HISTORY_REASON
 from accounts.models import ImportBatch, Member
 from accounts.privacy import crypto
@@ -210,11 +212,6 @@ def test_pp16_a_file_full_of_bad_member_cells_gets_the_same_problems_streamed_as
 ])
 def test_pp06_the_member_email_check_refuses_exactly_what_validate_email_refuses(value):
     """The check's own first look (the domain's verdict cached) never accepts what Django's validator refuses."""
-    from django.core.exceptions import ValidationError
-    from django.core.validators import validate_email
-
-    from accounts.members.spreadsheets.members import _email_problem
-
     try:
         validate_email(value)
     except ValidationError:

@@ -5,16 +5,18 @@ loading, deep copies, the diff and its preview). An import whose keys are all ne
 it, so ``records_stream_import`` reads the file as a stream (``formats.RecordStream``: bounded
 memory), and for each chunk of ``CHUNK_SIZE`` records:
 
-1. loads what the chunk refers to in one query per kind (members, their product lines) and looks
-   its keys up in one query; a key already stored raises ``StoredRecords`` and the caller runs
-   the general path (``RecordResource.import_data``: updates, unchanged rows, refusals);
+1. loads what the chunk refers to in one query per kind (members, their product lines);
 2. checks every row with the resource's own widgets, model rules and record checks
    (``RecordResource.row_problems``), so the problems and their texts are the same: line as in
    the file, column, reason, never the value; keys repeated inside the file are collected and
    reported on every line that has them;
-3. writes the chunk with ``writes.records_bulk_save`` (history, many-to-many) and the resource's
-   ``after_write`` (the daily volumes summed), unless a problem is already known; after the last
-   chunk, the resource's ``after_stream`` (the summed daily volumes written once).
+3. looks the chunk's keys up in one query; a key already stored raises ``StoredRecords`` and the
+   caller runs the general path (``RecordResource.import_data``: updates, unchanged rows, refusals);
+4. writes the chunk (on PostgreSQL by COPY: ``writes.records_copy_insert``, or for audited rows
+   ``writes.records_copy_insert_with_history``, sent by ``write_behind`` while the next chunk is
+   checked; elsewhere ``writes.records_bulk_save``) and the resource's ``after_write`` (the daily
+   volumes summed), unless a problem is already known; after the last chunk, the resource's
+   ``after_stream`` (the summed daily volumes written once).
 
 All of it runs in one transaction, rolled back if any row had a problem, for a dry run, or on a
 database error: all or nothing. A dry run does the same work and the same writes (so database
