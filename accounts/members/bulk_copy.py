@@ -82,6 +82,10 @@ def _column_values(field: models.Field, objs: list[models.Model]) -> list:
     return [field.get_db_prep_save(field.pre_save(obj, True), connection) for obj in objs]
 
 
+#: One column's values for COPY, for the writers of other tables (``accounts.members.history_copy``).
+copy_values = _column_values
+
+
 def encrypted_columns(model: type[models.Model], objs: list[models.Model]) -> dict[str, list]:
     """Each encrypted field's stored values for ``objs``, encrypted a column at a time (``crypto.encrypt_many``)."""
     tokens = {}

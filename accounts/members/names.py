@@ -47,7 +47,10 @@ NAME_SEPARATOR = " / "
 
 def fold(text: str) -> str:
     """``text`` without accents and case: NFKD, combining marks dropped, NFC, case-folded."""
-    decomposed = unicodedata.normalize("NFKD", text or "")
+    text = text or ""
+    if text.isascii():  # nothing to decompose or drop, and ``casefold`` is ``lower`` (issue 15: imports)
+        return text.lower()
+    decomposed = unicodedata.normalize("NFKD", text)
     bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     return unicodedata.normalize("NFC", bare).casefold()
 

@@ -250,15 +250,18 @@ def test_a_bad_last_row_of_1000_transactions_writes_nothing_and_names_line_1001(
 
 def test_a_database_error_while_writing_rolls_back_everything(compliance_officer, product_lines, monkeypatch):
     """Even when every row passes the checks, a failure of the bulk write leaves nothing behind."""
+    from accounts.members import history_copy
     from accounts.members.spreadsheets import writes as services
 
-    real = services._bulk_history
+    def failing(real):
+        def write(*args, **kwargs):
+            real(*args, **kwargs)
+            raise RuntimeError("disk full")
+        return write
 
-    def failing_history(*args, **kwargs):
-        real(*args, **kwargs)
-        raise RuntimeError("disk full")
-
-    monkeypatch.setattr(services, "_bulk_history", failing_history)
+    monkeypatch.setattr(services, "_bulk_history", failing(services._bulk_history))
+    # PostgreSQL copies the members, their history and links in (``history_copy``): it fails after its writes too.
+    monkeypatch.setattr(history_copy, "write_copies", failing(history_copy.write_copies))
 
     report = run_import(MemberResource, csv_bytes(MEMBER_HEADER, [member_row(i) for i in range(20)]))
 

@@ -39,6 +39,9 @@ def is_blank(value) -> bool:
 
 def cell_text(value) -> str:
     """A cell as trimmed text, the formula escape of our exports removed."""
+    if type(value) is str:  # most cells (CSV): the same steps without the conversions
+        text = value.strip()
+        return unescape_formula(text) if text.startswith("'") else text
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():

@@ -5,16 +5,18 @@ loading, deep copies, the diff and its preview). An import whose keys are all ne
 it, so ``records_stream_import`` reads the file as a stream (``formats.RecordStream``: bounded
 memory), and for each chunk of ``CHUNK_SIZE`` records:
 
-1. loads what the chunk refers to in one query per kind (members, their product lines) and looks
-   its keys up in one query; a key already stored raises ``StoredRecords`` and the caller runs
-   the general path (``RecordResource.import_data``: updates, unchanged rows, refusals);
+1. loads what the chunk refers to in one query per kind (members, their product lines);
 2. checks every row with the resource's own widgets, model rules and record checks
    (``RecordResource.row_problems``), so the problems and their texts are the same: line as in
    the file, column, reason, never the value; keys repeated inside the file are collected and
    reported on every line that has them;
-3. writes the chunk with ``writes.records_bulk_save`` (history, many-to-many) and the resource's
-   ``after_write`` (the daily volumes summed), unless a problem is already known; after the last
-   chunk, the resource's ``after_stream`` (the summed daily volumes written once).
+3. looks the chunk's keys up in one query; a key already stored raises ``StoredRecords`` and the
+   caller runs the general path (``RecordResource.import_data``: updates, unchanged rows, refusals);
+4. writes the chunk (on PostgreSQL by COPY: ``writes.records_copy_insert``, or for audited rows
+   ``writes.records_copy_insert_with_history``, sent by ``write_behind`` while the next chunk is
+   checked; elsewhere ``writes.records_bulk_save``) and the resource's ``after_write`` (the daily
+   volumes summed), unless a problem is already known; after the last chunk, the resource's
+   ``after_stream`` (the summed daily volumes written once).
 
 All of it runs in one transaction, rolled back if any row had a problem, for a dry run, or on a
 database error: all or nothing. A dry run does the same work and the same writes (so database
@@ -24,6 +26,7 @@ rules are checked too) and rolls back, so it is as fast as the real run.
 from __future__ import annotations
 
 from collections import defaultdict
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from itertools import islice
 
@@ -33,8 +36,8 @@ from django.utils.translation import gettext as _
 from import_export import widgets
 from import_export.fields import NOT_PROVIDED
 
-from accounts.members import bulk_copy, bulk_lookup
-from accounts.members.spreadsheets import instances, writes
+from accounts.members import bulk_copy, bulk_lookup, history_copy
+from accounts.members.spreadsheets import instances, write_behind, writes
 from accounts.members.spreadsheets.cells import cell_text
 from accounts.members.spreadsheets.formats import RecordStream
 from accounts.members.spreadsheets.problems import ImportProblem
@@ -88,9 +91,14 @@ def records_stream_import(*, resource, stream: RecordStream, dry_run: bool = Fal
     copies = bulk_copy.available() and not hasattr(model, "history") and not any(
         isinstance(f.widget, widgets.ManyToManyWidget) for f in fields
     )
+    # Audited rows (members), on PostgreSQL: copied in too, with reserved ids, history and links (``history_copy``).
+    copies_with_history = not copies and history_copy.available(model)
+    # ... sent while the next chunk is checked (``write_behind``).
+    behind = write_behind.WriteBehind() if copies_with_history else None
     repeated = False  # a key seen twice: the import is refused, so nothing more is written
     try:
-        with transaction.atomic():
+        # ``behind`` leaves first: no COPY of the import outlives its transaction.
+        with transaction.atomic(), behind if behind is not None else nullcontext():
             # The import's record (PP-16) first, so the rows can point to it; its counts at the end.
             result.batch = writes.import_batch_record(
                 source=resource.source, user=resource.user, model=model, total_rows=0, new=0, updated=0,
@@ -98,8 +106,6 @@ def records_stream_import(*, resource, stream: RecordStream, dry_run: bool = Fal
             )
             for chunk in _chunks(stream, chunk_size or CHUNK_SIZE):
                 rows = [dict(zip(headers, cells, strict=True)) for _line, cells in chunk]
-                if _any_stored(resource, rows):
-                    raise StoredRecords()
                 resource.prepare_rows(rows)
                 new_objs, many_to_many = [], defaultdict(list)
                 for (line, _cells), row in zip(chunk, rows, strict=True):
@@ -122,6 +128,9 @@ def records_stream_import(*, resource, stream: RecordStream, dry_run: bool = Fal
                     for name, related in m2m.items():
                         many_to_many[name].append((instance, related))
                 result.new += len(new_objs)
+                _wait_behind(behind, result)  # the chunk before stored: this chunk's queries may run
+                if _any_stored(resource, rows):
+                    raise StoredRecords()
                 if result.problems or stream.read_problems or repeated or not new_objs:
                     continue  # nothing will be kept: do not write what the rollback would undo
                 for obj in new_objs:
@@ -131,6 +140,9 @@ def records_stream_import(*, resource, stream: RecordStream, dry_run: bool = Fal
                 try:
                     if copies:
                         writes.records_copy_insert(model=model, objs=new_objs)
+                    elif copies_with_history:
+                        writes.records_copy_insert_with_history(model=model, objs=new_objs, user=resource.user,
+                                                                many_to_many=dict(many_to_many), behind=behind)
                     else:
                         if hasattr(model, "history"):  # no after_write reads these rows' values (members)
                             writes.records_encrypt_for_insert(model=model, objs=new_objs)
@@ -141,6 +153,7 @@ def records_stream_import(*, resource, stream: RecordStream, dry_run: bool = Fal
                 except Exception as exc:  # reported as a problem; the transaction rolls back
                     result.problems.append(_failed(exc))
                     raise _RollBack() from None
+            _wait_behind(behind, result)
             result.problems.extend(_duplicate_problems(lines_of_key, columns))
             result.problems.extend(stream.read_problems)
             if not result.problems:
@@ -160,6 +173,17 @@ def records_stream_import(*, resource, stream: RecordStream, dry_run: bool = Fal
         result.batch = None
     result.problems.sort()
     return result
+
+
+def _wait_behind(behind, result: StreamResult) -> None:
+    """Wait for the chunk ``write_behind`` is sending; its failure is the import's (reported, rolled back)."""
+    if behind is None:
+        return
+    try:
+        behind.wait()
+    except Exception as exc:
+        result.problems.append(_failed(exc))
+        raise _RollBack() from None
 
 
 def _failed(exc: Exception) -> ImportProblem:

@@ -46,9 +46,17 @@ class ChoiceWidget(widgets.Widget):
         self.choices = choices
         #: Per language (labels are translated): lower-case value or label -> value, the first choice winning.
         self._lookup: dict[str | None, dict[str, str]] = {}
+        #: The lookup of the language active at the first cell of an import, not looked up per cell
+        #: (issue 15: ``get_language`` costs more than the rest of ``clean``; a resource, so its
+        #: widgets, is made per import, like ``DateTimeWidget.zone``).
+        self._current: dict[str, str] | None = None
 
     def _values(self) -> dict[str, str]:
-        language = translation.get_language()
+        if self._current is None:
+            self._current = self._values_in(translation.get_language())
+        return self._current
+
+    def _values_in(self, language: str | None) -> dict[str, str]:
         found = self._lookup.get(language)
         if found is None:
             found = {}

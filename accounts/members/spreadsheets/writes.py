@@ -13,7 +13,7 @@ from collections import defaultdict
 from django.db import models, transaction
 from simple_history.models import HistoricalRecords
 
-from accounts.members import bulk_copy
+from accounts.members import bulk_copy, history_copy
 from accounts.members.names import NameSearchField
 from accounts.members.spreadsheets.problems import source_problem
 from accounts.models import ImportBatch, SensitiveAccessLog
@@ -92,6 +92,24 @@ def records_bulk_save(
 def records_copy_insert(*, model: type[models.Model], objs: list[models.Model]) -> None:
     """Insert new rows of a model without history with PostgreSQL's COPY (``accounts.members.bulk_copy``)."""
     bulk_copy.copy_insert(model=model, objs=objs)
+
+
+def records_copy_insert_with_history(
+    *, model: type[models.Model], objs: list[models.Model], user=None,
+    many_to_many: dict[str, list[tuple[models.Model, list[models.Model]]]] | None = None, behind=None,
+) -> None:
+    """New rows of an audited model, their history and many-to-many links by COPY (``accounts.members.history_copy``).
+
+    What ``records_bulk_save`` writes for new rows (the same values, history rows and links), on
+    PostgreSQL, for a model ``history_copy.available`` accepts. With ``behind``
+    (``accounts.members.spreadsheets.write_behind.WriteBehind``) the COPYs are sent in the background.
+    """
+    if behind is None:
+        history_copy.copy_insert_with_history(model=model, objs=objs, user=user, reason=HISTORY_REASON,
+                                              many_to_many=many_to_many)
+    else:
+        behind.submit(history_copy.prepare_copies(model=model, objs=objs, user=user, reason=HISTORY_REASON,
+                                                  many_to_many=many_to_many))
 
 
 def records_encrypt_for_insert(*, model: type[models.Model], objs: list[models.Model]) -> None:
