@@ -8,12 +8,12 @@ Design decision 8 (bad input gets a clear error and loses nothing):
   number as in the file (header = line 1), the column and the reason, never with the value.
 - Keys must be unique inside one file (member number, order number, related-person id).
 - Existing records are loaded for the whole file in one query per 5,000 keys
-  (``KeyedInstanceLoader``); rows are written with ``bulk_create``/``bulk_update`` and their audit
+  (``instance_loading.KeyedInstanceLoader``); rows are written with ``bulk_create``/``bulk_update`` and their audit
   history in bulk (``accounts.members.spreadsheets.writes``).
 - Encrypted fields take plaintext in and out; blind indexes and ciphertext are never columns.
 - Exports escape spreadsheet formulas (``accounts.members.spreadsheets.cells``) and mask sensitive columns
   unless the user may reveal them (PP-25); an unmasked export writes one access-log row. The import
-  preview always compares masked values (``MaskedDiff``).
+  preview always compares masked values (``previews.MaskedDiff``).
 
 One resource per record kind builds on it: ``accounts.members.spreadsheets.members``,
 ``related_persons`` and ``transactions``.
@@ -23,131 +23,22 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from django.core.exceptions import NON_FIELD_ERRORS, ObjectDoesNotExist, ValidationError
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from import_export import resources, widgets
-from import_export.instance_loaders import ModelInstanceLoader
-from import_export.resources import Diff
-from import_export.results import Error, Result
 
 from accounts.members.spreadsheets import row_checks, writes
 from accounts.members.spreadsheets.cells import cell_text, escape_formula
-from accounts.members.spreadsheets.problems import ImportFileProblem, ImportProblem, column_label, source_problem
+from accounts.members.spreadsheets.import_results import ImportResult
+from accounts.members.spreadsheets.instance_loading import KeyedInstanceLoader
+from accounts.members.spreadsheets.previews import MaskedDiff
+from accounts.members.spreadsheets.problems import ImportProblem, column_label, source_problem
 from accounts.models import ImportBatch
-from accounts.privacy import children, crypto, datamap
-from accounts.privacy.fields import BlindIndexField
+from accounts.privacy import children, datamap
 from accounts.privacy.masking import mask_value
 from accounts.privacy.reveal import REVEAL_PERMISSION
-from accounts.progress import chunked
-
-
-class ImportResult(Result):
-    """The library's result plus file line numbers and column names for the error report."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        #: File line of each data row (index 0 = first data row).
-        self.line_numbers: list[int] = []
-        #: Model attribute or field name -> column name in the file.
-        self.columns: dict[str, str] = {}
-
-    def add_file_problem(self, problem: ImportProblem) -> None:
-        # A base error makes ``has_errors()`` true, which is what makes the library roll back.
-        self.append_base_error(Error(ImportFileProblem(problem)))
-
-    def line_of(self, number: int) -> int:
-        """File line of the library's 1-based data row number."""
-        if 0 < number <= len(self.line_numbers):
-            return self.line_numbers[number - 1]
-        return number + 1
-
-    @property
-    def problems(self) -> list[ImportProblem]:
-        found: list[ImportProblem] = []
-        for error in self.base_errors:
-            if isinstance(error.error, ImportFileProblem):
-                found.append(error.error.problem)
-            else:
-                # Database errors can quote values: name the kind of error only.
-                kind = type(error.error).__name__
-                found.append(ImportProblem(0, "", _("The import failed (%(kind)s); nothing was written.")
-                                           % {"kind": kind}))
-        for row in self.error_rows:
-            for error in row.errors:
-                found.append(
-                    ImportProblem(self.line_of(row.number), "", _("Unexpected error (%(kind)s).")
-                                 % {"kind": type(error.error).__name__})
-                )
-        for row in self.invalid_rows:
-            line = self.line_of(row.number)
-            for name, messages in row.error_dict.items():
-                column = "" if name == NON_FIELD_ERRORS else self.columns.get(name, name)
-                found.extend(ImportProblem(line, column, str(message)) for message in messages)
-        return sorted(found)
-
-
-
-class KeyedInstanceLoader(ModelInstanceLoader):
-    """Loads the existing records a file names in one query per 5,000 keys (not one per row).
-
-    Tolerates bad keys: the row that holds one gets a field error instead of stopping the import.
-    """
-
-    def __init__(self, resource, dataset=None):
-        super().__init__(resource, dataset)
-        self.key_field = resource.fields[resource.get_import_id_fields()[0]]
-        keys = set()
-        if dataset is not None and self.key_field.column_name in (dataset.headers or []):
-            for value in dataset[self.key_field.column_name]:
-                key = self._key(value)
-                if key not in (None, ""):
-                    keys.add(key)
-        self.instances = {}
-        index = self._blind_index_of(self.key_field.attribute)
-        for chunk in chunked(sorted(keys, key=str), 5000):
-            if index is None:
-                found = self.get_queryset().filter(**{f"{self.key_field.attribute}__in": chunk})
-            else:  # an encrypted key (the order number): matched through its blind index
-                hashes = [crypto.blind_index(index.kind, str(key)) for key in chunk]
-                found = self.get_queryset().filter(**{f"{index.name}__in": hashes})
-            for instance in found:
-                self.instances[getattr(instance, self.key_field.attribute)] = instance
-
-    def _blind_index_of(self, attribute: str) -> BlindIndexField | None:
-        for model_field in self.resource._meta.model._meta.concrete_fields:
-            if isinstance(model_field, BlindIndexField) and model_field.source == attribute:
-                return model_field
-        return None
-
-    def _key(self, value):
-        try:
-            return self.key_field.widget.clean(value)
-        except (ValueError, TypeError, ArithmeticError):
-            return None
-
-    def get_instance(self, row):
-        return self.instances.get(self._key(row.get(self.key_field.column_name)))
-
-
-class MaskedDiff(Diff):
-    """The import preview compares masked values: a preview is no place to reveal (PP-25).
-
-    (The library's ``Diff`` calls ``Diff._read_field_values`` by name, so both ends are overridden.)
-    """
-
-    def __init__(self, resource, instance, new):
-        self.left = self._masked_values(resource, instance)
-        self.right = []
-        self.new = new
-
-    def compare_with(self, resource, instance):
-        self.right = self._masked_values(resource, instance)
-
-    @staticmethod
-    def _masked_values(resource, instance) -> list[str]:
-        return [resource.preview_value(field, instance) for field in resource.get_import_fields()]
 
 
 class RecordResource(resources.ModelResource):
