@@ -91,7 +91,11 @@ class VolumeTotals:
         self.totals = _new_totals()
 
     def add(self, records: Iterable[TransactionRecord]) -> None:
-        _sum_into(self.totals, ((r.member_id, r.order_time, r.amount) for r in records))
+        self.add_values((r.member_id, r.order_time, r.amount) for r in records)
+
+    def add_values(self, rows: Iterable[tuple[int, datetime.datetime, Decimal]]) -> None:
+        """``add`` of ``(member id, order time, amount)`` values (the column-oriented import, no instances)."""
+        _sum_into(self.totals, rows)
         if len(self.totals) > self.max_days:
             self.flush()
 
