@@ -13,6 +13,7 @@ from decimal import Decimal
 
 import pytest
 
+from accounts.members import volumes
 from accounts.members.spreadsheets import columnar, imports, order_columns, streaming
 from accounts.members.spreadsheets.transactions import TransactionRecordResource
 from accounts.models import ImportBatch, MemberDailyVolume, ProductLine, TransactionRecord
@@ -170,3 +171,26 @@ def test_a_plan_refuses_a_model_it_does_not_know(members):
     assert isinstance(columnar.plan_for(resource, HEADER), order_columns.OrderColumns)
     resource.column_plan = None
     assert columnar.plan_for(resource, HEADER) is None
+
+
+def test_pp10_daily_volumes_written_early_are_the_row_by_row_paths(tmp_path, members, monkeypatch):
+    """Past ``volumes.MAX_DAYS`` member-days the sums are written between chunks (never while a COPY is open):
+    the same days, orders and amounts as the row-by-row path."""
+    monkeypatch.setattr(volumes, "MAX_DAYS", 3)
+    monkeypatch.setattr(streaming, "CHUNK_SIZE", 8)
+    monkeypatch.setattr(columnar, "PART_SIZE", 3)
+    one, two = members["one"].member_number, members["two"].member_number
+    rows = [_row(i, one if i % 3 else two, order_time=f"2025-06-{1 + i % 9:02d} 12:00:00", amount=f"{i}.50",
+                 product_line="" if i % 3 else "spot") for i in range(40)]
+
+    def days():
+        return sorted(MemberDailyVolume.objects.values_list("member_id", "day", "orders", "amount"))
+
+    assert _import(tmp_path, rows, columns=False, monkeypatch=monkeypatch).problems == []
+    monkeypatch.setattr(volumes, "MAX_DAYS", 3)
+    by_rows = days()
+    TransactionRecord.objects.all().delete()
+    MemberDailyVolume.objects.all().delete()
+
+    assert _import(tmp_path, rows).problems == []
+    assert days() == by_rows and len(by_rows) == 9  # three times MAX_DAYS: written early twice

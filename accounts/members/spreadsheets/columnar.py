@@ -17,9 +17,10 @@ streaming, chunks, queries per chunk, problems and all-or-nothing. For each chun
    and message, is the general path's, never the value;
 3. while nothing is wrong, each part is written at once: encrypted columns a column at a time
    (``crypto.encrypt_many``), the rows as text into one ``COPY`` per chunk (PostgreSQL; the server
-   stores a part while the next one is checked), or ``bulk_create`` elsewhere; the plan feeds what
-   the rows add to (``written``: the daily volumes), and after the last chunk the resource's
-   ``after_stream``.
+   stores a part while the next one is checked), or ``bulk_create`` elsewhere; the plan sums what
+   the rows add to (``written``: the daily volumes) and, once the chunk's COPY is closed (no query
+   can run while it is open), may write the sums (``chunk_written``); after the last chunk, the
+   resource's ``after_stream``.
 
 One transaction, rolled back on any problem, for a dry run (which does the same work, so it is as
 fast), or on a database error: all or nothing.
@@ -87,7 +88,7 @@ def records_columnar_import(*, resource, plan, stream: RecordStream, dry_run: bo
             for chunk in streaming._chunks(stream, chunk_size or streaming.CHUNK_SIZE):
                 texts = [cell_text(cells[key_at]) for _line, cells in chunk]
                 hashes = [crypto.blind_index(index.kind, text) if text else None for text in texts] if index else texts
-                if bulk_lookup.any_row_where_in(model, index.name if index else key_field.attribute, hashes):
+                if _any_stored(model, index, key_field.attribute, hashes):
                     raise streaming.StoredRecords()
                 plan.prepare(chunk)
                 for (line, _cells), text in zip(chunk, texts, strict=True):
@@ -104,6 +105,12 @@ def records_columnar_import(*, resource, plan, stream: RecordStream, dry_run: bo
                         except Exception as exc:  # reported as a problem; the transaction rolls back
                             result.problems.append(streaming._failed(exc))
                             raise streaming._RollBack() from None
+                if not result.problems:
+                    try:
+                        plan.chunk_written()  # queries again, once the COPY is closed
+                    except Exception as exc:  # reported as a problem; the transaction rolls back
+                        result.problems.append(streaming._failed(exc))
+                        raise streaming._RollBack() from None
             result.problems.extend(keys.problems(columns))
             result.problems.extend(stream.read_problems)
             if not result.problems:
@@ -123,6 +130,24 @@ def records_columnar_import(*, resource, plan, stream: RecordStream, dry_run: bo
         result.batch = None
     result.problems.sort()
     return result
+
+
+def _any_stored(model, index: BlindIndexField | None, attribute: str, keys: list) -> bool:
+    """Whether a key (by its blind index) is already stored: one query.
+
+    Blind indexes are hex: on PostgreSQL they go as one array literal, which psycopg sends as it is,
+    instead of adapting a list of 5,000 strings one by one (``bulk_lookup`` for any other key).
+    """
+    if index is None or not bulk_copy.available():
+        return bulk_lookup.any_row_where_in(model, index.name if index else attribute, keys)
+    hashes = sorted({key for key in keys if key})
+    if not hashes:
+        return False
+    statement = sql.SQL("SELECT EXISTS (SELECT 1 FROM {} WHERE {} = ANY(%s::text[]))").format(
+        sql.Identifier(model._meta.db_table), sql.Identifier(index.column))
+    with connection.cursor() as cursor:
+        cursor.execute(statement.as_string(cursor.connection), ["{" + ",".join(hashes) + "}"])
+        return bool(cursor.fetchone()[0])
 
 
 def _checked_part(resource, plan, row_plan, headers, columns, part, result) -> list[tuple | None]:

@@ -159,9 +159,12 @@ class OrderColumns:
         return tuple(values[name] for name in ATTNAMES)
 
     def written(self, rows: list[tuple]) -> None:
-        """What the written rows feed: the import's daily volumes (``TransactionRecordResource.after_write``)."""
-        totals = self.resource.stream_volumes
-        totals.add_values((row[0], row[2], row[6]) for row in rows)
+        """What the written rows feed, summed (the chunk's COPY is still open: no query here)."""
+        self.resource.stream_volumes.add_values((row[0], row[2], row[6]) for row in rows)
+
+    def chunk_written(self) -> None:
+        """After a chunk's COPY: the daily volumes summed so far written once they are many (bounded memory)."""
+        self.resource.stream_volumes.flush_if_full()
 
 
 class NotColumnar(Exception):
