@@ -153,6 +153,8 @@ def _any_stored(model, index: BlindIndexField | None, attribute: str, keys: list
 def _checked_part(resource, plan, row_plan, headers, columns, part, result) -> list[tuple | None]:
     """The part's rows ready to store (None for a row with a problem), its problems added to ``result``."""
     rows, slow = plan.checked(part)
+    if slow:
+        plan.before_general(part, slow)
     for i in slow:
         line, cells = part[i]
         instance, _m2m, errors = streaming._row_instance(resource, dict(zip(headers, cells, strict=True)), row_plan)
@@ -265,7 +267,7 @@ class _CopySink:
             self._cursor = connection.cursor()
             self._copy_context = self._cursor.cursor.copy(self.writer.statement)
             self._copy = self._copy_context.__enter__()
-        text = "".join(["\t".join(map(_copy_text, row)) + "\n" for row in zip(*columns, strict=True)])
+        text = "\n".join(map("\t".join, zip(*map(_copy_column, columns), strict=True))) + "\n"
         with connection.wrap_database_errors:
             self._copy.write(text.encode())
 
@@ -312,6 +314,18 @@ def _as_tokens(writer: _Writer, objs: list) -> list:
 
 
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_column(values: list) -> list[str]:
+    """A column's values in COPY's text format, converted by type a column at a time where it can be."""
+    kinds = {value.__class__ for value in values}
+    if kinds == {str}:
+        joined = "".join(values)
+        if not ("\\" in joined or "\t" in joined or "\n" in joined or "\r" in joined):
+            return values  # tokens, blind indexes, plain text: nothing to escape
+    elif kinds == {int}:
+        return list(map(str, values))
+    return [_copy_text(value) for value in values]
 
 
 def _copy_text(value) -> str:

@@ -33,14 +33,18 @@ from decimal import Decimal, InvalidOperation
 from django.db import models
 from django.utils import timezone
 
+from accounts.members import bulk_lookup, volumes
 from accounts.members.spreadsheets import row_checks
-from accounts.models import ProductLine
+from accounts.members.spreadsheets.cells import cell_text
+from accounts.models import Member, ProductLine
 
 _UTC = datetime.UTC
 
 #: The model attributes of a checked row, in this order (``OrderColumns.attnames``).
 ATTNAMES = ("member_id", "order_number", "order_time", "counterparty_nickname", "asset_type", "quantity", "amount",
             "product_line_id")
+#: What the resource reads of a member the file names (``widgets.members_by_number``).
+_MEMBER_FIELDS = ("id", "member_number", "kind")
 #: Fields the plan does not set from a cell: derived (blind index), set at write time (import), the key.
 _NOT_CHECKED = {"id", "order_number_bidx", "import_batch"}
 
@@ -81,15 +85,30 @@ class OrderColumns:
         self.choices = resource.fields["asset_type"].widget._values()
         self.line_widget = resource.fields["product_line"].widget
         self.members: dict = {}
+        self.member_rows: dict = {}
         self.lines_of: dict = {}
 
     # --- Per chunk -----------------------------------------------------------------------------
     def prepare(self, chunk: list) -> None:
-        """The chunk's members and their product lines, through the resource (the general path's look-ups)."""
+        """The chunk's members and their product lines: the resource's queries (``prepare_rows``), as tuples.
+
+        ``members_by_number`` and ``member_product_lines`` read the same rows; a ``Member`` is made
+        only for a row checked the general way (``before_general``): no instance per good row.
+        """
         at = self.position["member_number"]
-        self.resource.prepare_rows([{"member_number": cells[at]} for _line, cells in chunk])
-        self.members = self.resource.fields["member"].widget.members
-        self.lines_of = self.resource.lines_of
+        found = bulk_lookup.rows_where_in(Member, list(_MEMBER_FIELDS), "member_number",
+                                          {cell_text(cells[at]) for _line, cells in chunk})
+        self.member_rows = {values[1]: values for values in found}
+        self.members = {number: values[0] for number, values in self.member_rows.items()}
+        self.lines_of = {member_id: [] for member_id in self.members.values()}
+        if self.lines_of:
+            lines = {line.pk: line for line in ProductLine.objects.all()}
+            links = sorted(bulk_lookup.rows_where_in(Member.product_lines.through, ["id", "member", "productline"],
+                                                     "member", self.lines_of))
+            for _link, member_id, line_id in links:  # in the order the links were made, as the resource reads them
+                self.lines_of[member_id].append(lines[line_id])
+        if self.resource.stream_volumes is None:
+            self.resource.stream_volumes = volumes.VolumeTotals()
         if "product_line" in self.position and self.line_widget.by_code is None:
             # What the widget reads at its first code (one query per import), read before the chunk's COPY opens.
             self.line_widget.by_code = {line.code: line for line in ProductLine.objects.all()}
@@ -131,7 +150,7 @@ class OrderColumns:
                         code = _text(code, blank=True)
                         if code:
                             line = by_code[code]
-                lines = lines_of.get(member.pk, ())
+                lines = lines_of.get(member, ())
                 if line is None:
                     if len(lines) != 1:
                         raise _Slow
@@ -149,8 +168,20 @@ class OrderColumns:
                 rows.append(None)
                 slow.append(index)
                 continue
-            rows.append((member.pk, number, moment, nickname, asset, quantity, amount, line.pk))
+            rows.append((member, number, moment, nickname, asset, quantity, amount, line.pk))
         return rows, slow
+
+    def before_general(self, part: list, slow: list[int]) -> None:
+        """The resource's state for checking these rows the general way: their members, the chunk's lines."""
+        at = self.position["member_number"]
+        alias = Member.objects.db
+        members = {}
+        for i in slow:
+            values = self.member_rows.get(cell_text(part[i][1][at]))
+            if values is not None:
+                members[values[1]] = Member.from_db(alias, list(_MEMBER_FIELDS), values)
+        self.resource.fields["member"].widget.members = members
+        self.resource.lines_of = self.lines_of
 
     @staticmethod
     def from_instance(instance) -> tuple:
