@@ -92,7 +92,9 @@ def test_pp16_a_streamed_import_keeps_python_memory_bounded_whatever_the_file_si
             assert (report.new, report.problems) == (6000, [])
 
     streamed, whole = peak(500), peak(10_000)
-    assert streamed < whole / 3, (streamed, whole)
+    # The column path holds no instance per row, so the whole file costs less than it did (about 7 MiB, was 18):
+    # still more than twice the streamed peak, which a file this small fills with what every import holds.
+    assert streamed < whole / 2, (streamed, whole)
     assert TransactionRecord.objects.count() == 0  # dry runs
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import tablib
 from django.utils.translation import gettext as _
 
-from accounts.members.spreadsheets import encodings, streaming
+from accounts.members.spreadsheets import columnar, encodings, streaming
 from accounts.members.spreadsheets.formats import (
     FORMATS,
     TEXT_FORMATS,
@@ -134,7 +134,12 @@ def records_import_stream(
         if stream.headers and not (source_problem(source) or resource.header_problems(stream.headers)):
             resource._columns = set(stream.headers)
             try:
-                fast = streaming.records_stream_import(resource=resource, stream=stream, dry_run=dry_run)
+                plan = columnar.plan_for(resource, stream.headers)  # no model instance per good row
+                if plan is not None:
+                    fast = columnar.records_columnar_import(resource=resource, plan=plan, stream=stream,
+                                                            dry_run=dry_run)
+                else:
+                    fast = streaming.records_stream_import(resource=resource, stream=stream, dry_run=dry_run)
             except streaming.StoredRecords:
                 pass
             else:

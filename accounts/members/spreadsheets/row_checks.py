@@ -90,6 +90,11 @@ def _compiled(model: type[models.Model]) -> tuple:
     return tuple((field, _fast_check(field)) for field in model._meta.fields if not field.generated)
 
 
+def field_checks(model: type[models.Model]) -> dict:
+    """Per field name, the compiled first look at a value (True: valid and kept as it is), or None (``Field.clean``)."""
+    return {field.name: check for field, check in _compiled(model)}
+
+
 def model_field_errors(instance: models.Model, exclude: set[str]) -> dict[str, list]:
     """``full_clean(exclude=exclude, validate_unique=False, validate_constraints=False)``'s errors, by field name.
 

@@ -15,7 +15,7 @@ from import_export.fields import Field
 
 from accounts.members import volumes
 from accounts.members.choices import AssetType
-from accounts.members.spreadsheets import instances
+from accounts.members.spreadsheets import instances, order_columns
 from accounts.members.spreadsheets.cells import cell_text
 from accounts.members.spreadsheets.resource import RecordResource
 from accounts.members.spreadsheets.widgets import (
@@ -74,6 +74,8 @@ class TransactionRecordResource(RecordResource):
         self.lines_of = member_product_lines(members)
 
     streams = True
+    #: New orders are checked a column at a time (``spreadsheets.columnar``), no instance per good row.
+    column_plan = order_columns.OrderColumns
 
     def prepare_rows(self, rows: list[dict]) -> None:
         if self.stream_volumes is None:
