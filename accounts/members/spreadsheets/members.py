@@ -58,12 +58,13 @@ def _email_problem(value: str) -> str | None:
 
 
 _PHONE = re.compile(r"^\+?[0-9 ().\-/]+$")
+_NOT_DIGIT = re.compile(r"\D")
 
 
 def _phone_problem(value: str) -> str | None:
     if not value:
         return None
-    digits = sum(ch.isdigit() for ch in value)
+    digits = len(_NOT_DIGIT.sub("", value))
     if not _PHONE.match(value) or not 6 <= digits <= 15:
         return _("Enter a phone number: 6 to 15 digits, optionally with +, spaces, dashes or parentheses.")
     return None

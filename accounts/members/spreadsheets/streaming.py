@@ -133,10 +133,11 @@ def records_stream_import(*, resource, stream: RecordStream, dry_run: bool = Fal
                     raise StoredRecords()
                 if result.problems or stream.read_problems or repeated or not new_objs:
                     continue  # nothing will be kept: do not write what the rollback would undo
+                batch_field = model._meta.get_field("import_batch") if resource.links_batch else None
                 for obj in new_objs:
                     resource.prepare_for_write(obj)
-                    if resource.links_batch:
-                        obj.import_batch = result.batch
+                    if batch_field is not None:  # ``obj.import_batch = batch`` without the descriptor's checks
+                        instances.set_related(obj, batch_field, result.batch)
                 try:
                     if copies:
                         writes.records_copy_insert(model=model, objs=new_objs)
