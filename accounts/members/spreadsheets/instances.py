@@ -59,10 +59,15 @@ def instance_factory(model: type[models.Model]) -> Callable[[], models.Model]:
     return make
 
 
-def set_related(instance: models.Model, field: models.ForeignKey, obj: models.Model | None) -> None:
-    """``instance.<field> = obj`` for a plain foreign key and a stored ``obj`` of its model (or None)."""
+def set_related(instance: models.Model, field: models.ForeignKey, obj: models.Model | None,
+                db: str | None = None) -> None:
+    """``instance.<field> = obj`` for a plain foreign key and a stored ``obj`` of its model (or None).
+
+    ``db``: the database the router chose for the instance's model, when the caller asked it once for many.
+    """
     if obj is not None and instance._state.db is None:
-        instance._state.db = router.db_for_write(type(instance), instance=obj)  # as the descriptor does
+        # As the descriptor does.
+        instance._state.db = db or router.db_for_write(type(instance), instance=obj)
     instance.__dict__[field.attname] = None if obj is None else getattr(obj, field.target_field.attname)
     instance._state.fields_cache[field.name] = obj
 

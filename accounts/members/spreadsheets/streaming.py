@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 
 from django.core.exceptions import NON_FIELD_ERRORS, ObjectDoesNotExist, ValidationError
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, router, transaction
 from django.utils.translation import gettext as _
 from import_export import widgets
 from import_export.fields import NOT_PROVIDED
@@ -134,10 +134,11 @@ def records_stream_import(*, resource, stream: RecordStream, dry_run: bool = Fal
                 if result.problems or stream.read_problems or repeated or not new_objs:
                     continue  # nothing will be kept: do not write what the rollback would undo
                 batch_field = model._meta.get_field("import_batch") if resource.links_batch else None
+                db = router.db_for_write(model, instance=result.batch)  # asked once, not per row
                 for obj in new_objs:
                     resource.prepare_for_write(obj)
                     if batch_field is not None:  # ``obj.import_batch = batch`` without the descriptor's checks
-                        instances.set_related(obj, batch_field, result.batch)
+                        instances.set_related(obj, batch_field, result.batch, db=db)
                 try:
                     if copies:
                         writes.records_copy_insert(model=model, objs=new_objs)
