@@ -100,7 +100,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--members", type=int, default=20_000)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--chunk-size", type=int, default=200)
+    parser.add_argument("--chunk-size", type=int, default=0, help="Members per chunk (default: ERASURE_CHUNK_SIZE).")
     parser.add_argument("--naive-sample", type=int, default=200)
     parser.add_argument("--reuse-seed", action="store_true", help="Keep the seeded template from a previous run.")
     parser.add_argument("--claim", type=int, default=0, help=argparse.SUPPRESS)  # a worker process
@@ -114,6 +114,7 @@ def main() -> None:
     from django.conf import settings
     from django.db import connections
 
+    args.chunk_size = args.chunk_size or settings.ERASURE_CHUNK_SIZE
     work = settings.DATABASES["default"]["NAME"]
     template = work + base.SEED_DB_SUFFIX
     if not (args.reuse_seed and base._seed_exists(template) and base.MEDIA_SEED.exists()):
