@@ -30,6 +30,7 @@ from django.db import connection, transaction
 from django.utils.translation import gettext as _
 
 from accounts.members import bulk_copy
+from accounts.members.bulk_lookup import array_text
 from accounts.members.models import MemberDailyVolume, TransactionRecord
 
 DEFAULT_CHUNK_SIZE = 2000
@@ -126,11 +127,6 @@ SET orders = {table}.orders + EXCLUDED.orders, amount = {table}.amount + EXCLUDE
 """
 
 
-def _array_text(values: Iterable) -> str:
-    """A PostgreSQL array literal of ints, dates or decimals (their ``str`` has no character to quote)."""
-    return "{" + ",".join(map(str, values)) + "}"
-
-
 def _add_totals(totals: dict[Key, list], *, new_members: bool = False) -> None:
     if not totals:
         return
@@ -140,8 +136,8 @@ def _add_totals(totals: dict[Key, list], *, new_members: bool = False) -> None:
         # list element by element, which cost more than the upsert's own Python (issue 15).
         with connection.cursor() as cursor:
             cursor.execute(_UPSERT.format(table=connection.ops.quote_name(MemberDailyVolume._meta.db_table)), [
-                _array_text(member_id for member_id, _day in keys), _array_text(day for _member, day in keys),
-                _array_text(totals[key][0] for key in keys), _array_text(totals[key][1] for key in keys),
+                array_text(member_id for member_id, _day in keys), array_text(day for _member, day in keys),
+                array_text(totals[key][0] for key in keys), array_text(totals[key][1] for key in keys),
             ])
         return
     existing = {}

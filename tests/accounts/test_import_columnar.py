@@ -133,8 +133,8 @@ def test_pp13_the_column_path_stores_what_the_row_by_row_path_stores(tmp_path, m
 def test_pp16_good_rows_take_the_column_path_and_a_dry_run_keeps_nothing(tmp_path, members, monkeypatch):
     """No instance per good row (the general check is not called), and a dry run rolls everything back."""
     calls = []
-    real = streaming._row_instance
-    monkeypatch.setattr(streaming, "_row_instance", lambda *a: calls.append(1) or real(*a))
+    real = streaming.row_instance
+    monkeypatch.setattr(streaming, "row_instance", lambda *a: calls.append(1) or real(*a))
     one = members["one"].member_number
     rows = [_row(i, one, amount=f"{i}.25", order_time=f"2025-04-{1 + i % 28:02d} 09:00:00") for i in range(40)]
 

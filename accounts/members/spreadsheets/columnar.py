@@ -12,7 +12,7 @@ streaming, chunks, queries per chunk, problems and all-or-nothing. For each chun
    written; keys repeated inside the file are reported on every line that has them;
 2. the plan loads what the chunk refers to (the resource's own look-ups) and, a part of
    ``PART_SIZE`` rows at a time, vouches for the rows whose every cell is certainly good, as
-   values ready to store; every other row is checked the general way (``streaming._row_instance``:
+   values ready to store; every other row is checked the general way (``streaming.row_instance``:
    the resource's widgets, ``row_checks``, ``record_checks``), so each problem, its line, column
    and message, is the general path's, never the value;
 3. while nothing is wrong, each part is written at once: encrypted columns a column at a time
@@ -32,7 +32,6 @@ import datetime
 from collections import defaultdict
 from decimal import Decimal
 
-from django.core.exceptions import NON_FIELD_ERRORS
 from django.db import DatabaseError, connection, transaction
 from psycopg import sql
 
@@ -69,13 +68,12 @@ def records_columnar_import(*, resource, plan, stream: RecordStream, dry_run: bo
     model = resource._meta.model
     headers = stream.headers
     fields = [f for f in resource.get_import_fields() if f.column_name in headers]
-    columns = {name: f.column_name for name, f in resource.fields.items()}
-    columns.update({f.attribute: f.column_name for f in resource.fields.values() if f.attribute})
+    columns = streaming.column_names(resource)
     key_field = resource.fields[resource.key_field_name]
     key_at = headers.index(key_field.column_name)
     index = next((f for f in model._meta.concrete_fields
                   if isinstance(f, BlindIndexField) and f.source == key_field.attribute), None)
-    row_plan = streaming._row_plan(resource, fields)
+    row_plan = streaming.row_plan_of(resource, fields)
     writer = _Writer(model, plan.attnames, index)
     keys = _Keys(key_field.attribute)
     try:
@@ -85,10 +83,10 @@ def records_columnar_import(*, resource, plan, stream: RecordStream, dry_run: bo
                 unchanged=0,
             )
             writer.batch_id = result.batch.pk if resource.links_batch else None
-            for chunk in streaming._chunks(stream, chunk_size or streaming.CHUNK_SIZE):
+            for chunk in streaming.chunks(stream, chunk_size or streaming.CHUNK_SIZE):
                 texts = [cell_text(cells[key_at]) for _line, cells in chunk]
                 hashes = [crypto.blind_index(index.kind, text) if text else None for text in texts] if index else texts
-                if _any_stored(model, index, key_field.attribute, hashes):
+                if bulk_lookup.any_row_where_in(model, index.name if index else key_field.attribute, hashes):
                     raise streaming.StoredRecords()
                 plan.prepare(chunk)
                 for (line, _cells), text in zip(chunk, texts, strict=True):
@@ -103,51 +101,33 @@ def records_columnar_import(*, resource, plan, stream: RecordStream, dry_run: bo
                             sink(rows, hashes[start:start + PART_SIZE])
                             plan.written([row for row in rows if row is not None])
                         except Exception as exc:  # reported as a problem; the transaction rolls back
-                            result.problems.append(streaming._failed(exc))
-                            raise streaming._RollBack() from None
+                            result.problems.append(streaming.failed_problem(exc))
+                            raise streaming.RollBack() from None
                 if not result.problems:
                     try:
                         plan.chunk_written()  # queries again, once the COPY is closed
                     except Exception as exc:  # reported as a problem; the transaction rolls back
-                        result.problems.append(streaming._failed(exc))
-                        raise streaming._RollBack() from None
+                        result.problems.append(streaming.failed_problem(exc))
+                        raise streaming.RollBack() from None
             result.problems.extend(keys.problems(columns))
             result.problems.extend(stream.read_problems)
             if not result.problems:
                 try:
                     resource.after_stream()  # what the chunks feed once (the daily volumes)
                 except Exception as exc:  # reported as a problem; the transaction rolls back
-                    result.problems.append(streaming._failed(exc))
-                    raise streaming._RollBack() from None
+                    result.problems.append(streaming.failed_problem(exc))
+                    raise streaming.RollBack() from None
             writes.import_batch_counts(batch=result.batch, total_rows=result.total_rows, new=result.new)
             if result.problems or dry_run:
-                raise streaming._RollBack()
-    except streaming._RollBack:
+                raise streaming.RollBack()
+    except streaming.RollBack:
         pass
     except DatabaseError as exc:
-        result.problems.append(streaming._failed(exc))
+        result.problems.append(streaming.failed_problem(exc))
     if result.problems or dry_run:
         result.batch = None
     result.problems.sort()
     return result
-
-
-def _any_stored(model, index: BlindIndexField | None, attribute: str, keys: list) -> bool:
-    """Whether a key (by its blind index) is already stored: one query.
-
-    Blind indexes are hex: on PostgreSQL they go as one array literal, which psycopg sends as it is,
-    instead of adapting a list of 5,000 strings one by one (``bulk_lookup`` for any other key).
-    """
-    if index is None or not bulk_copy.available():
-        return bulk_lookup.any_row_where_in(model, index.name if index else attribute, keys)
-    hashes = sorted({key for key in keys if key})
-    if not hashes:
-        return False
-    statement = sql.SQL("SELECT EXISTS (SELECT 1 FROM {} WHERE {} = ANY(%s::text[]))").format(
-        sql.Identifier(model._meta.db_table), sql.Identifier(index.column))
-    with connection.cursor() as cursor:
-        cursor.execute(statement.as_string(cursor.connection), ["{" + ",".join(hashes) + "}"])
-        return bool(cursor.fetchone()[0])
 
 
 def _checked_part(resource, plan, row_plan, headers, columns, part, result) -> list[tuple | None]:
@@ -157,11 +137,9 @@ def _checked_part(resource, plan, row_plan, headers, columns, part, result) -> l
         plan.before_general(part, slow)
     for i in slow:
         line, cells = part[i]
-        instance, _m2m, errors = streaming._row_instance(resource, dict(zip(headers, cells, strict=True)), row_plan)
+        instance, _m2m, errors = streaming.row_instance(resource, dict(zip(headers, cells, strict=True)), row_plan)
         if errors:
-            for name, messages in errors.items():
-                column = "" if name == NON_FIELD_ERRORS else columns.get(name, name)
-                result.problems.extend(ImportProblem(line, column, str(m)) for m in messages)
+            result.problems.extend(streaming.problems_of(line, errors, columns))
         else:
             rows[i] = plan.from_instance(instance)
     result.total_rows += len(part)
@@ -192,7 +170,7 @@ class _Keys:
             self.repeated = True
 
     def problems(self, columns) -> list[ImportProblem]:
-        return streaming._duplicate_problems({self.attribute: self.lines}, columns)
+        return streaming.duplicate_problems({self.attribute: self.lines}, columns)
 
 
 class _Writer:

@@ -52,7 +52,7 @@ class StoredRecords(Exception):
     """The file names a record that is already stored: the general path decides (update, skip, refuse)."""
 
 
-class _RollBack(Exception):
+class RollBack(Exception):
     """Leaves the import's transaction without keeping anything (a problem, or a dry run)."""
 
 
@@ -64,7 +64,7 @@ class StreamResult:
     batch: object = None
 
 
-def _chunks(stream: RecordStream, size: int):
+def chunks(stream: RecordStream, size: int):
     records = iter(stream)
     while chunk := list(islice(records, size)):
         yield chunk
@@ -80,13 +80,12 @@ def records_stream_import(*, resource, stream: RecordStream, dry_run: bool = Fal
     model = resource._meta.model
     headers = stream.headers
     fields = [f for f in resource.get_import_fields() if f.column_name in headers]
-    columns = {name: f.column_name for name, f in resource.fields.items()}
-    columns.update({f.attribute: f.column_name for f in resource.fields.values() if f.attribute})
+    columns = column_names(resource)
     unique = [resource.fields[name] for name in resource.unique_columns()
               if resource.fields[name].column_name in headers]
     lines_of_key: dict[str, dict[str, list[int]]] = {f.attribute: defaultdict(list) for f in unique}
     update_fields = resource.update_fields()
-    plan = _row_plan(resource, fields)
+    plan = row_plan_of(resource, fields)
     # Rows without history or many-to-many values, on PostgreSQL, are copied in (no primary keys needed).
     copies = bulk_copy.available() and not hasattr(model, "history") and not any(
         isinstance(f.widget, widgets.ManyToManyWidget) for f in fields
@@ -104,7 +103,7 @@ def records_stream_import(*, resource, stream: RecordStream, dry_run: bool = Fal
                 source=resource.source, user=resource.user, model=model, total_rows=0, new=0, updated=0,
                 unchanged=0,
             )
-            for chunk in _chunks(stream, chunk_size or CHUNK_SIZE):
+            for chunk in chunks(stream, chunk_size or CHUNK_SIZE):
                 rows = [dict(zip(headers, cells, strict=True)) for _line, cells in chunk]
                 resource.prepare_rows(rows)
                 new_objs, many_to_many = [], defaultdict(list)
@@ -118,11 +117,9 @@ def records_stream_import(*, resource, stream: RecordStream, dry_run: bool = Fal
                             lines = lines_of_key[key_field.attribute][key]
                             lines.append(line)
                             repeated = repeated or len(lines) > 1
-                    instance, m2m, errors = _row_instance(resource, row, plan)
+                    instance, m2m, errors = row_instance(resource, row, plan)
                     if errors:
-                        for name, messages in errors.items():
-                            column = "" if name == NON_FIELD_ERRORS else columns.get(name, name)
-                            result.problems.extend(ImportProblem(line, column, str(m)) for m in messages)
+                        result.problems.extend(problems_of(line, errors, columns))
                         continue
                     new_objs.append(instance)
                     for name, related in m2m.items():
@@ -153,24 +150,24 @@ def records_stream_import(*, resource, stream: RecordStream, dry_run: bool = Fal
                                                  many_to_many=dict(many_to_many))
                     resource.after_write(new_objs, [])
                 except Exception as exc:  # reported as a problem; the transaction rolls back
-                    result.problems.append(_failed(exc))
-                    raise _RollBack() from None
+                    result.problems.append(failed_problem(exc))
+                    raise RollBack() from None
             _wait_behind(behind, result)
-            result.problems.extend(_duplicate_problems(lines_of_key, columns))
+            result.problems.extend(duplicate_problems(lines_of_key, columns))
             result.problems.extend(stream.read_problems)
             if not result.problems:
                 try:
                     resource.after_stream()  # what the chunks feed once (the daily volumes)
                 except Exception as exc:  # reported as a problem; the transaction rolls back
-                    result.problems.append(_failed(exc))
-                    raise _RollBack() from None
+                    result.problems.append(failed_problem(exc))
+                    raise RollBack() from None
             writes.import_batch_counts(batch=result.batch, total_rows=result.total_rows, new=result.new)
             if result.problems or dry_run:
-                raise _RollBack()
-    except _RollBack:
+                raise RollBack()
+    except RollBack:
         pass
     except DatabaseError as exc:
-        result.problems.append(_failed(exc))
+        result.problems.append(failed_problem(exc))
     if result.problems or dry_run:
         result.batch = None
     result.problems.sort()
@@ -184,16 +181,29 @@ def _wait_behind(behind, result: StreamResult) -> None:
     try:
         behind.wait()
     except Exception as exc:
-        result.problems.append(_failed(exc))
-        raise _RollBack() from None
+        result.problems.append(failed_problem(exc))
+        raise RollBack() from None
 
 
-def _failed(exc: Exception) -> ImportProblem:
+def column_names(resource) -> dict[str, str]:
+    """The file's column of each of the resource's fields, by field name and by attribute."""
+    columns = {name: f.column_name for name, f in resource.fields.items()}
+    columns.update({f.attribute: f.column_name for f in resource.fields.values() if f.attribute})
+    return columns
+
+
+def problems_of(line: int, errors: dict[str, list], columns: dict[str, str]) -> list[ImportProblem]:
+    """A row's errors (field name -> messages) as problems: its line, the column, the reason."""
+    return [ImportProblem(line, "" if name == NON_FIELD_ERRORS else columns.get(name, name), str(message))
+            for name, messages in errors.items() for message in messages]
+
+
+def failed_problem(exc: Exception) -> ImportProblem:
     # Database errors can quote values: name the kind of error only.
     return ImportProblem(0, "", _("The import failed (%(kind)s); nothing was written.") % {"kind": type(exc).__name__})
 
 
-def _duplicate_problems(lines_of_key, columns) -> list[ImportProblem]:
+def duplicate_problems(lines_of_key, columns) -> list[ImportProblem]:
     problems = []
     for attribute, by_key in lines_of_key.items():
         for lines in by_key.values():
@@ -223,7 +233,7 @@ class _RowPlan:
     columns: list[tuple]
 
 
-def _row_plan(resource, fields) -> _RowPlan:
+def row_plan_of(resource, fields) -> _RowPlan:
     model = resource._meta.model
     plain = [column for column in fields
              if not isinstance(column.widget, widgets.ManyToManyWidget) and _plain(column)]
@@ -240,7 +250,7 @@ def _row_plan(resource, fields) -> _RowPlan:
     return _RowPlan(make=instances.instance_factory(model), columns=columns)
 
 
-def _row_instance(resource, row: dict, plan: _RowPlan) -> tuple:
+def row_instance(resource, row: dict, plan: _RowPlan) -> tuple:
     """A new instance from one row, its many-to-many values and its problems (field name -> messages).
 
     The same steps as the general path (``RecordResource.import_instance`` and ``validate_instance``):
