@@ -30,11 +30,16 @@ class HistoryWithoutRevert(SimpleHistoryAdmin):
         return super().history_form_view(request, object_id, version_id, extra_context)
 
 
+def staff_name(user: StaffUser) -> str:
+    """How the retention pages name a staff user: the full name, else the e-mail address."""
+    return user.full_name or user.email
+
+
 class StaffChoiceField(forms.ModelChoiceField):
     """Staff users by name (the default label is ``Staff #id``)."""
 
     def label_from_instance(self, obj: StaffUser) -> str:
-        return obj.full_name or obj.email
+        return staff_name(obj)
 
 
 def compliance_staff(*, keep: int | None = None):

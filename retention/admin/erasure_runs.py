@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.privacy.admin_readonly import ReadOnlyAdmin
 from retention import selectors, services
-from retention.admin.common import HistoryWithoutRevert, messages_of
+from retention.admin.common import HistoryWithoutRevert, messages_of, staff_name
 from retention.choices import ItemStatus
 from retention.models import ErasureRecord, ErasureRun, ErasureRunItem
 
@@ -45,11 +45,11 @@ class ErasureRunAdmin(HistoryWithoutRevert, ReadOnlyAdmin):
 
     @admin.display(description=_("prepared by"))
     def prepared_name(self, obj):
-        return (obj.prepared_by.full_name or obj.prepared_by.email) if obj.prepared_by else _("schedule")
+        return staff_name(obj.prepared_by) if obj.prepared_by else _("schedule")
 
     @admin.display(description=_("approved by"))
     def approved_name(self, obj):
-        return (obj.approved_by.full_name or obj.approved_by.email) if obj.approved_by else "—"
+        return staff_name(obj.approved_by) if obj.approved_by else "—"
 
     @admin.display(description=_("members"))
     def members(self, obj):

@@ -15,7 +15,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from retention import selectors, services
-from retention.admin.common import HistoryWithoutRevert, messages_of
+from retention.admin.common import HistoryWithoutRevert, messages_of, staff_name
 from retention.models import LegalHold
 
 
@@ -104,7 +104,7 @@ class LegalHoldAdmin(HistoryWithoutRevert):
 
     @admin.display(description=_("owner"))
     def owner_name(self, obj: LegalHold) -> str:
-        return obj.owner.full_name or obj.owner.email
+        return staff_name(obj.owner)
 
     @admin.display(description=_("state"))
     def state(self, obj: LegalHold) -> str:

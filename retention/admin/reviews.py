@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import StaffUser
 from retention import services
-from retention.admin.common import HistoryWithoutRevert, StaffChoiceField, compliance_staff
+from retention.admin.common import HistoryWithoutRevert, StaffChoiceField, compliance_staff, staff_name
 from retention.models import ImpactAssessment, ProcessingReview
 
 
@@ -55,7 +55,7 @@ class ProcessingReviewAdmin(HistoryWithoutRevert):
 
     @admin.display(description=_("reviewer"))
     def reviewer_name(self, obj):
-        return obj.reviewer.full_name or obj.reviewer.email
+        return staff_name(obj.reviewer)
 
 
 class ImpactAssessmentForm(forms.ModelForm):
@@ -108,7 +108,7 @@ class ImpactAssessmentAdmin(HistoryWithoutRevert):
 
     @admin.display(description=_("assessor"))
     def assessor_name(self, obj):
-        return obj.assessor.full_name or obj.assessor.email
+        return staff_name(obj.assessor)
 
     @admin.display(description=_("report"), boolean=True)
     def has_report(self, obj) -> bool:
