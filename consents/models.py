@@ -17,7 +17,8 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from accounts.models import Member
-from accounts.privacy.datamap import Category, DataMap, Erasure, Mask, Personal
+from accounts.privacy.datamap import Category, DataMap, Erasure, Mask
+from accounts.privacy.datamap import personal as _p
 from accounts.privacy.fields import BlindIndexField, EncryptedTextField
 from consents.choices import (
     MAJOR_CHANGE_KINDS,
@@ -39,10 +40,6 @@ from consents.choices import (
 # Re-exported: Django registers the app's models from ``consents.models`` (PP-17 records live in
 # their own module, which imports nothing from this one).
 from consents.grounds.models import GroundStatus, ProcessingOnGround  # noqa: F401
-
-
-def _p(category, label, erasure, *, sensitive=False, mask=Mask.NONE, exported=True) -> Personal:
-    return Personal(category, sensitive=sensitive, label=label, erasure=erasure, mask=mask, exported=exported)
 
 
 class LegalGround(models.Model):

@@ -18,7 +18,8 @@ from django.utils.translation import gettext_noop
 from simple_history.models import HistoricalRecords
 
 from accounts.models import Member
-from accounts.privacy.datamap import Category, DataMap, Erasure, Mask, Personal
+from accounts.privacy.datamap import Category, DataMap, Erasure, Mask
+from accounts.privacy.datamap import personal as _p
 from accounts.privacy.fields import BlindIndexField, EncryptedTextField
 from accounts.privacy.storage import protected_storage
 from consents.models import LegalGround
@@ -44,8 +45,6 @@ OPEN_STATUS_VALUES = sorted(str(state) for state in OPEN_STATES)
 REMINDER_RECHECK = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 
 
-def _p(category, label, erasure, *, sensitive=False, mask=Mask.NONE, exported=True) -> Personal:
-    return Personal(category, sensitive=sensitive, label=label, erasure=erasure, mask=mask, exported=exported)
 
 
 def new_reference() -> str:

@@ -35,13 +35,11 @@ from accounts.members.names import NameSearchField
 from accounts.members.validators import validate_document_number
 from accounts.privacy.children import CHILD_AGE_LIMIT, age_on
 from accounts.privacy.datamap import Category, DataMap, Erasure, Mask, Personal
+from accounts.privacy.datamap import personal as _p
 from accounts.privacy.fields import BlindIndexField, EncryptedDateField, EncryptedDecimalField, EncryptedTextField
 from accounts.privacy.storage import document_upload_to, protected_storage
 
-
 # --- Shared declarations --------------------------------------------------------------------------
-def _p(category, label, erasure, *, sensitive=False, mask=Mask.NONE, exported=True) -> Personal:
-    return Personal(category, sensitive=sensitive, label=label, erasure=erasure, mask=mask, exported=exported)
 
 
 _BIDX = dict(exported=False)  # blind indexes are keyed hashes: erased with their value, never exported

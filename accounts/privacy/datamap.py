@@ -99,6 +99,11 @@ class Personal:
             raise ValueError(f"Sensitive field {self.label!r} needs a mask (PP-01, PP-25).")
 
 
+def personal(category, label, erasure, *, sensitive=False, mask=Mask.NONE, exported=True) -> Personal:
+    """A field's declaration in the models' positional shorthand: ``personal(Category.X, "Label", Erasure.Y)``."""
+    return Personal(category, sensitive=sensitive, label=label, erasure=erasure, mask=mask, exported=exported)
+
+
 @dataclass(frozen=True)
 class DataMap:
     subject: str
