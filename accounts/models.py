@@ -2,8 +2,8 @@
 
 - ``accounts.staff.models``: the back-office logins;
 - ``accounts.privacy.models``: the sensitive-data access log;
-- ``accounts.members.models``: members and the records about them; ``accounts.members.import_batches``:
-  the imports they came in;
+- ``accounts.members.models``: members and the records about them; ``accounts.members.orders``: their
+  orders and daily volumes; ``accounts.members.import_batches``: the imports they came in;
 - ``accounts.dispatch.models``: the task outbox and the scheduled-job slots (issue 12).
 
 Django loads an app's models from ``<app>.models``; importing them here is what registers them.
@@ -19,14 +19,13 @@ from accounts.members.models import (
     IdentityDocument,
     InstitutionProfile,
     Member,
-    MemberDailyVolume,
     PaymentInstrument,
     ProductLine,
     RelatedPerson,
-    TransactionRecord,
     Verification,
     age_on,
 )
+from accounts.members.orders import MemberDailyVolume, TransactionRecord
 from accounts.privacy.models import SensitiveAccessLog
 from accounts.staff.models import StaffUser, StaffUserManager
 

@@ -14,13 +14,12 @@ from accounts.members.models import (
     IdentityDocument,
     InstitutionProfile,
     Member,
-    MemberDailyVolume,
     PaymentInstrument,
     RelatedPerson,
-    TransactionRecord,
     age_on,
 )
 from accounts.members.names import name_search_q
+from accounts.members.orders import MemberDailyVolume, TransactionRecord
 from accounts.members.volumes import day_of
 from accounts.privacy import crypto
 from accounts.privacy.datamap import service_scoped_models

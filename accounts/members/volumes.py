@@ -31,7 +31,7 @@ from django.utils.translation import gettext as _
 
 from accounts.members import bulk_copy
 from accounts.members.bulk_lookup import array_text
-from accounts.members.models import MemberDailyVolume, TransactionRecord
+from accounts.members.orders import MemberDailyVolume, TransactionRecord
 
 DEFAULT_CHUNK_SIZE = 2000
 #: The record model whose amounts the volumes sum (other apps refresh after rewriting it).
