@@ -113,6 +113,21 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:.2f} ms"
 
 
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile of ``values``, interpolated between the two nearest (one value: itself)."""
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[round(q) - 1]
+
+
+def load_average() -> str:
+    """The machine's load averages (1, 5, 15 minutes), as every bench prints them beside its figures."""
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
 # --- The lean loader: members + one identity document each, through COPY ----------------------------
 def _copy_columns(model) -> list:
     return [f for f in model._meta.concrete_fields if not f.primary_key]

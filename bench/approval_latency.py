@@ -26,6 +26,8 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
+from _common import percentile
+
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/bench_i15_approval"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/14"
 ROOT = Path(__file__).resolve().parent.parent
@@ -146,11 +148,6 @@ def approve_and_wait(member, preparer, supervisor, timeout: float) -> tuple[floa
             return time.perf_counter() - start, row["rows_total"], f"approval returned in {approved:.3f} s"
         time.sleep(0.05)
     raise SystemExit(f"not ready after {timeout:.0f} s")
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))]
 
 
 def main() -> None:

@@ -55,7 +55,7 @@ from http.cookies import SimpleCookie
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
-from _common import ROOT
+from _common import ROOT, load_average, percentile
 
 DEFAULT_LOAD_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/bench_load"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/8"
@@ -374,19 +374,6 @@ def untracked_takes(results: list[AgentResult], user_ids: dict[str, int]) -> int
 
     assigned = Request.objects.filter(assignee_id__in=user_ids.values()).count()
     return assigned - len({ref for result in results for ref in result.taken})
-
-
-def percentile(values: list[float], q: int) -> float:
-    if len(values) == 1:
-        return values[0]
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
-
-
-def load_average() -> str:
-    try:
-        return " ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        return "n/a"
 
 
 def report(results: list[AgentResult], seconds: float, cpu: tuple[float, float], checks: dict[str, int],
