@@ -194,5 +194,4 @@ def _copy(raw_connection, table: str, columns: list[str], values: list[list]) ->
         sql.Identifier(table), sql.SQL(", ").join(sql.Identifier(column) for column in columns)
     )
     with raw_connection.cursor() as cursor, cursor.copy(statement) as copy:
-        for row in zip(*values, strict=True):
-            copy.write_row(row)
+        copy.write(bulk_copy.copy_text(values).encode())

@@ -3,7 +3,8 @@
 At 10,000 rows a second an import has 100 µs per row for everything. The row-by-row fast path
 (``accounts.members.spreadsheets.streaming``) spends most of it on one model instance per row,
 widget layers and per-value conversions. A resource with a *column plan* (``column_plan``, e.g.
-``order_columns.OrderColumns`` for transaction records) takes this path instead, with the same
+``order_columns.OrderColumns`` for transaction records, ``member_columns.MemberColumns`` for
+members) takes this path instead, with the same
 streaming, chunks, queries per chunk, problems and all-or-nothing. For each chunk of
 ``streaming.CHUNK_SIZE`` records:
 
@@ -20,7 +21,11 @@ streaming, chunks, queries per chunk, problems and all-or-nothing. For each chun
    stores a part while the next one is checked), or ``bulk_create`` elsewhere; the plan sums what
    the rows add to (``written``: the daily volumes) and, once the chunk's COPY is closed (no query
    can run while it is open), may write the sums (``chunk_written``); after the last chunk, the
-   resource's ``after_stream``.
+   resource's ``after_stream``. Rows of an audited model (members) go with their history rows and
+   many-to-many links (``_HistoryWriter``): the plan gives a part's stored columns
+   (``table_values``), and on PostgreSQL each part's ids are reserved and its COPYs made by
+   ``history_copy.column_copies`` and sent by ``write_behind`` while the next part is checked
+   (the driver waits for them before any other query), elsewhere ``writes.records_bulk_save``.
 
 One transaction, rolled back on any problem, for a dry run (which does the same work, so it is as
 fast), or on a database error: all or nothing.
@@ -28,7 +33,6 @@ fast), or on a database error: all or nothing.
 
 from __future__ import annotations
 
-import datetime
 from collections import defaultdict
 from decimal import Decimal
 
@@ -350,9 +354,8 @@ class _CopySink:
             self._cursor = connection.cursor()
             self._copy_context = self._cursor.cursor.copy(self.writer.statement)
             self._copy = self._copy_context.__enter__()
-        text = "\n".join(map("\t".join, zip(*map(_copy_column, columns), strict=True))) + "\n"
         with connection.wrap_database_errors:
-            self._copy.write(text.encode())
+            self._copy.write(bulk_copy.copy_text(columns).encode())
 
     def __exit__(self, kind, exc, traceback):
         if self._copy is None:
@@ -394,34 +397,3 @@ def _as_tokens(writer: _Writer, objs: list) -> list:
                 if value not in (None, ""):
                     setattr(obj, field.attname, Ciphertext(value))
     return objs
-
-
-_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def _copy_column(values: list) -> list[str]:
-    """A column's values in COPY's text format, converted by type a column at a time where it can be."""
-    kinds = {value.__class__ for value in values}
-    if kinds == {str}:
-        joined = "".join(values)
-        if not ("\\" in joined or "\t" in joined or "\n" in joined or "\r" in joined):
-            return values  # tokens, blind indexes, plain text: nothing to escape
-    elif kinds == {int}:
-        return list(map(str, values))
-    return [_copy_text(value) for value in values]
-
-
-def _copy_text(value) -> str:
-    """A value in COPY's text format: ``\\N`` for None, text escaped, an aware time with its offset."""
-    if value is None:
-        return "\\N"
-    if value.__class__ is str:
-        return value.translate(_ESCAPES) if ("\\" in value or "\t" in value or "\n" in value or "\r" in value) \
-            else value
-    if isinstance(value, datetime.datetime):
-        if value.utcoffset() is None:
-            raise ValueError("a naive time cannot be copied")
-        return value.isoformat(sep=" ")
-    if isinstance(value, bool):
-        return "t" if value else "f"
-    return str(value)
