@@ -97,14 +97,15 @@ def prepare_copies(*, model: type[models.Model], objs: list[models.Model], user=
 
 
 def column_copies(*, model: type[models.Model], values: dict[str, list], links: dict[str, list[tuple[int, int]]],
-                  user_id: int | None, reason: str = "") -> tuple[list[Copy], list[int]]:
+                  user_id: int | None, reason: str = "", raw_connection=None) -> tuple[list[Copy], list[int]]:
     """The ids reserved (one query) and the four COPYs of new rows given a column at a time; the rows' new ids.
 
     ``values``: per concrete field's attname but the primary key, the stored values of the rows
     (tokens for the encrypted fields, blind indexes and derived columns made); ``links``: per
     many-to-many field, ``(row position, related id)`` pairs, each row's ids once and ascending. The
     column path of imports (``accounts.members.spreadsheets.columnar``) gives these without a model
-    instance per row; ``prepare_copies`` reads them from instances.
+    instance per row; ``prepare_copies`` reads them from instances. ``raw_connection``: the import's
+    psycopg connection, for a caller in ``write_behind``'s thread (Django's connection is per thread).
     """
     history_model = model.history.model
     m2m_fields = list(getattr(history_model, "_history_m2m_fields", ()))
@@ -113,7 +114,8 @@ def column_copies(*, model: type[models.Model], values: dict[str, list], links: 
         [(model._meta.db_table, model._meta.pk.column, count),
          (history_model._meta.db_table, history_model._meta.pk.column, count)]
         + [(m2m.remote_field.through._meta.db_table, m2m.remote_field.through._meta.pk.column,
-            len(links.get(m2m.name, ()))) for m2m in m2m_fields]
+            len(links.get(m2m.name, ()))) for m2m in m2m_fields],
+        raw_connection,
     )
     own_ids, history_ids = ids[0], ids[1]
     fields = list(model._meta.concrete_fields)
@@ -168,14 +170,17 @@ def _links(many_to_many: dict, name: str) -> list[tuple[models.Model, int]]:
     return links
 
 
-def _reserve(wanted: list[tuple[str, str, int]]) -> list[list[int]]:
-    """``count`` new ids of each ``(table, id column)``'s sequence, in one query (the sequence looked up once)."""
+def _reserve(wanted: list[tuple[str, str, int]], raw_connection=None) -> list[list[int]]:
+    """``count`` new ids of each ``(table, id column)``'s sequence, in one query (the sequence looked up once).
+
+    On ``raw_connection`` (psycopg) when given, else on Django's connection of this thread.
+    """
     parts, params = [], []
     for table, column, count in wanted:
         parts.append("(SELECT ARRAY(SELECT nextval(s.seq) FROM generate_series(1, %s)) "
                      "FROM (SELECT pg_get_serial_sequence(%s, %s)::regclass AS seq) s)")
         params += [count, table, column]
-    with connection.cursor() as cursor:
+    with raw_connection.cursor() if raw_connection is not None else connection.cursor() as cursor:
         cursor.execute("SELECT " + ", ".join(parts), params)
         return [list(found) for found in cursor.fetchone()]
 

@@ -23,9 +23,9 @@ streaming, chunks, queries per chunk, problems and all-or-nothing. For each chun
    can run while it is open), may write the sums (``chunk_written``); after the last chunk, the
    resource's ``after_stream``. Rows of an audited model (members) go with their history rows and
    many-to-many links (``_HistoryWriter``): the plan gives a part's stored columns
-   (``table_values``), and on PostgreSQL each part's ids are reserved and its COPYs made by
-   ``history_copy.column_copies`` and sent by ``write_behind`` while the next part is checked
-   (the driver waits for them before any other query), elsewhere ``writes.records_bulk_save``.
+   (``table_values``), and on PostgreSQL ``write_behind``'s thread reserves each part's ids and
+   sends its COPYs (``history_copy.column_copies``) while the next part is checked (the driver
+   waits for it before any other query), elsewhere ``writes.records_bulk_save``.
 
 One transaction, rolled back on any problem, for a dry run (which does the same work, so it is as
 fast), or on a database error: all or nothing.
@@ -244,8 +244,8 @@ class _HistoryWriter:
 
     The plan gives a part's stored columns (``plan.table_values``: derived columns made) and links;
     the encrypted columns are encrypted here, a column at a time. On PostgreSQL
-    (``history_copy.available``) ``history_copy.column_copies`` reserves the part's ids and makes its
-    COPYs (members, history rows, links, the links' history rows), which ``write_behind`` sends
+    (``history_copy.available``) ``write_behind``'s thread reserves the part's ids and sends its
+    COPYs (``history_copy.column_copies``: members, history rows, links, the links' history rows)
     while the next part is checked; ``wait`` before any other query of the import. Elsewhere the
     rows are instances holding their tokens, written by ``writes.records_bulk_save``.
     """
@@ -284,10 +284,14 @@ class _HistoryWriter:
             elif field.attname == "import_batch_id":
                 values[field.attname] = [self.batch_id] * len(rows)
         if self.behind is not None:
-            self.behind.wait()  # the part before is stored: the ids may be reserved
-            copies, _ids = history_copy.column_copies(model=self.model, values=values, links=links,
-                                                      user_id=self.user_id, reason=writes.HISTORY_REASON)
-            self.behind.submit(copies)
+            model, user_id = self.model, self.user_id
+
+            def send(raw) -> None:  # in the second thread, after the part before: ids, then the COPYs
+                copies, _ids = history_copy.column_copies(model=model, values=values, links=links, user_id=user_id,
+                                                          reason=writes.HISTORY_REASON, raw_connection=raw)
+                history_copy.write_copies(raw, copies)
+
+            self.behind.submit_job(send)
             return
         attnames = [f.attname for f in self.fields]
         objs = [self.model(**dict(zip(attnames, row, strict=True)))
