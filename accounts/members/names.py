@@ -57,7 +57,8 @@ def fold(text: str) -> str:
 
 def _tokens(text: str) -> list[tuple[str, bool]]:
     """The folded tokens of ``text``: ``(token, is_cjk)``, in order."""
-    return [(m.group(1) or m.group(2), bool(m.group(1))) for m in _TOKENS.finditer(fold(text))]
+    # The whole match is the group that matched: group 1 (CJK) or group 2 (latin).
+    return [(m.group(), m.lastindex == 1) for m in _TOKENS.finditer(fold(text))]
 
 
 def _spaced(token: str) -> str:

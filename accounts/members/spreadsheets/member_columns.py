@@ -88,6 +88,8 @@ class MemberColumns:
         if (model is not Member or set(fields) != {*_DERIVED, *ATTNAMES} or model.clean is not models.Model.clean
                 or type(resource).record_checks.__qualname__ != _RECORD_CHECKS):
             raise NotColumnar("the model's fields or rules changed")
+        if "preferred_language" in self.position:
+            raise NotColumnar("preferred_language")  # not a column of the resource: its header is refused
         for name, expected in _WIDGETS.items():
             widget = resource.fields[name].widget
             if type(widget) is not expected[0] or (
@@ -125,9 +127,12 @@ class MemberColumns:
 
     def checked(self, chunk: list) -> tuple[list[tuple | None], list[int]]:
         """Per row of ``chunk``: its values (``attnames``, then its lines' ids) or None; the rows to check singly."""
-        at = [self.position.get(name) for name in ATTNAMES]
+        (a_number, a_kind, a_status, a_level, a_registered, a_cancelled, a_country, a_legal, a_local, a_born,
+         a_email, a_phone) = (self.position.get(name) for name in ATTNAMES[:-1])
         at_lines = self.position.get("product_lines")
-        defaults = self.defaults
+        # An absent column's default, as a function (a callable default is called per row, as ``Model()`` does).
+        (d_number, d_kind, d_status, d_level, d_registered, d_cancelled, d_country, d_legal, d_local, d_born,
+         d_email, d_phone, d_language) = (_default_of(self.defaults.get(name)) for name in ATTNAMES)
         zone, today, line_ids = self.zone, self.today, self.line_ids
         kinds, statuses, levels = (self.choices[name] for name in ("kind", "status", "verification_level"))
         (check_number, check_kind, check_status, check_level, check_registered, check_cancelled, check_country,
@@ -139,27 +144,28 @@ class MemberColumns:
         slow: list[int] = []
         for index, (_line, cells) in enumerate(chunk):
             try:
-                values = [cells[i] if i is not None else _default(defaults[name])
-                          for i, name in zip(at, ATTNAMES, strict=True)]
-                number = _text(values[0])
-                kind = kinds[_text(values[1]).lower()] if at[1] is not None else values[1]
-                status = statuses[_text(values[2]).lower()] if at[2] is not None else values[2]
-                level = levels[_text(values[3]).lower()] if at[3] is not None else values[3]
-                registered = _moment(values[4], fromisoformat, zone) if at[4] is not None else values[4]
-                cancelled = values[5]
-                if at[5] is not None:
-                    text = _text(cancelled, blank=True)
+                number = _text(cells[a_number]) if a_number is not None else d_number()
+                kind = kinds[_text(cells[a_kind]).lower()] if a_kind is not None else d_kind()
+                status = statuses[_text(cells[a_status]).lower()] if a_status is not None else d_status()
+                level = levels[_text(cells[a_level]).lower()] if a_level is not None else d_level()
+                registered = (_moment(cells[a_registered], fromisoformat, zone) if a_registered is not None
+                              else d_registered())
+                if a_cancelled is not None:
+                    text = _text(cells[a_cancelled], blank=True)
                     cancelled = _moment(text, fromisoformat, zone) if text else None
-                country = _text(values[6], blank=True).upper() if at[6] is not None else values[6]
-                legal = _text(values[7], blank=True) if at[7] is not None else values[7]
-                local = _text(values[8], blank=True) if at[8] is not None else values[8]
-                born = values[9]
-                if at[9] is not None:
-                    text = _text(born, blank=True)
+                else:
+                    cancelled = d_cancelled()
+                country = _text(cells[a_country], blank=True).upper() if a_country is not None else d_country()
+                legal = _text(cells[a_legal], blank=True) if a_legal is not None else d_legal()
+                local = _text(cells[a_local], blank=True) if a_local is not None else d_local()
+                if a_born is not None:
+                    text = _text(cells[a_born], blank=True)
                     born = date_fromisoformat(text) if text else None
-                email = _text(values[10], blank=True) if at[10] is not None else values[10]
-                phone = _text(values[11], blank=True) if at[11] is not None else values[11]
-                language = values[12]
+                else:
+                    born = d_born()
+                email = _text(cells[a_email], blank=True) if a_email is not None else d_email()
+                phone = _text(cells[a_phone], blank=True) if a_phone is not None else d_phone()
+                language = d_language()  # not a column of the resource (``__init__``)
                 lines = None
                 if at_lines is not None:
                     text = _text(cells[at_lines], blank=True)
@@ -225,9 +231,9 @@ class NotColumnar(Exception):
 class _Slow(Exception):
     """This row is checked the general way."""
 
-
-def _default(default):
-    return default() if callable(default) else default
+def _default_of(default):
+    """A function giving an absent column's default: the callable default itself, or the constant."""
+    return default if callable(default) else (lambda: default)
 
 
 def _text(cell, blank: bool = False) -> str:
