@@ -50,6 +50,9 @@ def fold(text: str) -> str:
     text = text or ""
     if text.isascii():  # nothing to decompose or drop, and ``casefold`` is ``lower`` (issue 15: imports)
         return text.lower()
+    if unicodedata.is_normalized("NFKD", text) and not any(map(unicodedata.combining, text)):
+        # Nothing to decompose or drop (most CJK names): the same result without the per-character pass.
+        return unicodedata.normalize("NFC", text).casefold()
     decomposed = unicodedata.normalize("NFKD", text)
     bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     return unicodedata.normalize("NFC", bare).casefold()
