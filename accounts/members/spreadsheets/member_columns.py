@@ -121,8 +121,9 @@ class MemberColumns:
     # --- Per chunk -----------------------------------------------------------------------------
     def prepare(self, chunk: list) -> None:
         """What the resource reads before its first row (``prepare_rows``): the product lines by code, once."""
-        if "product_lines" in self.position and self.lines_widget.by_code is None:
-            self.lines_widget.by_code = {line.code: line for line in ProductLine.objects.all()}
+        if "product_lines" in self.position and not self.line_ids:
+            if self.lines_widget.by_code is None:
+                self.lines_widget.by_code = {line.code: line for line in ProductLine.objects.all()}
             self.line_ids = {code: line.pk for code, line in self.lines_widget.by_code.items()}
 
     def checked(self, chunk: list) -> tuple[list[tuple | None], list[int]]:
