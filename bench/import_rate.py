@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/import_rate.py                      # database bench_import_rate
     .venv/bin/python bench/import_rate.py --members 20000 --transactions 100000 --peer-rows 5000
+    .venv/bin/python bench/import_rate.py --members 20000 --transactions 0      # members only
 
 The CSV files (the rows of ``bench/peers/import_vs_import_export.py``: individuals with a product
 line, five orders a member) are written to a temporary folder and imported the way
@@ -14,7 +15,8 @@ line, five orders a member) are written to a temporary folder and imported the w
 - **peer**: django-import-export's default path (``peer_resources``) on the first ``--peer-rows``
   rows of each file, in the same run, so the ratio holds whatever the machine's load.
 
-The machine's load (``os.getloadavg``) is printed before and after.
+The machine's load (``os.getloadavg``) is printed before and after. ``--transactions 0`` measures
+the members only (no order file, no peer of orders).
 """
 
 from __future__ import annotations
@@ -75,7 +77,7 @@ def peak(resource_class, path: Path) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--members", type=int, default=20_000)
-    parser.add_argument("--transactions", type=int, default=100_000)
+    parser.add_argument("--transactions", type=int, default=100_000, help="0: the members only.")
     parser.add_argument("--peer-rows", type=int, default=5_000, help="Rows of each file the peer imports.")
     args = parser.parse_args()
 
@@ -99,11 +101,10 @@ def main() -> None:
     members = member_rows(args.members)
     transactions = transaction_rows(args.transactions, args.members)
     folder = Path(tempfile.mkdtemp(prefix="bench-import-"))
-    files = {
-        "members": (MemberResource, folder / "members.csv", csv_bytes(MEMBER_COLUMNS, members)),
-        "transactions": (TransactionRecordResource, folder / "transactions.csv",
-                         csv_bytes(TRANSACTION_COLUMNS, transactions)),
-    }
+    files = {"members": (MemberResource, folder / "members.csv", csv_bytes(MEMBER_COLUMNS, members))}
+    if args.transactions:
+        files["transactions"] = (TransactionRecordResource, folder / "transactions.csv",
+                                 csv_bytes(TRANSACTION_COLUMNS, transactions))
     for _resource, path, content in files.values():
         path.write_bytes(content)
     print(f"load before: {load()}")
@@ -128,10 +129,11 @@ def main() -> None:
         start = time.perf_counter()
         made = run_peer(peers["members"], csv_bytes(MEMBER_COLUMNS, sample))
         peer_figures["members"] = (time.perf_counter() - start, made)
-        rows = [row for row in transactions if row[0] in numbers][: args.peer_rows]
-        start = time.perf_counter()
-        made = run_peer(peers["transactions"], csv_bytes(TRANSACTION_COLUMNS, rows))
-        peer_figures["transactions"] = (time.perf_counter() - start, made)
+        if args.transactions:
+            rows = [row for row in transactions if row[0] in numbers][: args.peer_rows]
+            start = time.perf_counter()
+            made = run_peer(peers["transactions"], csv_bytes(TRANSACTION_COLUMNS, rows))
+            peer_figures["transactions"] = (time.perf_counter() - start, made)
     print(f"load after: {load()}")
 
     print()

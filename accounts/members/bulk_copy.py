@@ -100,3 +100,43 @@ def encrypted_columns(model: type[models.Model], objs: list[models.Model]) -> di
                 column[i] = token
             tokens[model_field.attname] = column
     return tokens
+
+
+def copy_text(columns: list[list]) -> str:
+    """Rows given a column at a time, in COPY's text format (one line a row), converted a column at a time.
+
+    Faster than ``Copy.write_row`` per row (issue 15: the column path of imports and ``history_copy``):
+    a column of plain text (tokens, blind indexes, names) goes as it is when nothing needs escaping.
+    """
+    return "\n".join(map("\t".join, zip(*map(_copy_column, columns), strict=True))) + "\n"
+
+
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_column(values: list) -> list[str]:
+    """A column's values in COPY's text format, converted by type a column at a time where it can be."""
+    kinds = {value.__class__ for value in values}
+    if kinds == {str}:
+        joined = "".join(values)
+        if not ("\\" in joined or "\t" in joined or "\n" in joined or "\r" in joined):
+            return values  # tokens, blind indexes, plain text: nothing to escape
+    elif kinds == {int}:
+        return list(map(str, values))
+    return [_copy_text(value) for value in values]
+
+
+def _copy_text(value) -> str:
+    """A value in COPY's text format: ``\\N`` for None, text escaped, an aware time with its offset."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, str):  # a token (``Ciphertext``) too
+        return value.translate(_ESCAPES) if ("\\" in value or "\t" in value or "\n" in value or "\r" in value) \
+            else value
+    if isinstance(value, datetime.datetime):
+        if value.utcoffset() is None:
+            raise ValueError("a naive time cannot be copied")
+        return value.isoformat(sep=" ")
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    return str(value)

@@ -79,52 +79,70 @@ def prepare_copies(*, model: type[models.Model], objs: list[models.Model], user=
     if not objs:
         return []
     history_model = model.history.model
-    m2m_fields = list(getattr(history_model, "_history_m2m_fields", ()))
-    links = {m2m.name: _links(many_to_many or {}, m2m.name) for m2m in m2m_fields}
-    ids = _reserve(
-        [(model._meta.db_table, model._meta.pk.column, len(objs)),
-         (history_model._meta.db_table, history_model._meta.pk.column, len(objs))]
-        + [(m2m.remote_field.through._meta.db_table, m2m.remote_field.through._meta.pk.column, len(links[m2m.name]))
-           for m2m in m2m_fields]
-    )
-    own_ids, history_ids = ids[0], ids[1]
+    positions = {id(obj): i for i, obj in enumerate(objs)}
+    links = {m2m.name: [(positions[id(obj)], pk) for obj, pk in _links(many_to_many or {}, m2m.name)]
+             for m2m in getattr(history_model, "_history_m2m_fields", ())}
+    # The row's columns: encrypted first (from the plaintext), then the rest (blind indexes read the plaintext too).
+    tokens = bulk_copy.encrypted_columns(model, objs)
+    values = {f.attname: tokens[f.attname] if f.attname in tokens else bulk_copy.copy_values(f, objs)
+              for f in model._meta.concrete_fields if not f.primary_key}
+    copies, own_ids = column_copies(model=model, values=values, links=links,
+                                    user_id=history_user_id(model, objs[0], user), reason=reason)
     alias = connection.alias
     for obj, pk in zip(objs, own_ids, strict=True):
         obj.pk = pk
         obj._state.adding = False
         obj._state.db = alias
+    return copies
 
-    # The row's columns: encrypted first (from the plaintext), then the rest (blind indexes read the plaintext too).
+
+def column_copies(*, model: type[models.Model], values: dict[str, list], links: dict[str, list[tuple[int, int]]],
+                  user_id: int | None, reason: str = "", raw_connection=None) -> tuple[list[Copy], list[int]]:
+    """The ids reserved (one query) and the four COPYs of new rows given a column at a time; the rows' new ids.
+
+    ``values``: per concrete field's attname but the primary key, the stored values of the rows
+    (tokens for the encrypted fields, blind indexes and derived columns made); ``links``: per
+    many-to-many field, ``(row position, related id)`` pairs, each row's ids once and ascending. The
+    column path of imports (``accounts.members.spreadsheets.columnar``) gives these without a model
+    instance per row; ``prepare_copies`` reads them from instances. ``raw_connection``: the import's
+    psycopg connection, for a caller in ``write_behind``'s thread (Django's connection is per thread).
+    """
+    history_model = model.history.model
+    m2m_fields = list(getattr(history_model, "_history_m2m_fields", ()))
+    count = len(next(iter(values.values())))
+    ids = _reserve(
+        [(model._meta.db_table, model._meta.pk.column, count),
+         (history_model._meta.db_table, history_model._meta.pk.column, count)]
+        + [(m2m.remote_field.through._meta.db_table, m2m.remote_field.through._meta.pk.column,
+            len(links.get(m2m.name, ()))) for m2m in m2m_fields],
+        raw_connection,
+    )
+    own_ids, history_ids = ids[0], ids[1]
     fields = list(model._meta.concrete_fields)
-    tokens = bulk_copy.encrypted_columns(model, objs)
-    values = {f.attname: tokens[f.attname] if f.attname in tokens else bulk_copy.copy_values(f, objs)
-              for f in fields if not f.primary_key}
-    values[model._meta.pk.attname] = own_ids
+    values = {**values, model._meta.pk.attname: own_ids}
     copies = [(model._meta.db_table, [f.column for f in fields], [values[f.attname] for f in fields])]
 
     tracked = history_model.tracked_fields
-    count = len(objs)
     extra = {
         "history_id": history_ids,
         "history_date": [timezone.now()] * count,
         "history_change_reason": [reason] * count,
         "history_type": ["+"] * count,
-        "history_user_id": [_history_user_id(history_model, objs[0], user)] * count,
+        "history_user_id": [user_id] * count,
     }
     history_columns = [history_model._meta.get_field(f.name).column for f in tracked] + list(extra)
     copies.append((history_model._meta.db_table, history_columns,
                    [values[f.attname] for f in tracked] + list(extra.values())))
 
-    history_of = dict(zip((id(obj) for obj in objs), history_ids, strict=True))
     for m2m, link_ids in zip(m2m_fields, ids[2:], strict=True):
-        pairs = links[m2m.name]
+        pairs = links.get(m2m.name, ())
         if not pairs:
             continue
         through = m2m.remote_field.through
         own = through._meta.get_field(m2m.m2m_field_name())
         other = through._meta.get_field(m2m.m2m_reverse_field_name())
-        owners = [obj.pk for obj, _linked in pairs]
-        linked = [linked for _obj, linked in pairs]
+        owners = [own_ids[i] for i, _linked in pairs]
+        linked = [linked for _i, linked in pairs]
         copies.append((through._meta.db_table, [through._meta.pk.column, own.column, other.column],
                        [link_ids, owners, linked]))
         m2m_history = HistoricalRecords.m2m_models[m2m]
@@ -132,8 +150,8 @@ def prepare_copies(*, model: type[models.Model], objs: list[models.Model], user=
                        [m2m_history._meta.get_field("history").column,
                         m2m_history._meta.get_field(through._meta.pk.name).column,
                         m2m_history._meta.get_field(own.name).column, m2m_history._meta.get_field(other.name).column],
-                       [[history_of[id(obj)] for obj, _linked in pairs], link_ids, owners, linked]))
-    return copies
+                       [[history_ids[i] for i, _linked in pairs], link_ids, owners, linked]))
+    return copies, own_ids
 
 
 def write_copies(raw_connection, copies: list[Copy]) -> None:
@@ -152,21 +170,27 @@ def _links(many_to_many: dict, name: str) -> list[tuple[models.Model, int]]:
     return links
 
 
-def _reserve(wanted: list[tuple[str, str, int]]) -> list[list[int]]:
-    """``count`` new ids of each ``(table, id column)``'s sequence, in one query (the sequence looked up once)."""
+def _reserve(wanted: list[tuple[str, str, int]], raw_connection=None) -> list[list[int]]:
+    """``count`` new ids of each ``(table, id column)``'s sequence, in one query (the sequence looked up once).
+
+    On ``raw_connection`` (psycopg) when given, else on Django's connection of this thread.
+    """
     parts, params = [], []
     for table, column, count in wanted:
         parts.append("(SELECT ARRAY(SELECT nextval(s.seq) FROM generate_series(1, %s)) "
                      "FROM (SELECT pg_get_serial_sequence(%s, %s)::regclass AS seq) s)")
         params += [count, table, column]
-    with connection.cursor() as cursor:
+    with raw_connection.cursor() if raw_connection is not None else connection.cursor() as cursor:
         cursor.execute("SELECT " + ", ".join(parts), params)
         return [list(found) for found in cursor.fetchone()]
 
 
-def _history_user_id(history_model, obj, user):
-    """The user ``bulk_history_create`` records: the import's, else simple-history's default (the request's)."""
-    found = user or history_model.get_default_history_user(obj)
+def history_user_id(model: type[models.Model], obj, user) -> int | None:
+    """The user ``bulk_history_create`` records: the import's, else simple-history's default (the request's).
+
+    ``obj``: one of the rows, or None when there is no instance (simple-history's default reads the request only).
+    """
+    found = user or model.history.model.get_default_history_user(obj)
     return getattr(found, "pk", None)
 
 
@@ -175,5 +199,4 @@ def _copy(raw_connection, table: str, columns: list[str], values: list[list]) ->
         sql.Identifier(table), sql.SQL(", ").join(sql.Identifier(column) for column in columns)
     )
     with raw_connection.cursor() as cursor, cursor.copy(statement) as copy:
-        for row in zip(*values, strict=True):
-            copy.write_row(row)
+        copy.write(bulk_copy.copy_text(values).encode())

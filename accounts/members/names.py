@@ -50,6 +50,9 @@ def fold(text: str) -> str:
     text = text or ""
     if text.isascii():  # nothing to decompose or drop, and ``casefold`` is ``lower`` (issue 15: imports)
         return text.lower()
+    if unicodedata.is_normalized("NFKD", text) and not any(map(unicodedata.combining, text)):
+        # Nothing to decompose or drop (most CJK names): the same result without the per-character pass.
+        return unicodedata.normalize("NFC", text).casefold()
     decomposed = unicodedata.normalize("NFKD", text)
     bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     return unicodedata.normalize("NFC", bare).casefold()
@@ -57,7 +60,8 @@ def fold(text: str) -> str:
 
 def _tokens(text: str) -> list[tuple[str, bool]]:
     """The folded tokens of ``text``: ``(token, is_cjk)``, in order."""
-    return [(m.group(1) or m.group(2), bool(m.group(1))) for m in _TOKENS.finditer(fold(text))]
+    # The whole match is the group that matched: group 1 (CJK) or group 2 (latin).
+    return [(m.group(), m.lastindex == 1) for m in _TOKENS.finditer(fold(text))]
 
 
 def _spaced(token: str) -> str:

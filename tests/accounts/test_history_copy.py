@@ -18,7 +18,8 @@ from django.db import connection
 from accounts.members import bulk_copy, history_copy
 from accounts.members.spreadsheets import imports, streaming
 from accounts.members.spreadsheets.formats import stream_from_dataset
-from accounts.members.spreadsheets.members import MemberResource, _email_problem
+from accounts.members.spreadsheets.identity_checks import email_problem
+from accounts.members.spreadsheets.members import MemberResource
 from accounts.members.spreadsheets.writes import HISTORY_REASON
 from accounts.models import ImportBatch, Member
 from accounts.privacy import crypto
@@ -56,7 +57,7 @@ def _import(tmp_path, rows, *, user=None, dry_run=False):
 def _table(sql: str) -> list[tuple]:
     with connection.cursor() as cursor:
         cursor.execute(sql)
-        names = [column.name for column in cursor.description]
+        names = [column[0] for column in cursor.description]  # DB-API: PostgreSQL and SQLite
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
@@ -218,5 +219,5 @@ def test_pp06_the_member_email_check_refuses_exactly_what_validate_email_refuses
         refused = True
     else:
         refused = False
-    assert (_email_problem(value) is not None) == refused
-    assert (_email_problem(value) is not None) == refused  # the cached domain gives the same answer
+    assert (email_problem(value) is not None) == refused
+    assert (email_problem(value) is not None) == refused  # the cached domain gives the same answer

@@ -3,7 +3,8 @@
 At 10,000 rows a second an import has 100 µs per row for everything. The row-by-row fast path
 (``accounts.members.spreadsheets.streaming``) spends most of it on one model instance per row,
 widget layers and per-value conversions. A resource with a *column plan* (``column_plan``, e.g.
-``order_columns.OrderColumns`` for transaction records) takes this path instead, with the same
+``order_columns.OrderColumns`` for transaction records, ``member_columns.MemberColumns`` for
+members) takes this path instead, with the same
 streaming, chunks, queries per chunk, problems and all-or-nothing. For each chunk of
 ``streaming.CHUNK_SIZE`` records:
 
@@ -20,7 +21,11 @@ streaming, chunks, queries per chunk, problems and all-or-nothing. For each chun
    stores a part while the next one is checked), or ``bulk_create`` elsewhere; the plan sums what
    the rows add to (``written``: the daily volumes) and, once the chunk's COPY is closed (no query
    can run while it is open), may write the sums (``chunk_written``); after the last chunk, the
-   resource's ``after_stream``.
+   resource's ``after_stream``. Rows of an audited model (members) go with their history rows and
+   many-to-many links (``_HistoryWriter``): the plan gives a part's stored columns
+   (``table_values``), and on PostgreSQL ``write_behind``'s thread reserves each part's ids and
+   sends its COPYs (``history_copy.column_copies``) while the next part is checked (the driver
+   waits for it before any other query), elsewhere ``writes.records_bulk_save``.
 
 One transaction, rolled back on any problem, for a dry run (which does the same work, so it is as
 fast), or on a database error: all or nothing.
@@ -28,15 +33,14 @@ fast), or on a database error: all or nothing.
 
 from __future__ import annotations
 
-import datetime
 from collections import defaultdict
 from decimal import Decimal
 
 from django.db import DatabaseError, connection, transaction
 from psycopg import sql
 
-from accounts.members import bulk_copy, bulk_lookup
-from accounts.members.spreadsheets import streaming, writes
+from accounts.members import bulk_copy, bulk_lookup, history_copy
+from accounts.members.spreadsheets import streaming, write_behind, writes
 from accounts.members.spreadsheets.cells import cell_text
 from accounts.members.spreadsheets.formats import RecordStream
 from accounts.members.spreadsheets.problems import ImportProblem
@@ -74,16 +78,19 @@ def records_columnar_import(*, resource, plan, stream: RecordStream, dry_run: bo
     index = next((f for f in model._meta.concrete_fields
                   if isinstance(f, BlindIndexField) and f.source == key_field.attribute), None)
     row_plan = streaming.row_plan_of(resource, fields)
-    writer = _Writer(model, plan.attnames, index)
+    writer = _HistoryWriter(model, plan, resource.user) if hasattr(model, "history") else _Writer(
+        model, plan.attnames, index)
     keys = _Keys(key_field.attribute)
     try:
-        with transaction.atomic():
+        # The writer leaves first: no COPY of the import outlives its transaction.
+        with transaction.atomic(), writer:
             result.batch = writes.import_batch_record(
                 source=resource.source, user=resource.user, model=model, total_rows=0, new=0, updated=0,
                 unchanged=0,
             )
             writer.batch_id = result.batch.pk if resource.links_batch else None
             for chunk in streaming.chunks(stream, chunk_size or streaming.CHUNK_SIZE):
+                _wait(writer, result)  # what the writer still sends is stored: this chunk's queries may run
                 texts = [cell_text(cells[key_at]) for _line, cells in chunk]
                 hashes = [crypto.blind_index(index.kind, text) if text else None for text in texts] if index else texts
                 if bulk_lookup.any_row_where_in(model, index.name if index else key_field.attribute, hashes):
@@ -109,6 +116,7 @@ def records_columnar_import(*, resource, plan, stream: RecordStream, dry_run: bo
                     except Exception as exc:  # reported as a problem; the transaction rolls back
                         result.problems.append(streaming.failed_problem(exc))
                         raise streaming.RollBack() from None
+            _wait(writer, result)
             result.problems.extend(keys.problems(columns))
             result.problems.extend(stream.read_problems)
             if not result.problems:
@@ -130,6 +138,15 @@ def records_columnar_import(*, resource, plan, stream: RecordStream, dry_run: bo
     return result
 
 
+def _wait(writer, result) -> None:
+    """Wait for what the writer sends in the background; its failure is the import's (reported, rolled back)."""
+    try:
+        writer.wait()
+    except Exception as exc:
+        result.problems.append(streaming.failed_problem(exc))
+        raise streaming.RollBack() from None
+
+
 def _checked_part(resource, plan, row_plan, headers, columns, part, result) -> list[tuple | None]:
     """The part's rows ready to store (None for a row with a problem), its problems added to ``result``."""
     rows, slow = plan.checked(part)
@@ -137,11 +154,11 @@ def _checked_part(resource, plan, row_plan, headers, columns, part, result) -> l
         plan.before_general(part, slow)
     for i in slow:
         line, cells = part[i]
-        instance, _m2m, errors = streaming.row_instance(resource, dict(zip(headers, cells, strict=True)), row_plan)
+        instance, m2m, errors = streaming.row_instance(resource, dict(zip(headers, cells, strict=True)), row_plan)
         if errors:
             result.problems.extend(streaming.problems_of(line, errors, columns))
         else:
-            rows[i] = plan.from_instance(instance)
+            rows[i] = plan.from_instance(instance, m2m)
     result.total_rows += len(part)
     result.new += len(part) - sum(row is None for row in rows)
     if resource.on_row is not None:
@@ -195,6 +212,15 @@ class _Writer:
         self.statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
             sql.Identifier(model._meta.db_table), sql.SQL(", ").join(sql.Identifier(f.column) for f in fields))
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, traceback):
+        return False
+
+    def wait(self) -> None:
+        """Nothing is sent in the background: each chunk's COPY is closed at the chunk's end."""
+
     def part_sink(self):
         return _CopySink(self) if bulk_copy.available() else _BulkSink(self)
 
@@ -211,6 +237,93 @@ class _Writer:
                 values = [rows[i][position] for i in kept]
                 columns.append(_encrypted(field, values) if getattr(field, "encrypted", False) else values)
         return columns
+
+
+class _HistoryWriter:
+    """Writes checked rows of an audited model (members) with their history rows and many-to-many links.
+
+    The plan gives a part's stored columns (``plan.table_values``: derived columns made) and links;
+    the encrypted columns are encrypted here, a column at a time. On PostgreSQL
+    (``history_copy.available``) ``write_behind``'s thread reserves the part's ids and sends its
+    COPYs (``history_copy.column_copies``: members, history rows, links, the links' history rows)
+    while the next part is checked; ``wait`` before any other query of the import. Elsewhere the
+    rows are instances holding their tokens, written by ``writes.records_bulk_save``.
+    """
+
+    def __init__(self, model, plan, user):
+        self.model = model
+        self.plan = plan
+        self.user = user
+        self.batch_id = None
+        self.fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+        self.behind = write_behind.WriteBehind() if history_copy.available(model) else None
+        self.user_id = history_copy.history_user_id(model, None, user)
+
+    def __enter__(self):
+        if self.behind is not None:
+            self.behind.__enter__()
+        return self
+
+    def __exit__(self, kind, exc, traceback):
+        if self.behind is not None:
+            self.behind.__exit__(kind, exc, traceback)
+        return False
+
+    def wait(self) -> None:
+        if self.behind is not None:
+            self.behind.wait()
+
+    def part_sink(self):
+        return _HistorySink(self)
+
+    def write(self, rows: list[tuple]) -> None:
+        values, links = self.plan.table_values(rows)
+        for field in self.fields:
+            if getattr(field, "encrypted", False):
+                values[field.attname] = _encrypted(field, values[field.attname])
+            elif field.attname == "import_batch_id":
+                values[field.attname] = [self.batch_id] * len(rows)
+        if self.behind is not None:
+            model, user_id = self.model, self.user_id
+
+            def send(raw) -> None:  # in the second thread, after the part before: ids, then the COPYs
+                copies, _ids = history_copy.column_copies(model=model, values=values, links=links, user_id=user_id,
+                                                          reason=writes.HISTORY_REASON, raw_connection=raw)
+                history_copy.write_copies(raw, copies)
+
+            self.behind.submit_job(send)
+            return
+        attnames = [f.attname for f in self.fields]
+        objs = [self.model(**dict(zip(attnames, row, strict=True)))
+                for row in zip(*(values[name] for name in attnames), strict=True)]
+        _as_tokens(self, objs)
+        many_to_many = {}
+        for name, pairs in links.items():
+            related_model = self.model._meta.get_field(name).related_model
+            related: dict[int, list] = defaultdict(list)
+            for position, pk in pairs:
+                related[position].append(related_model(pk=pk))  # only their keys are read
+            many_to_many[name] = [(objs[position], found) for position, found in related.items()]
+        writes.records_bulk_save(model=self.model, new_objs=objs, changed_objs=[], update_fields=[], user=self.user,
+                                 many_to_many=many_to_many)
+
+
+class _HistorySink:
+    """A part of checked rows written at once (``_HistoryWriter.write``); the rows with a problem left out."""
+
+    def __init__(self, writer: _HistoryWriter):
+        self.writer = writer
+
+    def __enter__(self):
+        return self
+
+    def __call__(self, rows: list[tuple | None], hashes: list) -> None:
+        kept = [row for row in rows if row is not None]
+        if kept:
+            self.writer.write(kept)
+
+    def __exit__(self, kind, exc, traceback):
+        return False
 
 
 def _encrypted(field, values: list) -> list:
@@ -245,9 +358,8 @@ class _CopySink:
             self._cursor = connection.cursor()
             self._copy_context = self._cursor.cursor.copy(self.writer.statement)
             self._copy = self._copy_context.__enter__()
-        text = "\n".join(map("\t".join, zip(*map(_copy_column, columns), strict=True))) + "\n"
         with connection.wrap_database_errors:
-            self._copy.write(text.encode())
+            self._copy.write(bulk_copy.copy_text(columns).encode())
 
     def __exit__(self, kind, exc, traceback):
         if self._copy is None:
@@ -289,34 +401,3 @@ def _as_tokens(writer: _Writer, objs: list) -> list:
                 if value not in (None, ""):
                     setattr(obj, field.attname, Ciphertext(value))
     return objs
-
-
-_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def _copy_column(values: list) -> list[str]:
-    """A column's values in COPY's text format, converted by type a column at a time where it can be."""
-    kinds = {value.__class__ for value in values}
-    if kinds == {str}:
-        joined = "".join(values)
-        if not ("\\" in joined or "\t" in joined or "\n" in joined or "\r" in joined):
-            return values  # tokens, blind indexes, plain text: nothing to escape
-    elif kinds == {int}:
-        return list(map(str, values))
-    return [_copy_text(value) for value in values]
-
-
-def _copy_text(value) -> str:
-    """A value in COPY's text format: ``\\N`` for None, text escaped, an aware time with its offset."""
-    if value is None:
-        return "\\N"
-    if value.__class__ is str:
-        return value.translate(_ESCAPES) if ("\\" in value or "\t" in value or "\n" in value or "\r" in value) \
-            else value
-    if isinstance(value, datetime.datetime):
-        if value.utcoffset() is None:
-            raise ValueError("a naive time cannot be copied")
-        return value.isoformat(sep=" ")
-    if isinstance(value, bool):
-        return "t" if value else "f"
-    return str(value)

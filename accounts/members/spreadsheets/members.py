@@ -1,23 +1,22 @@
 """The import and export of members (PP-06): by member number, individuals' identity fields, product lines by code.
 
-Also the identity checks members share with related persons (``person_checks``): country code,
-date of birth, e-mail address and phone number.
+Also the identity checks members share with related persons (``person_checks``, value by value in
+``identity_checks``): country code, date of birth, e-mail address and phone number. New members are
+checked a column at a time (``member_columns``).
 """
 
 from __future__ import annotations
 
 import datetime
-import re
-from functools import lru_cache
 
-from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from import_export.fields import Field
 
 from accounts.members.choices import MemberKind, MemberStatus, VerificationLevel
+from accounts.members.spreadsheets import member_columns
+from accounts.members.spreadsheets.identity_checks import COUNTRY, email_problem, phone_problem
 from accounts.members.spreadsheets.resource import RecordResource
 from accounts.members.spreadsheets.widgets import (
     ChoiceWidget,
@@ -30,57 +29,14 @@ from accounts.members.spreadsheets.widgets import (
 from accounts.models import Member, ProductLine
 
 
-@lru_cache(maxsize=1)
-def _user_regex() -> re.Pattern:
-    """``validate_email``'s pattern for the part before the ``@``, compiled (it is a lazy object)."""
-    return re.compile(validate_email.user_regex.pattern, validate_email.user_regex.flags)
-
-
-@lru_cache(maxsize=256)
-def _domain_passes(domain: str) -> bool:
-    """``validate_email``'s check of the part after the ``@``, once per domain (few domains, many members)."""
-    return domain in validate_email.domain_allowlist or validate_email.validate_domain_part(domain)
-
-
-def _email_problem(value: str) -> str | None:
-    if not value:
-        return None
-    # ``validate_email``'s own steps when they pass (issue 15: the domain's, cached); any other value is its.
-    if "@" in value and len(value) <= 320:
-        user, domain = value.rsplit("@", 1)
-        if _user_regex().match(user) and _domain_passes(domain):
-            return None
-    try:
-        validate_email(value)
-    except ValidationError:
-        return _("Enter a valid e-mail address.")
-    return None
-
-
-_PHONE = re.compile(r"^\+?[0-9 ().\-/]+$")
-_NOT_DIGIT = re.compile(r"\D")
-
-
-def _phone_problem(value: str) -> str | None:
-    if not value:
-        return None
-    digits = len(_NOT_DIGIT.sub("", value))
-    if not _PHONE.match(value) or not 6 <= digits <= 15:
-        return _("Enter a phone number: 6 to 15 digits, optionally with +, spaces, dashes or parentheses.")
-    return None
-
-
-_COUNTRY = re.compile(r"^[A-Z]{2}$")
-
-
 def person_checks(instance, today: datetime.date | None = None) -> dict[str, str]:
     """Identity checks shared by members and related persons (PP-06); ``today``: the import's day, read once."""
     problems = {}
-    if instance.nationality and not _COUNTRY.match(instance.nationality):
+    if instance.nationality and not COUNTRY.match(instance.nationality):
         problems["nationality"] = _("Enter a two-letter ISO 3166 country code, e.g. CN.")
     if instance.date_of_birth and instance.date_of_birth > (today or timezone.localdate()):
         problems["date_of_birth"] = _("The date of birth is in the future.")
-    for name, check in (("email", _email_problem), ("phone", _phone_problem)):
+    for name, check in (("email", email_problem), ("phone", phone_problem)):
         problem = check(getattr(instance, name))
         if problem:
             problems[name] = problem
@@ -128,6 +84,8 @@ class MemberResource(RecordResource):
             self.fields["product_lines"].widget.by_code = {line.code: line for line in ProductLine.objects.all()}
 
     streams = True
+    #: New members are checked a column at a time (``spreadsheets.columnar``), no instance per good row.
+    column_plan = member_columns.MemberColumns
 
     def prepare_rows(self, rows: list[dict]) -> None:
         if self.fields["product_lines"].widget.by_code is None:

@@ -184,8 +184,8 @@ class OrderColumns:
         self.resource.lines_of = self.lines_of
 
     @staticmethod
-    def from_instance(instance) -> tuple:
-        """A row the general check passed, in ``attnames`` order."""
+    def from_instance(instance, many_to_many: dict) -> tuple:
+        """A row the general check passed, in ``attnames`` order (orders have no many-to-many column)."""
         values = instance.__dict__
         return tuple(values[name] for name in ATTNAMES)
 

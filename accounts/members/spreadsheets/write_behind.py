@@ -19,6 +19,7 @@ COPY that fails raises its error (as Django's ``DatabaseError``) from the next `
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 from django.db import connection
 
@@ -34,14 +35,23 @@ class WriteBehind:
 
     def submit(self, copies: list[history_copy.Copy]) -> None:
         """Send ``copies`` in the background, after the chunk before is stored."""
-        self.wait()
         if not copies:
+            self.wait()
             return
+        self.submit_job(lambda raw: history_copy.write_copies(raw, copies))
+
+    def submit_job(self, job: Callable[[object], None]) -> None:
+        """Run ``job(raw connection)`` in the background, after the job before: its queries, then its COPYs.
+
+        The column path of imports (``columnar``) reserves a part's ids there too
+        (``history_copy.column_copies``), so the import's thread does not wait for them.
+        """
+        self.wait()
         raw = connection.connection  # the import's connection, in its transaction
 
         def send() -> None:
             try:
-                history_copy.write_copies(raw, copies)
+                job(raw)
             except BaseException as exc:  # raised in the import's thread by ``wait``
                 self._error = exc
 
