@@ -22,6 +22,7 @@ from functools import cache
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, models
 
+from retention.erasure.expressions import id_array
 from retention.erasure.plan import ModelPlan
 
 #: Above this many bound parameters the presence probe is skipped (PostgreSQL allows 65,535).
@@ -40,7 +41,7 @@ def present_models(plans: Iterable[ModelPlan], ids: list[int]) -> set[type[model
         return set()
     if connection.vendor == "postgresql":
         statement = _probe_statement(plans)
-        params = [ids]
+        params = [id_array(ids)]
     else:
         if len(ids) * len(plans) > _PROBE_MAX_PARAMS:
             return {p.model for p in plans}
@@ -64,7 +65,7 @@ def _probe_statement(plans: tuple[ModelPlan, ...]) -> str:
     """The PostgreSQL probe with one parameter: the chunk's ids, read by every model from a CTE."""
     marker = [-424242]  # an id no row has: every parameter must be this array, nothing else
     statement, params = _probe_sql(plans, marker)
-    if not all(value == marker for value in params) or "%%" in statement:  # pragma: no cover
+    if not all(value == id_array(marker) for value in params) or "%%" in statement:  # pragma: no cover
         raise ImproperlyConfigured("The presence probe expects one array parameter per model, and no literal %.")
-    body = statement.replace("%s", "(SELECT ids FROM chunk)::bigint[]")  # a cast: an array, not a row set
+    body = statement.replace("%s::bigint[]", "%s").replace("%s", "(SELECT ids FROM chunk)::bigint[]")  # an array
     return f"WITH chunk(ids) AS (SELECT %s::bigint[]) {body}"
