@@ -101,7 +101,8 @@ def _apply(chunk: ChunkState, p: ModelPlan, ids: list[int], mode: str) -> None:
             tombstone_field = fp.name
             if p.is_history:
                 # The live row was done first: its history takes the same tombstone number.
-                changes[fp.name] = Subquery(Member._base_manager.filter(pk=OuterRef(p.lookup)).values(fp.name)[:1])
+                live = Member._base_manager.filter(pk=OuterRef(p.lookup)).order_by()
+                changes[fp.name] = Subquery(live.values(fp.name)[:1])
             else:
                 changes[fp.name] = TombstoneNumber()
         elif value is CLOSURE:

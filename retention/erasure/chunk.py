@@ -79,7 +79,8 @@ def process_chunk(
             rows = locks.lock_members(Member.objects.filter(where_in("pk", ids)))
             numbers = {pk: number for pk, number, _status, _cancelled in rows}
             if eligible is not None and rows:
-                still = set(eligible(Member.objects.filter(where_in("pk", numbers))).values_list("pk", flat=True))
+                again = eligible(Member.objects.filter(where_in("pk", numbers))).order_by()
+                still = set(again.values_list("pk", flat=True))
             else:
                 still = set(numbers)
             held = _active_holds(sorted(still), timezone.localdate(now))
@@ -155,6 +156,7 @@ def _active_holds(member_ids: list[int], today: datetime.date) -> set[int]:
     return set(
         LegalHold.objects.filter(where_in("member_id", member_ids), released_at__isnull=True, starts_on__lte=today)
         .filter(Q(ends_on__isnull=True) | Q(ends_on__gte=today))
+        .order_by()  # DISTINCT on the member alone, not on the model's ordering columns too
         .values_list("member_id", flat=True)
         .distinct()
     )

@@ -3,7 +3,8 @@
 ``RandomToken`` is a fresh random hex token per row, generated **by the database** in the same
 UPDATE (PostgreSQL ``gen_random_uuid()``, SQLite ``randomblob()``, both from a CSPRNG): random,
 never derived from the value, no per-row statement. ``where_in`` filters a chunk's members with
-one array parameter on PostgreSQL (``= ANY(%s)``) and a plain ``IN`` list elsewhere.
+one array parameter on PostgreSQL (``= ANY(%s)``; integer ids as one ``'{1,2,3}'::bigint[]``
+text, ``id_array``) and a plain ``IN`` list elsewhere.
 """
 
 from __future__ import annotations
@@ -54,7 +55,16 @@ class _AnyOf(Func):
 
     def as_sql(self, compiler, connection, **extra):
         column, params = compiler.compile(self.source_expressions[0])
+        if self.values and all(type(v) is int for v in self.values):
+            # Ids go as one text literal cast to an array: the driver quotes one string, instead of
+            # quoting each of a chunk's 1,000 ids for each of its ~30 statements (~100 ms a chunk).
+            return f"{column} = ANY(%s::bigint[])", (*params, id_array(self.values))
         return f"{column} = ANY(%s)", (*params, self.values)
+
+
+def id_array(ids: Iterable[int]) -> str:
+    """PostgreSQL's text form of an array of integer ids (``{1,2,3}``), for a ``%s::bigint[]`` parameter."""
+    return "{" + ",".join(str(int(i)) for i in ids) + "}"
 
 
 def where_in(lookup: str, values: Iterable) -> Q | _AnyOf:

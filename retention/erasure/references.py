@@ -91,7 +91,7 @@ def rewrite_member_numbers(chunk: ChunkState) -> None:
         chunk.current = model._meta.label
         if link:
             qs = model._base_manager.filter(where_in(link, sorted(chunk.tombstones)))
-            new = Subquery(Member._base_manager.filter(pk=OuterRef(link)).values("member_number")[:1])
+            new = Subquery(Member._base_manager.filter(pk=OuterRef(link)).order_by().values("member_number")[:1])
             # Whatever else the chunk writes into these rows (the run's item statuses) rides along.
             execute(chunk, model, qs, link, "update", {"member_number": new, **chunk.merged.get(model, {})})
             continue

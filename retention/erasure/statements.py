@@ -71,12 +71,15 @@ def _local_column(model, lookup: str) -> str | None:
         return None
 
 
-def returning(qs: QuerySet, kind: str, changes: dict | None, columns: list[str]) -> list[tuple]:
+def returning(qs: QuerySet, kind: str, changes: dict | None, columns: list[str], *, counted: bool = False
+              ) -> list[tuple]:
     """PostgreSQL: run the ORM's own DELETE/UPDATE of ``qs`` with ``RETURNING columns``, in one statement.
 
     The SQL is compiled by Django exactly as ``_raw_delete``/``update`` would run it; only the
     ``RETURNING`` clause is added, so the rows changed per member (and the file names of deleted
-    rows) come back without a separate counting query.
+    rows) come back without a separate counting query. ``counted``: the rows are counted per value
+    of the single column in the same statement (``WITH changed AS (… RETURNING c) SELECT c,
+    count(*) … GROUP BY c``), so a chunk's 20,000 orders come back as 1,000 (member, rows) pairs.
     """
     if kind == "delete":
         query = qs.query.clone()
@@ -86,8 +89,13 @@ def returning(qs: QuerySet, kind: str, changes: dict | None, columns: list[str])
         query.add_update_values(changes)
     statement, params = query.get_compiler(qs.db).as_sql()
     returning = ", ".join(connection.ops.quote_name(c) for c in columns)
+    statement = f"{statement} RETURNING {returning}"
+    if counted:
+        (column,) = columns
+        column = connection.ops.quote_name(column)
+        statement = f"WITH changed AS ({statement}) SELECT {column}, count(*) FROM changed GROUP BY {column}"  # noqa: S608
     with connection.cursor() as cursor:
-        cursor.execute(f"{statement} RETURNING {returning}", params)
+        cursor.execute(statement, params)
         return cursor.fetchall()
 
 
@@ -102,6 +110,8 @@ def execute(chunk: ChunkState, model, qs: QuerySet, lookup: str, kind: str, chan
     file_names = list(file_names)
     column = _local_column(model, lookup)
     if connection.vendor == "postgresql" and column and not (kind == "update" and file_names):
+        if not file_names:
+            return chunk.add(model._meta.label, dict(returning(qs, kind, changes, [column], counted=True)))
         files = [model._meta.get_field(name).column for name in file_names]
         rows = returning(qs, kind, changes, [column, *files])
         by_member: dict[int, int] = defaultdict(int)
