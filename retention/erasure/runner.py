@@ -148,7 +148,11 @@ def run_part(part: list[int], result: EngineResult, **options) -> None:
         if number is None:
             return
         error = str(exc)
-        logger.warning("erasure of member %s failed: %s", number, error)
+        # Not the member number: the log outlives the erasure a rerun completes (PP-02); the run's
+        # failed item names the member for whoever may read it.
+        run = options.get("run")
+        logger.warning("erasure of a member failed (run #%s, item of member id %s): %s",
+                       run.pk if run is not None else "-", part[0], error)
         result.failed[number] = error
         record_failures(options["run"], {part[0]: (number, error)}, options["now"])
         return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import logging
 import re
 import threading
 
@@ -202,17 +203,21 @@ def test_crash_between_commit_and_drain_is_finished_by_the_next_run(django_captu
     assert outbox.pending_count() == 0
 
 
-def test_crash_before_commit_leaves_rows_files_and_outbox_untouched(monkeypatch, erase):
+def test_crash_before_commit_leaves_rows_files_and_outbox_untouched(monkeypatch, erase, caplog):
     a = seed_member()
 
     def crash(*args, **kwargs):
         raise RuntimeError("worker died")
 
     monkeypatch.setattr(records, "write_records", crash)  # the last write of the chunk's transaction
-    result = erase(a)
+    with caplog.at_level(logging.WARNING, logger="retention"):
+        result = erase(a)
 
     assert result.erased == [] and set(result.failed) == {a.number}
     assert result.failed[a.number] == "retention.ErasureRecord: RuntimeError"
+    # PP-02: the log says which erasure failed and why, never the member number it outlives.
+    assert "retention.ErasureRecord: RuntimeError" in caplog.text
+    assert a.number not in caplog.text and a.tag not in caplog.text
     assert member_is_untouched(a)
     assert IdentityDocument.objects.filter(member=a.member).count() == len(a.files)
     assert all(protected_storage.exists(name) for name in a.files)
