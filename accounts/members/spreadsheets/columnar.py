@@ -40,7 +40,7 @@ from django.db import DatabaseError, connection, transaction
 from psycopg import sql
 
 from accounts.members import bulk_copy, bulk_lookup, history_copy
-from accounts.members.spreadsheets import streaming, write_behind, writes
+from accounts.members.spreadsheets import row_checks, streaming, write_behind, writes
 from accounts.members.spreadsheets.cells import cell_text
 from accounts.members.spreadsheets.formats import RecordStream
 from accounts.members.spreadsheets.problems import ImportProblem
@@ -58,7 +58,7 @@ def plan_for(resource, headers: list[str]):
         return None
     try:
         return plan_class(resource, headers)
-    except plan_class.not_columnar:
+    except row_checks.NotColumnar:
         return None
 
 

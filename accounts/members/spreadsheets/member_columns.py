@@ -77,9 +77,6 @@ class MemberColumns:
     """The column plan of members (see the module docstring)."""
 
     attnames = ATTNAMES
-    #: Raised by ``__init__`` for a file the plan cannot vouch for.
-    not_columnar: type[Exception]
-
     def __init__(self, resource, headers: list[str]):
         model = resource._meta.model
         self.resource = resource
@@ -87,30 +84,15 @@ class MemberColumns:
         fields = {f.name: f for f in model._meta.fields if not f.generated}
         if (model is not Member or set(fields) != {*_DERIVED, *ATTNAMES} or model.clean is not models.Model.clean
                 or type(resource).record_checks.__qualname__ != _RECORD_CHECKS):
-            raise NotColumnar("the model's fields or rules changed")
+            raise row_checks.NotColumnar("the model's fields or rules changed")
         if "preferred_language" in self.position:
-            raise NotColumnar("preferred_language")  # not a column of the resource: its header is refused
+            raise row_checks.NotColumnar("preferred_language")  # not a column of the resource: its header is refused
         for name, expected in _WIDGETS.items():
             widget = resource.fields[name].widget
             if type(widget) is not expected[0] or (
                     expected[0] is TextWidget and (widget.sensitive, widget.upper) != expected[1:]):
-                raise NotColumnar(name)
-        checks = row_checks.field_checks(model)
-        self.check = {}
-        #: Per column absent from the file: its default (a callable is called per row, as ``Model()`` does).
-        self.defaults = {}
-        for name in ATTNAMES:
-            check = checks.get(name)
-            if check is None:
-                raise NotColumnar(name)
-            self.check[name] = check
-            if name not in self.position:
-                field = fields[name]
-                default = field.default if field.has_default() and callable(field.default) else field.get_default()
-                sample = default() if callable(default) else default
-                if not ((field.blank and sample in field.empty_values) or check(sample)):
-                    raise NotColumnar(name)  # every row would need the general path: take it for the file
-                self.defaults[name] = default
+                raise row_checks.NotColumnar(name)
+        self.check, self.defaults = row_checks.column_rules(model, ATTNAMES, self.position)
         self.zone = timezone.get_current_timezone()  # once per import, as ``DateTimeWidget`` reads it
         self.today = resource.today
         self.choices = {name: resource.fields[name].widget._values() for name in ("kind", "status",
@@ -225,10 +207,6 @@ class MemberColumns:
         """Members feed no derived table."""
 
 
-class NotColumnar(Exception):
-    """The plan cannot vouch for any row of this file: the driver leaves it to the row-by-row path."""
-
-
 class _Slow(Exception):
     """This row is checked the general way."""
 
@@ -258,4 +236,3 @@ def _moment(text: str, fromisoformat, zone) -> datetime.datetime:
     return moment
 
 
-MemberColumns.not_columnar = NotColumnar

@@ -53,34 +53,20 @@ class OrderColumns:
     """The column plan of transaction records (see the module docstring)."""
 
     attnames = ATTNAMES
-    #: Raised by ``__init__`` for a file the plan cannot vouch for.
-    not_columnar: type[Exception]
-
     def __init__(self, resource, headers: list[str]):
         model = resource._meta.model
         self.resource = resource
         self.position = {name: headers.index(name) for name in headers}
-        checks = row_checks.field_checks(model)
         fields = {f.name: f for f in model._meta.fields if not f.generated}
         expected = {*_NOT_CHECKED, "member", "product_line", *(n for n in ATTNAMES if not n.endswith("_id"))}
         if set(fields) != expected or model.clean is not models.Model.clean:
-            raise NotColumnar("the model's fields or rules changed")
-        self.check = {}
-        self.defaults = {}
-        for name in ("order_number", "order_time", "counterparty_nickname", "asset_type", "quantity", "amount"):
-            check = checks.get(name)
-            if check is None:
-                raise NotColumnar(name)
-            self.check[name] = check
-            if name not in self.position:
-                field = fields[name]
-                default = field.get_default()
-                if not ((field.blank and default in field.empty_values) or check(default)):
-                    raise NotColumnar(name)  # every row would need the general path: take it for the file
-                self.defaults[name] = default
+            raise row_checks.NotColumnar("the model's fields or rules changed")
+        self.check, self.defaults = row_checks.column_rules(
+            model, ("order_number", "order_time", "counterparty_nickname", "asset_type", "quantity", "amount"),
+            self.position)
         widgets = {name: resource.fields[name].widget for name in ("order_number", "counterparty_nickname")}
         if any(w.sensitive or w.upper for w in widgets.values()):
-            raise NotColumnar("text widgets")
+            raise row_checks.NotColumnar("text widgets")
         self.zone = timezone.get_current_timezone()  # once per import, as ``DateTimeWidget`` reads it
         self.choices = resource.fields["asset_type"].widget._values()
         self.line_widget = resource.fields["product_line"].widget
@@ -198,10 +184,6 @@ class OrderColumns:
         self.resource.stream_volumes.flush_if_full()
 
 
-class NotColumnar(Exception):
-    """The plan cannot vouch for any row of this file: the driver leaves it to the row-by-row path."""
-
-
 class _Slow(Exception):
     """This row is checked the general way."""
 
@@ -219,4 +201,3 @@ def _text(cell, blank: bool = False) -> str:
     return text
 
 
-OrderColumns.not_columnar = NotColumnar

@@ -120,3 +120,31 @@ def model_field_errors(instance: models.Model, exclude: set[str]) -> dict[str, l
         except ValidationError as exc:
             errors = exc.update_error_dict(errors)
     return errors
+
+
+class NotColumnar(Exception):
+    """A column plan cannot vouch for any row of this file: the driver leaves it to the row-by-row path."""
+
+
+def column_rules(model, names, position) -> tuple[dict, dict]:
+    """The compiled rule of each column a column plan reads, and the default of each one the file lacks.
+
+    A callable default stays callable (called per row, as ``Model()`` does). Raises ``NotColumnar``
+    when a column has no compiled rule, or when its default fails it (every row would need the
+    general path: the plan leaves the whole file to it).
+    """
+    checks = field_checks(model)
+    rules, defaults = {}, {}
+    for name in names:
+        check = checks.get(name)
+        if check is None:
+            raise NotColumnar(name)
+        rules[name] = check
+        if name not in position:
+            field = model._meta.get_field(name)
+            default = field.default if field.has_default() and callable(field.default) else field.get_default()
+            sample = default() if callable(default) else default
+            if not ((field.blank and sample in field.empty_values) or check(sample)):
+                raise NotColumnar(name)
+            defaults[name] = default
+    return rules, defaults
