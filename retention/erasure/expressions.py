@@ -15,6 +15,8 @@ from django.db import NotSupportedError, connection, models
 from django.db.models import CharField, F, Q
 from django.db.models.expressions import Expression, Func
 
+from accounts.members.bulk_lookup import array_text
+
 #: Random tokens written by the database: 32 hex characters (128 bits) or the column's length.
 TOKEN_LENGTH = 32
 
@@ -64,7 +66,7 @@ class _AnyOf(Func):
 
 def id_array(ids: Iterable[int]) -> str:
     """PostgreSQL's text form of an array of integer ids (``{1,2,3}``), for a ``%s::bigint[]`` parameter."""
-    return "{" + ",".join(str(int(i)) for i in ids) + "}"
+    return array_text(map(int, ids))
 
 
 def where_in(lookup: str, values: Iterable) -> Q | _AnyOf:
